@@ -1,0 +1,93 @@
+/**
+ * NodeSettings: the node plugin's effective configuration as every service sees it, already
+ * validated. Config.ts reads it from flags and environment; tests build it with `testSettings`.
+ *
+ * May import: domain.
+ */
+import { Context, Duration, Layer } from "effect"
+import type { NodeId } from "./domain/Ids.ts"
+
+export interface NodeSettings {
+  readonly driverName: string
+  readonly nodeId: NodeId
+  /** `unix:///path/csi.sock` as given, and the socket path. */
+  readonly endpoint: string
+  readonly stateDir: string
+  readonly allowedPathRoots: ReadonlyArray<string>
+  /** NQNs this plugin may disconnect when no volume uses them; undefined = orphan cleanup off. */
+  readonly managedNqnPrefix: string | undefined
+  readonly kubeconfig: string | undefined
+  readonly events: boolean
+  readonly metricsAddress: string | undefined
+  readonly healthInterval: Duration.Duration
+  readonly orphanInterval: Duration.Duration
+  readonly orphanDryRun: boolean
+  readonly sysfsRoot: string
+  readonly procRoot: string
+  readonly logLevel: "trace" | "debug" | "info" | "warn" | "error"
+  readonly hostNqn: string | undefined
+  readonly hostId: string | undefined
+  readonly maxVolumesPerNode: number
+  /** Total time NodeStage may spend connecting (all attempts). */
+  readonly connectTimeout: Duration.Duration
+  /** How many connect attempts before NodeStage gives up. */
+  readonly connectAttempts: number
+  /** First delay between connect attempts; doubles each time, with jitter. */
+  readonly connectBackoff: Duration.Duration
+  /** Bound on waiting for the namespace block device to appear after a connect. */
+  readonly deviceWaitTimeout: Duration.Duration
+  /** Per-command timeout for nvme-cli and the mount tools (mkfs gets more). */
+  readonly commandTimeout: Duration.Duration
+  readonly version: string
+}
+
+export class Settings extends Context.Service<Settings, NodeSettings>()("rds-csi/Settings") {
+  static readonly layer = (settings: NodeSettings): Layer.Layer<Settings> => Layer.succeed(Settings, settings)
+}
+
+export const DEFAULTS = {
+  driverName: "rds.csi.srvlab.io",
+  stateDir: "/var/lib/kubelet/plugins/rds.csi.srvlab.io/state",
+  allowedPathRoots: ["/var/lib/kubelet"],
+  events: true,
+  healthInterval: Duration.seconds(2),
+  orphanInterval: Duration.minutes(5),
+  sysfsRoot: "/sys",
+  procRoot: "/proc",
+  logLevel: "info",
+  maxVolumesPerNode: 0,
+  connectTimeout: Duration.seconds(30),
+  connectAttempts: 5,
+  connectBackoff: Duration.millis(500),
+  deviceWaitTimeout: Duration.seconds(15),
+  commandTimeout: Duration.seconds(30)
+} as const
+
+/** Settings for tests: every default, with the given overrides. */
+export const testSettings = (overrides: Partial<NodeSettings> = {}): NodeSettings => ({
+  driverName: DEFAULTS.driverName,
+  nodeId: "node-1" as NodeId,
+  endpoint: "unix:///tmp/csi.sock",
+  stateDir: "/var/lib/rds-csi-test",
+  allowedPathRoots: ["/var/lib/kubelet"],
+  managedNqnPrefix: "nqn.2000-02.com.mikrotik:",
+  kubeconfig: undefined,
+  events: false,
+  metricsAddress: undefined,
+  healthInterval: DEFAULTS.healthInterval,
+  orphanInterval: DEFAULTS.orphanInterval,
+  orphanDryRun: false,
+  sysfsRoot: "/sys",
+  procRoot: "/proc",
+  logLevel: "info",
+  hostNqn: undefined,
+  hostId: undefined,
+  maxVolumesPerNode: 0,
+  connectTimeout: Duration.seconds(10),
+  connectAttempts: 3,
+  connectBackoff: Duration.millis(1),
+  deviceWaitTimeout: Duration.seconds(5),
+  commandTimeout: Duration.seconds(10),
+  version: "0.0.0-test",
+  ...overrides
+})

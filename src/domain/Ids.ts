@@ -1,0 +1,62 @@
+/**
+ * Identifiers: VolumeId, Nqn, NodeId. Branded strings with constructors that check the rules
+ * and name the field on failure. Pure.
+ */
+import { Brand, Result } from "effect"
+import { InvalidArgument } from "./Errors.ts"
+
+export type VolumeId = string & Brand.Brand<"VolumeId">
+export type Nqn = string & Brand.Brand<"Nqn">
+export type NodeId = string & Brand.Brand<"NodeId">
+
+const utf8Length = (s: string): number => Buffer.byteLength(s, "utf8")
+// Printable ASCII except space and '/': a volume ID becomes part of a state-file name and a log field.
+const VOLUME_ID = /^[\x21-\x2e\x30-\x7e]+$/
+
+/** CSI volume IDs are opaque, but ours end up in file names and logs: 1–128 bytes, printable, no `/`. */
+export const volumeId = (value: string, field = "volume_id"): Result.Result<VolumeId, InvalidArgument> => {
+  if (value.length === 0) return Result.fail(new InvalidArgument({ field, rule: "is required" }))
+  if (utf8Length(value) > 128) return Result.fail(new InvalidArgument({ field, rule: "must be at most 128 bytes" }))
+  if (!VOLUME_ID.test(value)) {
+    return Result.fail(new InvalidArgument({ field, rule: "must be printable ASCII without spaces or '/'" }))
+  }
+  return Result.succeed(value as VolumeId)
+}
+
+const NQN_UUID = /^nqn\.2014-08\.org\.nvmexpress:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+// nqn.yyyy-mm.reverse.domain[:anything]: the date and a reverse domain name are mandatory (NVMe base spec §4.5).
+const NQN_DOMAIN = /^nqn\.(\d{4})-(\d{2})\.([a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[\x21-\x7e]+)?$/
+
+/** An NVMe Qualified Name per the NVMe base specification: `nqn.yyyy-mm.reverse-domain[:id]` or the UUID form; at most 223 bytes. */
+export const nqn = (value: string, field = "volume_context.nqn"): Result.Result<Nqn, InvalidArgument> => {
+  if (value.length === 0) return Result.fail(new InvalidArgument({ field, rule: "is required" }))
+  if (!value.startsWith("nqn.")) return Result.fail(new InvalidArgument({ field, rule: "must start with 'nqn.'" }))
+  if (utf8Length(value) > 223) return Result.fail(new InvalidArgument({ field, rule: "must be at most 223 bytes" }))
+  if (NQN_UUID.test(value)) return Result.succeed(value as Nqn)
+  const m = NQN_DOMAIN.exec(value)
+  if (m === null) {
+    return Result.fail(new InvalidArgument({
+      field,
+      rule: "must be 'nqn.yyyy-mm.<reverse domain>[:<name>]' or 'nqn.2014-08.org.nvmexpress:uuid:<uuid>'"
+    }))
+  }
+  const month = Number(m[2])
+  if (month < 1 || month > 12) return Result.fail(new InvalidArgument({ field, rule: "has an invalid month in its date (yyyy-mm)" }))
+  return Result.succeed(value as Nqn)
+}
+
+const NODE_ID = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
+
+/** The node ID is the Kubernetes node name: a DNS subdomain (RFC 1123), at most 253 characters. */
+export const nodeId = (value: string, field = "node_id"): Result.Result<NodeId, InvalidArgument> => {
+  if (value.length === 0) return Result.fail(new InvalidArgument({ field, rule: "is required" }))
+  if (value.length > 253) return Result.fail(new InvalidArgument({ field, rule: "must be at most 253 characters" }))
+  if (!NODE_ID.test(value)) {
+    return Result.fail(new InvalidArgument({ field, rule: "must be a DNS subdomain: lower-case letters, digits, '-' and '.'" }))
+  }
+  return Result.succeed(value as NodeId)
+}
+
+/** True when `value` lies within the managed prefix (the only connections this plugin may ever touch). */
+export const isManaged = (value: Nqn, managedPrefix: string | undefined): boolean =>
+  managedPrefix !== undefined && managedPrefix.length > 0 && value.startsWith(managedPrefix)

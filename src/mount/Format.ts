@@ -1,0 +1,83 @@
+/**
+ * The safe-format rule (SPEC §4.2): a device is formatted only when `blkid -p` proves it empty:
+ * exit status 2 with no file system and no partition table reported. Every other outcome
+ * (a signature, exit 1, 4 or 8, a timeout, output we do not understand) is an error, never
+ * "unformatted". This file is the only caller of Mounter.mkfs.
+ *
+ * May import: domain, mount/Mounter.
+ */
+import { Data, Effect } from "effect"
+import type { FsType } from "../domain/Volume.ts"
+import { type MountError, Mounter, type ProbeOutput } from "./Mounter.ts"
+
+export type ProbeVerdict =
+  | { readonly _tag: "Empty" }
+  | { readonly _tag: "Filesystem"; readonly fsType: string; readonly uuid: string | undefined }
+  | { readonly _tag: "PartitionTable"; readonly ptType: string }
+  | { readonly _tag: "Unknown"; readonly why: string }
+
+/** Parses `KEY=value` lines of `blkid -o export`. */
+export const parseExport = (stdout: string): ReadonlyMap<string, string> => {
+  const out = new Map<string, string>()
+  for (const line of stdout.split("\n")) {
+    const eq = line.indexOf("=")
+    if (eq > 0) out.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim())
+  }
+  return out
+}
+
+/** Pure: what a blkid result proves. Only exit 2 with nothing reported is Empty. */
+export const classifyProbe = (out: ProbeOutput): ProbeVerdict => {
+  const kv = parseExport(out.stdout)
+  const type = kv.get("TYPE")
+  const ptType = kv.get("PTTYPE")
+  if (out.exitCode === 2) {
+    if (kv.size === 0 && out.stdout.trim() === "") return { _tag: "Empty" }
+    return { _tag: "Unknown", why: `blkid exit 2 but it reported ${out.stdout.trim().slice(0, 200)}` }
+  }
+  if (out.exitCode === 0) {
+    if (ptType !== undefined) return { _tag: "PartitionTable", ptType }
+    if (type !== undefined) return { _tag: "Filesystem", fsType: type, uuid: kv.get("UUID") }
+    return { _tag: "Unknown", why: "blkid exit 0 without TYPE or PTTYPE" }
+  }
+  return { _tag: "Unknown", why: `blkid exit ${out.exitCode}: ${(out.stderr || out.stdout).trim().slice(0, 200)}` }
+}
+
+/** The device holds something other than the requested file system, or cannot be proven empty. */
+export class FormatRefused extends Data.TaggedError("FormatRefused")<{
+  readonly device: string
+  readonly reason: "PartitionTable" | "OtherFilesystem" | "NotProvenEmpty"
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `refusing to format ${this.device}: ${this.detail}`
+  }
+}
+
+export type EnsureResult = { readonly formatted: boolean; readonly verdict: ProbeVerdict }
+
+/**
+ * Makes sure `device` carries a `fsType` file system: keeps an existing one of that type,
+ * formats a proven-empty device, refuses everything else.
+ */
+export const ensureFilesystem = Effect.fn("Format.ensureFilesystem")(function*(device: string, fsType: FsType) {
+  const mounter = yield* Mounter
+  const verdict = classifyProbe(yield* mounter.probe(device))
+  switch (verdict._tag) {
+    case "Filesystem":
+      if (verdict.fsType === fsType) return { formatted: false, verdict } satisfies EnsureResult
+      return yield* new FormatRefused({
+        device,
+        reason: "OtherFilesystem",
+        detail: `it already holds a ${verdict.fsType} file system, ${fsType} was requested`
+      })
+    case "PartitionTable":
+      return yield* new FormatRefused({ device, reason: "PartitionTable", detail: `it holds a ${verdict.ptType} partition table` })
+    case "Unknown":
+      return yield* new FormatRefused({ device, reason: "NotProvenEmpty", detail: verdict.why })
+    case "Empty": {
+      yield* mounter.mkfs(device, fsType)
+      return { formatted: true, verdict } satisfies EnsureResult
+    }
+  }
+}) as (device: string, fsType: FsType) => Effect.Effect<EnsureResult, FormatRefused | MountError, Mounter>

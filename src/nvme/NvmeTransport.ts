@@ -1,0 +1,165 @@
+/**
+ * NvmeTransport: idempotent attach and detach of an NVMe/TCP volume (SPEC §4.1). Reuses a live
+ * connection to the same subsystem and address, never opens a second path while the kernel is
+ * still reconnecting one, retries `nvme connect` with exponential backoff and jitter within a
+ * time budget, and waits (bounded, polling sysfs, no fixed sleep) for the namespace block
+ * device. A failed attach leaves no connection it created behind.
+ *
+ * May import: domain, nvme/*, Settings.
+ */
+import { Context, Data, Duration, Effect, Layer, Schedule } from "effect"
+import type { Nqn } from "../domain/Ids.ts"
+import type { VolumeTarget } from "../domain/Volume.ts"
+import { Settings } from "../Settings.ts"
+import { type DeviceNotFound, resolveIn } from "./DeviceResolver.ts"
+import { NvmeCli, type NvmeCliError } from "./NvmeCli.ts"
+import { type Controller, isDeleting, type NamespaceDevice, Sysfs, type SysfsError } from "./Sysfs.ts"
+
+export interface Attached {
+  readonly device: NamespaceDevice
+  /** Failed `nvme connect` attempts before success (0 when the first worked or nothing was needed). */
+  readonly failedAttempts: number
+  /** False when an existing connection was reused. */
+  readonly connected: boolean
+}
+
+export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
+  readonly nqn: string
+  readonly address: string
+  readonly attempts: number
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `connect to ${this.nqn} at ${this.address} failed after ${this.attempts} attempt(s): ${this.detail}`
+  }
+}
+
+export type AttemptFailed = (attempt: number, error: NvmeCliError | DeviceNotFound | ConnectFailed) => Effect.Effect<void>
+
+/** The controllers of `target` (same NQN, same address and port) that are not being deleted. */
+export const controllersOf = (controllers: ReadonlyArray<Controller>, target: VolumeTarget): ReadonlyArray<Controller> =>
+  controllers.filter((c) =>
+    c.subsysnqn === target.nqn && !isDeleting(c) &&
+    (c.traddr === undefined || c.traddr === target.address) &&
+    (c.trsvcid === undefined || c.trsvcid === String(target.port))
+  )
+
+export class NvmeTransport extends Context.Service<NvmeTransport, {
+  /** Attaches `target` and returns its namespace device; `onAttemptFailed` runs after each failed attempt. */
+  readonly attach: (target: VolumeTarget, onAttemptFailed: AttemptFailed) => Effect.Effect<Attached, ConnectFailed | SysfsError>
+  /** Disconnects every controller of `nqn` and waits (bounded) until sysfs shows none. */
+  readonly detach: (nqn: Nqn) => Effect.Effect<void, NvmeCliError | SysfsError | ConnectFailed>
+}>()("rds-csi/nvme/NvmeTransport") {
+  static readonly layer = Layer.effect(
+    NvmeTransport,
+    Effect.gen(function*() {
+      const cli = yield* NvmeCli
+      const sysfs = yield* Sysfs
+      const settings = yield* Settings
+
+      // Poll sysfs until `check` yields a value, up to `within`; 10 ms growing to 200 ms.
+      const pollUntil = <A, E>(check: Effect.Effect<A | undefined, E>, within: Duration.Duration) =>
+        check.pipe(
+          Effect.flatMap((a) => a === undefined ? Effect.fail("pending" as const) : Effect.succeed(a)),
+          Effect.retry({
+            while: (e) => e === "pending",
+            schedule: Schedule.min([Schedule.exponential("10 millis", 1.5), Schedule.spaced("200 millis")]).pipe(
+              Schedule.upTo({ duration: within })
+            )
+          }),
+          Effect.catchIf((e): e is "pending" => e === "pending", () => Effect.succeed(undefined))
+        )
+
+      // The device once a controller of the target is live; undefined while it is not (yet).
+      const liveDevice = (target: VolumeTarget) =>
+        Effect.gen(function*() {
+          const snap = yield* sysfs.snapshot
+          const live = controllersOf(snap.controllers, target).some((c) => c.state === "live")
+          if (!live) return undefined
+          return yield* resolveIn(snap, target.nqn, target.namespace).pipe(Effect.orElseSucceed(() => undefined))
+        })
+
+      const attach = Effect.fn("NvmeTransport.attach")(function*(target: VolumeTarget, onAttemptFailed: AttemptFailed) {
+        const address = `${target.address}:${target.port}`
+        const before = controllersOf((yield* sysfs.snapshot).controllers, target)
+        if (before.length > 0) {
+          // A connection exists (live, or the kernel is reconnecting it): reuse it, never add a second path.
+          const device = yield* pollUntil(liveDevice(target), settings.deviceWaitTimeout)
+          if (device !== undefined) return { device, failedAttempts: 0, connected: false } satisfies Attached
+          const states = before.map((c) => `${c.name} ${c.state}`).join(", ")
+          const err = new ConnectFailed({ nqn: target.nqn, address, attempts: 0, detail: `existing controller(s) not live: ${states}` })
+          yield* onAttemptFailed(1, err)
+          return yield* err
+        }
+
+        let attempts = 0
+        const once = Effect.gen(function*() {
+          attempts++
+          yield* cli.connect({
+            nqn: target.nqn,
+            address: target.address,
+            port: target.port,
+            ctrlLossTmo: target.ctrlLossTmo,
+            reconnectDelay: target.reconnectDelay,
+            keepAliveTmo: target.keepAliveTmo,
+            hostNqn: settings.hostNqn,
+            hostId: settings.hostId
+          })
+          const device = yield* pollUntil(liveDevice(target), settings.deviceWaitTimeout)
+          if (device === undefined) {
+            const snap = yield* sysfs.snapshot
+            return yield* resolveIn(snap, target.nqn, target.namespace)
+          }
+          return device
+        }).pipe(Effect.tapError((e) => e._tag === "SysfsError" ? Effect.void : onAttemptFailed(attempts, e)))
+
+        const result = yield* once.pipe(
+          Effect.retry({
+            while: (e) => e._tag !== "SysfsError",
+            schedule: Schedule.exponential(settings.connectBackoff).pipe(
+              Schedule.jittered,
+              Schedule.upTo({ times: Math.max(0, settings.connectAttempts - 1) })
+            )
+          }),
+          Effect.timeoutOrElse({
+            duration: settings.connectTimeout,
+            orElse: () =>
+              Effect.fail(new ConnectFailed({
+                nqn: target.nqn,
+                address,
+                attempts,
+                detail: `no live connection within ${Duration.format(settings.connectTimeout)}`
+              }))
+          }),
+          Effect.mapError((e) =>
+            e._tag === "ConnectFailed" || e._tag === "SysfsError"
+              ? e
+              : new ConnectFailed({ nqn: target.nqn, address, attempts, detail: e.message })
+          ),
+          // Leave nothing behind: a controller we created for this target that never worked is removed.
+          Effect.tapError(() => cleanupCreated(target))
+        )
+        return { device: result, failedAttempts: attempts - 1, connected: true } satisfies Attached
+      })
+
+      const cleanupCreated = (target: VolumeTarget) =>
+        Effect.gen(function*() {
+          const leftovers = controllersOf((yield* sysfs.snapshot).controllers, target)
+          for (const c of leftovers) yield* cli.disconnectController(c.name)
+        }).pipe(Effect.ignore)
+
+      const detach = Effect.fn("NvmeTransport.detach")(function*(nqn: Nqn) {
+        yield* cli.disconnect(nqn)
+        const gone = yield* pollUntil(
+          Effect.map(sysfs.snapshot, (s) => s.controllers.some((c) => c.subsysnqn === nqn) ? undefined : true),
+          settings.deviceWaitTimeout
+        )
+        if (gone === undefined) {
+          return yield* new ConnectFailed({ nqn, address: "", attempts: 1, detail: "controllers still present after nvme disconnect" })
+        }
+      })
+
+      return NvmeTransport.of({ attach, detach })
+    })
+  )
+}

@@ -1,0 +1,76 @@
+/**
+ * Sysfs: the kernel's own view of NVMe controllers, subsystems and namespace block devices,
+ * read from files (`/sys/class/nvme`, `/sys/class/nvme-subsystem`, `/sys/block`) under a
+ * configurable root. Reading is cheap (no process), so callers take a fresh snapshot whenever
+ * they need the truth; nothing here is cached.
+ *
+ * May import: domain. The live layer is in SysfsLive.ts; the in-memory one in src/testing.
+ */
+import { Context, Data, type Effect } from "effect"
+
+/** Controller states as the kernel prints them in `/sys/class/nvme/<ctrl>/state`. */
+export type ControllerState =
+  | "new"
+  | "live"
+  | "resetting"
+  | "connecting"
+  | "deleting"
+  | "deleting (no IO)"
+  | "dead"
+
+export interface Controller {
+  /** Kernel name, e.g. `nvme0`. Renumbered after the kernel deletes and recreates it. */
+  readonly name: string
+  readonly state: ControllerState
+  readonly subsysnqn: string
+  readonly transport: string
+  /** `traddr`, `trsvcid` (and `host_traddr`…) from the `address` attribute. */
+  readonly traddr: string | undefined
+  readonly trsvcid: string | undefined
+  /** Seconds; undefined where the attribute does not exist (PCIe controllers). */
+  readonly ctrlLossTmo: number | undefined
+  /** `nvme-subsys<N>` this controller belongs to. */
+  readonly subsystem: string | undefined
+}
+
+/** A namespace block device user space should use: the multipath head or, without multipath, `nvme<ctrl>n<ns>`. */
+export interface NamespaceDevice {
+  /** e.g. `nvme0n1` (the /dev node name). */
+  readonly name: string
+  /** `major:minor` from `/sys/block/<name>/dev`. */
+  readonly devT: string
+  readonly subsysnqn: string
+  readonly nsid: number
+  readonly nguid: string | undefined
+  readonly uuid: string | undefined
+  readonly wwid: string | undefined
+  readonly sizeBytes: number
+  /** Controllers that serve this namespace (one per path). */
+  readonly controllers: ReadonlyArray<string>
+}
+
+export interface NvmeSnapshot {
+  readonly controllers: ReadonlyArray<Controller>
+  readonly namespaces: ReadonlyArray<NamespaceDevice>
+}
+
+export class SysfsError extends Data.TaggedError("SysfsError")<{
+  readonly path: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `sysfs ${this.path}: ${this.detail}`
+  }
+}
+
+export class Sysfs extends Context.Service<Sysfs, {
+  /** Every NVMe controller and namespace block device right now. Missing `/sys/class/nvme` = none. */
+  readonly snapshot: Effect.Effect<NvmeSnapshot, SysfsError>
+  /** `major:minor` of a block device by kernel name, or undefined when it does not exist. */
+  readonly blockDevT: (name: string) => Effect.Effect<string | undefined, SysfsError>
+  /** True when the NVMe/TCP fabrics interface is present (`/sys/class/nvme-fabrics`): the readiness probe. */
+  readonly fabricsAvailable: Effect.Effect<boolean>
+}>()("rds-csi/nvme/Sysfs") {}
+
+export const isLive = (c: Controller): boolean => c.state === "live"
+export const isDeleting = (c: Controller): boolean => c.state === "deleting" || c.state === "deleting (no IO)" || c.state === "dead"

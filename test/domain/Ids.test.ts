@@ -1,0 +1,30 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
+import { nodeId, nqn, volumeId } from "../../src/domain/Ids.ts"
+
+const rule = <A>(r: Result.Result<A, { readonly field: string; readonly rule: string }>) =>
+  Result.isFailure(r) ? `${r.failure.field}: ${r.failure.rule}` : "ok"
+
+describe("Nqn", () => {
+  it("accepts the reverse-domain and UUID forms", () => {
+    assert.strictEqual(rule(nqn("nqn.2000-02.com.mikrotik:pvc-1234")), "ok")
+    assert.strictEqual(rule(nqn("nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6")), "ok")
+    assert.strictEqual(rule(nqn("nqn.2024-01.io.example")), "ok")
+  })
+  it("names the field and the rule", () => {
+    assert.strictEqual(rule(nqn("")), "volume_context.nqn: is required")
+    assert.strictEqual(rule(nqn("iqn.2000-02.com.x:y")), "volume_context.nqn: must start with 'nqn.'")
+    assert.strictEqual(rule(nqn("nqn.2000-13.com.x:y")), "volume_context.nqn: has an invalid month in its date (yyyy-mm)")
+    assert.match(rule(nqn("nqn.com.x")), /must be 'nqn.yyyy-mm/)
+    assert.strictEqual(rule(nqn(`nqn.2000-02.com.x:${"a".repeat(220)}`)), "volume_context.nqn: must be at most 223 bytes")
+  })
+})
+
+describe("VolumeId and NodeId", () => {
+  it("rejects what would escape a file name or a log field", () => {
+    assert.strictEqual(rule(volumeId("pvc-1")), "ok")
+    assert.strictEqual(rule(volumeId("a/b")), "volume_id: must be printable ASCII without spaces or '/'")
+    assert.strictEqual(rule(volumeId("x".repeat(129))), "volume_id: must be at most 128 bytes")
+    assert.strictEqual(rule(nodeId("Worker_1")), "node_id: must be a DNS subdomain: lower-case letters, digits, '-' and '.'")
+  })
+})
