@@ -88,4 +88,6 @@ export class Mounter extends Context.Service<Mounter, {
   readonly removePath: (path: string) => Effect.Effect<void, MountError>
   /** Size of a block device in bytes. */
   readonly deviceSize: (device: string) => Effect.Effect<number, MountError>
+  /** The mount tools that cannot be found (mount, umount, blkid, mkfs.ext4, mkfs.xfs, ...); empty = all there. */
+  readonly missingTools: Effect.Effect<ReadonlyArray<string>>
 }>()("rds-csi/mount/Mounter") {}
