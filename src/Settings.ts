@@ -34,6 +34,8 @@ export interface NodeSettings {
   readonly connectAttempts: number
   /** First delay between connect attempts; doubles each time, with jitter. */
   readonly connectBackoff: Duration.Duration
+  /** Attempts of a stale-mount recovery before RecoveryFailed (backoff as for connects). */
+  readonly recoveryAttempts: number
   /** Bound on waiting for the namespace block device to appear after a connect. */
   readonly deviceWaitTimeout: Duration.Duration
   /** Per-command timeout for nvme-cli and the mount tools (mkfs gets more). */
@@ -59,6 +61,7 @@ export const DEFAULTS = {
   connectTimeout: Duration.seconds(30),
   connectAttempts: 5,
   connectBackoff: Duration.millis(500),
+  recoveryAttempts: 3,
   deviceWaitTimeout: Duration.seconds(15),
   commandTimeout: Duration.seconds(30)
 } as const
@@ -86,6 +89,7 @@ export const testSettings = (overrides: Partial<NodeSettings> = {}): NodeSetting
   connectTimeout: Duration.seconds(10),
   connectAttempts: 3,
   connectBackoff: Duration.millis(1),
+  recoveryAttempts: 3,
   deviceWaitTimeout: Duration.seconds(5),
   commandTimeout: Duration.seconds(10),
   version: "0.0.0-test",

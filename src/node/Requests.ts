@@ -62,6 +62,7 @@ export type VolumeUsage =
   | { readonly _tag: "Block"; readonly totalBytes: number }
 
 export interface VolumeStats {
-  readonly usage: VolumeUsage
+  /** Undefined when the file system cannot be read (a stale mount whose recovery failed). */
+  readonly usage: VolumeUsage | undefined
   readonly condition: VolumeCondition
 }

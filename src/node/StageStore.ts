@@ -36,6 +36,11 @@ export const StageRecord = Schema.Struct({
   fsType: Schema.optionalKey(Schema.Literals(["ext4", "xfs"])),
   mountFlags: Schema.Array(Schema.String),
   readOnly: Schema.Boolean,
+  /**
+   * True when stage made the connection (none existed before). Without a managed prefix, unstage
+   * disconnects only such connections: one the plugin found (a boot volume, say) is never its to drop.
+   */
+  connectedByPlugin: Schema.Boolean,
   /** Published target paths of this volume (re-bound after a stale-mount recovery). */
   publishedTargets: Schema.Array(Schema.Struct({ path: Schema.String, readOnly: Schema.Boolean })),
   stagedAt: Schema.String

@@ -24,12 +24,18 @@ export class DeviceNotFound extends Data.TaggedError("DeviceNotFound")<{
 /** The identity a staged volume's device must keep; anything else is not our volume. */
 export interface DeviceIdentity {
   readonly nsid: number
-  readonly nguid: string | undefined
-  readonly uuid: string | undefined
-  readonly wwid: string | undefined
+  readonly nguid?: string | undefined
+  readonly uuid?: string | undefined
+  readonly wwid?: string | undefined
 }
 
-export const identityOf = (d: NamespaceDevice): DeviceIdentity => ({ nsid: d.nsid, nguid: d.nguid, uuid: d.uuid, wwid: d.wwid })
+/** The identity of a device, with absent identifiers left out (so it serialises cleanly). */
+export const identityOf = (d: NamespaceDevice): { readonly nsid: number; readonly nguid?: string; readonly uuid?: string; readonly wwid?: string } => ({
+  nsid: d.nsid,
+  ...(d.nguid === undefined ? {} : { nguid: d.nguid }),
+  ...(d.uuid === undefined ? {} : { uuid: d.uuid }),
+  ...(d.wwid === undefined ? {} : { wwid: d.wwid })
+})
 
 /** True when both name the same namespace: every identifier present on both sides agrees. */
 export const sameIdentity = (a: DeviceIdentity, b: DeviceIdentity): boolean => {

@@ -1,0 +1,60 @@
+/**
+ * The NodeVolumes layer: each use case under its volume's lock, annotated for logs and traces.
+ * Stats does not lock (kubelet polls it; a stale volume's recovery takes the lock itself).
+ *
+ * May import: domain, nvme, mount, kube (EventPoster contract), node, Settings.
+ */
+import { Effect, Layer } from "effect"
+import { EventPoster } from "../kube/EventPoster.ts"
+import { Mounter } from "../mount/Mounter.ts"
+import { NvmeCli } from "../nvme/NvmeCli.ts"
+import { NvmeTransport } from "../nvme/NvmeTransport.ts"
+import { Sysfs } from "../nvme/Sysfs.ts"
+import { Settings } from "../Settings.ts"
+import { NodeVolumes } from "./NodeVolumes.ts"
+import { publish, unpublish } from "./Publish.ts"
+import { stage, unstage } from "./Stage.ts"
+import { StageStore } from "./StageStore.ts"
+import { expand, stats } from "./Stats.ts"
+import { VolumeLocks } from "./VolumeLocks.ts"
+
+type Deps = Settings | StageStore | NvmeTransport | Sysfs | Mounter | EventPoster | VolumeLocks
+
+export const NodeVolumesLive: Layer.Layer<
+  NodeVolumes,
+  never,
+  Settings | StageStore | NvmeTransport | NvmeCli | Sysfs | Mounter | EventPoster | VolumeLocks
+> = Layer.effect(
+  NodeVolumes,
+  Effect.gen(function*() {
+    const ctx = yield* Effect.context<Deps>()
+    const locks = yield* VolumeLocks
+    const cli = yield* NvmeCli
+    const sysfs = yield* Sysfs
+    const mounter = yield* Mounter
+
+    const locked = <A, E>(operation: string, volumeId: string, self: Effect.Effect<A, E, Deps>) =>
+      locks.withLock(volumeId, operation, self).pipe(
+        Effect.provideContext(ctx),
+        Effect.annotateLogs({ volume: volumeId, operation })
+      )
+
+    return NodeVolumes.of({
+      stage: (req) => locked("stage", req.volumeId, stage(req)),
+      unstage: (req) => locked("unstage", req.volumeId, unstage(req)),
+      publish: (req) => locked("publish", req.volumeId, publish(req)),
+      unpublish: (req) => locked("unpublish", req.volumeId, unpublish(req)),
+      expand: (req) => locked("expand", req.volumeId, expand(req)),
+      stats: (req) => stats(req).pipe(Effect.provideContext(ctx), Effect.annotateLogs({ volume: req.volumeId, operation: "stats" })),
+      readiness: Effect.gen(function*() {
+        const problems: Array<string> = []
+        const version = yield* Effect.result(cli.version)
+        if (version._tag === "Failure") problems.push(`nvme-cli: ${version.failure.message}`)
+        if (!(yield* sysfs.fabricsAvailable)) problems.push("sysfs: /sys/class/nvme-fabrics is missing (load the nvme-tcp module)")
+        const missing = yield* mounter.missingTools
+        if (missing.length > 0) problems.push(`mount tools missing: ${missing.join(", ")}`)
+        return { ready: problems.length === 0, problems }
+      })
+    })
+  })
+)

@@ -1,0 +1,78 @@
+/**
+ * NodePublishVolume and NodeUnpublishVolume as CSI-agnostic use cases: bind the staged volume
+ * at a pod's target path (a directory for file systems, a file for raw block) and remove it.
+ * Publish checks the staging mount for staleness first and recovers it (SPEC §4.3).
+ *
+ * May import: domain, nvme, mount, node.
+ */
+import { Effect } from "effect"
+import { FailedPrecondition, IncompatibleRequest } from "../domain/Errors.ts"
+import { isReadOnlyMode } from "../domain/Volume.ts"
+import { Mounter } from "../mount/Mounter.ts"
+import { bindTarget, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
+import { checkStale, recover } from "./Recovery.ts"
+import type { PublishRequest, UnpublishRequest } from "./Requests.ts"
+import { StageStore } from "./StageStore.ts"
+
+/** Publishes the staged volume at the target path; OK when it is already published there. */
+export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRequest) {
+  const store = yield* StageStore
+  let record = yield* store.get(req.volumeId)
+  if (record === undefined) {
+    return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "not staged on this node; NodeStageVolume must come first" })
+  }
+  if (record.stagingPath !== req.stagingPath) {
+    return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: `staged at ${record.stagingPath}, not at ${req.stagingPath}` })
+  }
+  const block = req.capability.accessType._tag === "Block"
+  if (block !== (record.accessType === "Block")) {
+    return yield* new IncompatibleRequest({
+      volumeId: req.volumeId,
+      detail: `staged as ${record.accessType === "Block" ? "raw block" : "a file system"}, publish asks for ${block ? "raw block" : "a file system"}`
+    })
+  }
+  const readOnly = req.readOnly || isReadOnlyMode(req.capability.accessMode)
+  const known = record.publishedTargets.find((t) => t.path === req.targetPath)
+  if (known !== undefined && known.readOnly !== readOnly) {
+    // CSI: a volume published at target_path with an incompatible capability → ALREADY_EXISTS.
+    return yield* new IncompatibleRequest({
+      volumeId: req.volumeId,
+      detail: `already published at ${req.targetPath} ${known.readOnly ? "read-only" : "read-write"}`
+    })
+  }
+
+  const check = yield* checkStale(record)
+  if (check.stale) record = yield* recover(record)
+  const devT = record.device.devT
+
+  // CSI: "If the volume corresponding to the volume_id has already been published at the
+  // specified target_path, and is compatible with the specified volume_capability and readonly
+  // flag, the Plugin MUST reply 0 OK."
+  const reached = yield* reachedDevice(req.targetPath, block)
+  if (reached !== devT) {
+    if (reached !== undefined) yield* unmountSafely(req.targetPath, true)
+    const mountFlags = req.capability.accessType._tag === "Mount" ? req.capability.accessType.mountFlags : []
+    yield* bindTarget({ block, stagingPath: record.stagingPath, device: record.device.name, target: req.targetPath, readOnly, mountFlags })
+  }
+  if (known === undefined) {
+    yield* store.put({ ...record, publishedTargets: [...record.publishedTargets, { path: req.targetPath, readOnly }] })
+  }
+})
+
+/** Unpublishes the target path and deletes it; OK when nothing is published there. */
+export const unpublish = Effect.fn("NodeVolumes.unpublish")(function*(req: UnpublishRequest) {
+  const store = yield* StageStore
+  const mounter = yield* Mounter
+  const record = yield* store.get(req.volumeId)
+  // A stale target (its device replaced or gone) can only fail I/O: it may be detached lazily.
+  const mounted = entryAt(yield* mounter.mountinfo, req.targetPath)
+  if (mounted !== undefined) {
+    const stale = record !== undefined && (yield* checkStale(record)).stale
+    yield* unmountSafely(req.targetPath, stale)
+  }
+  // CSI: "The SP MUST delete the file or directory it created at this path."
+  yield* mounter.removePath(req.targetPath)
+  if (record !== undefined && record.publishedTargets.some((t) => t.path === req.targetPath)) {
+    yield* store.put({ ...record, publishedTargets: record.publishedTargets.filter((t) => t.path !== req.targetPath) })
+  }
+})

@@ -1,0 +1,150 @@
+/**
+ * Stale-mount detection and recovery (SPEC §4.3). A staged volume is stale when the device its
+ * mounts reach is not the device sysfs now shows for its NQN (the kernel deleted the controller
+ * and the namespace came back under another name and dev_t), or that device is gone.
+ * Recovery: make sure the controller is connected, check the new device is the same namespace,
+ * remount the staging path on it, re-bind every published target, verify. Never formats.
+ *
+ * May import: domain, nvme, mount, kube (EventPoster contract), node.
+ */
+import { Effect, Schedule } from "effect"
+import { SafetyRefusal } from "../domain/Errors.ts"
+import type { Nqn } from "../domain/Ids.ts"
+import type { Port, TargetAddress } from "../domain/Target.ts"
+import type { VolumeTarget } from "../domain/Volume.ts"
+import { EventPoster } from "../kube/EventPoster.ts"
+import { Mounter } from "../mount/Mounter.ts"
+import { identityOf, sameIdentity } from "../nvme/DeviceResolver.ts"
+import { NvmeTransport } from "../nvme/NvmeTransport.ts"
+import type { NamespaceDevice } from "../nvme/Sysfs.ts"
+import { Sysfs } from "../nvme/Sysfs.ts"
+import { Settings } from "../Settings.ts"
+import { bindTarget, devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
+import { type StageRecord, StageStore } from "./StageStore.ts"
+
+/** The volume target a record was staged with. */
+export const targetOf = (r: StageRecord): VolumeTarget => ({
+  nqn: r.nqn as Nqn,
+  address: r.address as TargetAddress,
+  port: r.port as Port,
+  ctrlLossTmo: r.ctrlLossTmo,
+  reconnectDelay: r.reconnectDelay,
+  keepAliveTmo: r.keepAliveTmo,
+  namespace: { nsid: r.selector.nsid, nguid: r.selector.nguid, uuid: r.selector.uuid }
+})
+
+export const deviceLabel = (name: string, devT: string): string => `${devicePath(name)} (${devT})`
+
+/** Where each mount of the volume points now, against the device sysfs shows for it. */
+export interface StaleCheck {
+  readonly stale: boolean
+  /** The staging mount's (or first target's) device, as mounted. */
+  readonly mountedDevT: string | undefined
+  /** The device sysfs resolves for the volume now; undefined when there is none. */
+  readonly current: NamespaceDevice | undefined
+  readonly why: string
+}
+
+/** Compares what the volume's mounts reach with what sysfs shows now. Reads only (no process). */
+export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: StageRecord) {
+  const mounter = yield* Mounter
+  const sysfs = yield* Sysfs
+  const snapshot = yield* sysfs.snapshot
+  const candidates = snapshot.namespaces.filter((n) => n.subsysnqn === record.nqn && sameIdentity(identityOf(n), record.device.identity))
+  const current = candidates.length === 1 ? candidates[0] : undefined
+  const block = record.accessType === "Block"
+  const mounts = yield* mounter.mountinfo
+  const reached: Array<readonly [string, string | undefined]> = []
+  if (!block) reached.push([record.stagingPath, entryAt(mounts, record.stagingPath)?.devT])
+  for (const t of record.publishedTargets) reached.push([t.path, yield* reachedDevice(t.path, block)])
+  const mountedDevT = reached.find(([, d]) => d !== undefined)?.[1]
+  if (current === undefined) {
+    return { stale: true, mountedDevT, current, why: `no device for ${record.nqn} (was ${deviceLabel(record.device.name, record.device.devT)})` } satisfies StaleCheck
+  }
+  const wrong = reached.filter(([, d]) => d !== current.devT)
+  if (wrong.length === 0) return { stale: false, mountedDevT, current, why: "" } satisfies StaleCheck
+  const why = wrong.map(([p, d]) => `${p} reaches ${d ?? "nothing"}`).join("; ")
+  return { stale: true, mountedDevT, current, why: `${why}; current device is ${deviceLabel(current.name, current.devT)}` } satisfies StaleCheck
+})
+
+/**
+ * Recovers a stale volume; returns the updated record (saved). Bounded attempts with backoff;
+ * after the last one posts RecoveryFailed and fails with the last error.
+ */
+export const recover = Effect.fn("Recovery.recover")(function*(record: StageRecord) {
+  const settings = yield* Settings
+  const events = yield* EventPoster
+  let attempts = 0
+  return yield* Effect.suspend(() => {
+    attempts++
+    return recoverOnce(record)
+  }).pipe(
+    Effect.retry({
+      schedule: Schedule.exponential(settings.connectBackoff).pipe(
+        Schedule.jittered,
+        Schedule.upTo({ times: Math.max(0, settings.recoveryAttempts - 1) })
+      ),
+      while: (e) => e._tag !== "SafetyRefusal"
+    }),
+    Effect.tapError((e) => events.postRecoveryFailed(record.volumeId, attempts, e.message)),
+    Effect.withSpan("Recovery.recover", { attributes: { volume: record.volumeId } }),
+    Effect.annotateLogs({ volume: record.volumeId, nqn: record.nqn })
+  )
+})
+
+const recoverOnce = Effect.fn("Recovery.recoverOnce")(function*(record: StageRecord) {
+  const transport = yield* NvmeTransport
+  const mounter = yield* Mounter
+  const sysfs = yield* Sysfs
+  const store = yield* StageStore
+  const events = yield* EventPoster
+  const address = `${record.address}:${record.port}`
+
+  const attached = yield* transport.attach(targetOf(record), (_, e) => events.postConnectionFailure(record.volumeId, address, e.message))
+  if (attached.failedAttempts > 0) yield* events.postConnectionRecovery(record.volumeId, address, attached.failedAttempts + 1)
+  const device = attached.device
+  if (!sameIdentity(record.device.identity, identityOf(device))) {
+    return yield* new SafetyRefusal({
+      volumeId: record.volumeId,
+      detail: `${device.name} on ${record.nqn} is not the namespace this volume was staged on (${JSON.stringify(record.device.identity)})`
+    })
+  }
+  const liveDevTs = new Set((yield* sysfs.snapshot).namespaces.map((n) => n.devT))
+  const block = record.accessType === "Block"
+  const mounts = yield* mounter.mountinfo
+  const staging = entryAt(mounts, record.stagingPath)
+  const before = staging?.devT ?? record.device.devT
+
+  if (before !== device.devT) {
+    yield* events.postStaleMountDetected(record.volumeId, deviceLabel(record.device.name, before), deviceLabel(device.name, device.devT))
+    yield* Effect.logWarning("stale mount detected, recovering").pipe(
+      Effect.annotateLogs({ old: before, new: `${device.name} ${device.devT}` })
+    )
+  }
+  if (!block && staging?.devT !== device.devT) {
+    if (staging !== undefined) yield* unmountSafely(record.stagingPath, !liveDevTs.has(staging.devT))
+    yield* mounter.makeDirectory(record.stagingPath)
+    yield* mounter.mount(devicePath(device.name), record.stagingPath, {
+      fsType: record.fsType,
+      options: record.mountFlags.filter((f) => f !== "ro" && f !== "rw"),
+      bind: false,
+      readOnly: record.readOnly
+    })
+  }
+  for (const t of record.publishedTargets) {
+    const reached = yield* reachedDevice(t.path, block)
+    if (reached === device.devT) continue
+    if (reached !== undefined) yield* unmountSafely(t.path, true)
+    yield* bindTarget({ block, stagingPath: record.stagingPath, device: device.name, target: t.path, readOnly: t.readOnly, mountFlags: record.mountFlags })
+  }
+  const updated: StageRecord = { ...record, device: { name: device.name, devT: device.devT, identity: record.device.identity } }
+  const check = yield* checkStale(updated)
+  if (check.stale) {
+    return yield* new SafetyRefusal({ volumeId: record.volumeId, detail: `recovery did not take: ${check.why}` })
+  }
+  yield* store.put(updated)
+  yield* Effect.logInfo("stale mount recovered").pipe(
+    Effect.annotateLogs({ volume: record.volumeId, device: `${device.name} ${device.devT}`, targets: record.publishedTargets.length })
+  )
+  return updated
+})

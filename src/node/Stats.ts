@@ -1,0 +1,109 @@
+/**
+ * NodeGetVolumeStats and NodeExpandVolume as CSI-agnostic use cases. Stats reports usage
+ * (statfs, or the device size for raw block) and the VolumeCondition: abnormal with a message
+ * a person can act on when the controller is not live or the mounts are stale; a stale volume
+ * is recovered on the spot when its lock is free.
+ *
+ * May import: domain, nvme, mount, node.
+ */
+import { Clock, Effect } from "effect"
+import { FailedPrecondition, VolumeNotFound } from "../domain/Errors.ts"
+import { Mounter } from "../mount/Mounter.ts"
+import { Sysfs } from "../nvme/Sysfs.ts"
+import { devicePath, entryAt } from "./MountOps.ts"
+import { checkStale, recover } from "./Recovery.ts"
+import type { ExpandRequest, StatsRequest, VolumeCondition, VolumeStats, VolumeUsage } from "./Requests.ts"
+import { type StageRecord, StageStore } from "./StageStore.ts"
+import { VolumeLocks } from "./VolumeLocks.ts"
+
+const isVolumePath = (record: StageRecord, path: string): boolean =>
+  record.stagingPath === path || record.publishedTargets.some((t) => t.path === path)
+
+/** The controller side of the condition: abnormal unless a controller of the volume is live. */
+const connectionCondition = Effect.fn("NodeVolumes.connectionCondition")(function*(record: StageRecord) {
+  const sysfs = yield* Sysfs
+  const ctrls = (yield* sysfs.snapshot).controllers.filter((c) => c.subsysnqn === record.nqn)
+  const address = `${record.address}:${record.port}`
+  if (ctrls.some((c) => c.state === "live")) return undefined
+  if (ctrls.length === 0) return `no controller connected to ${address} for ${record.nqn}`
+  return ctrls.map((c) => `controller ${c.name} ${c.state} to ${address}`).join("; ")
+})
+
+/** Usage and condition of a staged or published volume path. */
+export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest) {
+  const store = yield* StageStore
+  const mounter = yield* Mounter
+  const locks = yield* VolumeLocks
+  const record = yield* store.get(req.volumeId)
+  if (record === undefined || !isVolumePath(record, req.volumePath)) {
+    return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `${req.volumePath} is not a staged or published path of this volume on this node` })
+  }
+  const block = record.accessType === "Block"
+  if (!block && entryAt(yield* mounter.mountinfo, req.volumePath) === undefined) {
+    return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `nothing is mounted at ${req.volumePath}` })
+  }
+
+  let current = record
+  let condition: VolumeCondition = { abnormal: false, message: "volume is healthy" }
+  const check = yield* checkStale(record)
+  if (check.stale) {
+    const attempt = yield* Effect.result(locks.withLock(record.volumeId, "stats-recovery", recover(record)))
+    if (attempt._tag === "Success") {
+      current = attempt.success
+      const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+      condition = { abnormal: false, message: `stale mount recovered at ${at} (${check.why})` }
+    } else {
+      const e = attempt.failure
+      condition = {
+        abnormal: true,
+        message: e._tag === "VolumeBusy" ? `stale mount, recovery in progress: ${check.why}` : `recovery failed: ${e.message}`
+      }
+    }
+  }
+  const connection = yield* connectionCondition(current)
+  if (connection !== undefined && !condition.abnormal) condition = { abnormal: true, message: connection }
+
+  const usage: VolumeUsage | undefined = block
+    ? yield* mounter.deviceSize(devicePath(current.device.name)).pipe(
+      Effect.map((totalBytes): VolumeUsage => ({ _tag: "Block", totalBytes })),
+      Effect.orElseSucceed(() => undefined)
+    )
+    : yield* mounter.statfs(req.volumePath).pipe(
+      Effect.map((s): VolumeUsage => ({
+        _tag: "Filesystem",
+        totalBytes: s.totalBytes,
+        usedBytes: s.usedBytes,
+        availableBytes: s.availableBytes,
+        totalInodes: s.totalInodes,
+        usedInodes: s.usedInodes,
+        freeInodes: s.freeInodes
+      })),
+      Effect.orElseSucceed(() => undefined)
+    )
+  if (usage === undefined && !condition.abnormal) {
+    condition = { abnormal: true, message: `cannot read usage of ${req.volumePath}` }
+  }
+  return { usage, condition } satisfies VolumeStats
+})
+
+/** Grows the file system to the device's size (the controller grew the namespace first). */
+export const expand = Effect.fn("NodeVolumes.expand")(function*(req: ExpandRequest) {
+  const store = yield* StageStore
+  const mounter = yield* Mounter
+  const record = yield* store.get(req.volumeId)
+  if (record === undefined || !isVolumePath(record, req.volumePath)) {
+    return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `${req.volumePath} is not a staged or published path of this volume on this node` })
+  }
+  const device = devicePath(record.device.name)
+  const size = yield* mounter.deviceSize(device)
+  if (req.requiredBytes !== undefined && size < req.requiredBytes) {
+    return yield* new FailedPrecondition({
+      volumeId: req.volumeId,
+      detail: `device ${device} has ${size} bytes, ${req.requiredBytes} required: the namespace has not grown on this node yet`
+    })
+  }
+  if (record.accessType === "Mount" && record.fsType !== undefined) {
+    yield* mounter.resize(device, record.fsType, record.stagingPath)
+  }
+  return { capacityBytes: size }
+})
