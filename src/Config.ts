@@ -1,0 +1,176 @@
+/**
+ * Configuration of the node plugin: every flag, its environment variable, its default and what
+ * it is for, in one place; and the validation that turns them into NodeSettings (SPEC §5).
+ * Precedence: flag, then environment variable, then default.
+ *
+ * May import: domain, Settings.
+ */
+import { Config, Duration, Option, Result } from "effect"
+import { Flag } from "effect/cli"
+import * as Path from "node:path"
+import { InvalidArgument } from "./domain/Errors.ts"
+import { nodeId } from "./domain/Ids.ts"
+import { DEFAULTS, type NodeSettings } from "./Settings.ts"
+
+const described = (description: string, env: string, fallback?: string) =>
+  `${description} Env: ${env}.${fallback === undefined ? "" : ` Default: ${fallback}.`}`
+
+const text = (name: string, env: string, description: string, fallback: string) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(described(description, env, fallback)),
+    Flag.withFallbackConfig(Config.String(env)),
+    Flag.withDefault(fallback)
+  )
+
+const optionalText = (name: string, env: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDescription(described(description, env, "unset")),
+    Flag.withFallbackConfig(Config.String(env)),
+    Flag.optional
+  )
+
+const flag = (name: string, env: string, description: string, fallback: boolean) =>
+  Flag.Boolean(name).pipe(
+    Flag.withDescription(described(description, env, String(fallback))),
+    Flag.withFallbackConfig(Config.Boolean(env)),
+    Flag.withDefault(fallback)
+  )
+
+const fmt = (d: Duration.Duration) => Duration.format(d)
+
+/** The flags of `rds-csi node`. */
+export const nodeFlags = {
+  endpoint: Flag.String("endpoint").pipe(
+    Flag.withDescription(described("CSI endpoint kubelet connects to, unix:///path/csi.sock.", "CSI_ENDPOINT")),
+    Flag.withFallbackConfig(Config.String("CSI_ENDPOINT"))
+  ),
+  nodeId: Flag.String("node-id").pipe(
+    Flag.withDescription(described("This node's name in Kubernetes (NodeGetInfo node_id; Node events).", "NODE_ID")),
+    Flag.withFallbackConfig(Config.String("NODE_ID"))
+  ),
+  driverName: text("driver-name", "DRIVER_NAME", "CSI driver name reported by GetPluginInfo.", DEFAULTS.driverName),
+  stateDir: text("state-dir", "STATE_DIR", "Directory for the per-volume stage records (survive restarts).", DEFAULTS.stateDir),
+  allowedPathRoots: Flag.String("allowed-path-root").pipe(
+    Flag.withDescription(described(
+      "Directory under which staging and target paths must lie; repeat for several (env: comma-separated).",
+      "ALLOWED_PATH_ROOTS",
+      DEFAULTS.allowedPathRoots.join(",")
+    )),
+    Flag.atLeast(0)
+  ),
+  managedNqnPrefix: optionalText(
+    "managed-nqn-prefix",
+    "MANAGED_NQN_PREFIX",
+    "NQN prefix of the connections this plugin manages: only these are staged, disconnected or cleaned as orphans; unset turns orphan cleanup off."
+  ),
+  kubeconfig: optionalText("kubeconfig", "KUBECONFIG", "Kubeconfig file for the API server; unset means in-cluster configuration."),
+  events: flag("events", "EVENTS", "Post Kubernetes Events on PVCs and the Node.", DEFAULTS.events),
+  metricsAddress: optionalText("metrics-address", "METRICS_ADDRESS", "HOST:PORT for /metrics, /healthz and /readyz; unset disables the HTTP endpoint."),
+  healthInterval: text("health-interval", "HEALTH_INTERVAL", "How often the health monitor reads each staged volume's state.", fmt(DEFAULTS.healthInterval)),
+  orphanInterval: text("orphan-interval", "ORPHAN_INTERVAL", "How often the orphan reconciler looks for unused managed connections.", fmt(DEFAULTS.orphanInterval)),
+  orphanDryRun: flag("orphan-dry-run", "ORPHAN_DRY_RUN", "Report orphan connections without disconnecting them.", false),
+  sysfsRoot: text("sysfs-root", "SYSFS_ROOT", "Where the host's sysfs is mounted.", DEFAULTS.sysfsRoot),
+  procRoot: text("proc-root", "PROC_ROOT", "Where the host's /proc is mounted (in-use checks need the host's PID namespace).", DEFAULTS.procRoot),
+  hostNqn: optionalText("host-nqn", "HOST_NQN", "Host NQN for nvme connect; unset lets nvme-cli use /etc/nvme/hostnqn."),
+  hostId: optionalText("host-id", "HOST_ID", "Host ID for nvme connect; unset lets nvme-cli use /etc/nvme/hostid."),
+  maxVolumesPerNode: Flag.Int("max-volumes-per-node").pipe(
+    Flag.withDescription(described("NodeGetInfo max_volumes_per_node; 0 = no limit.", "MAX_VOLUMES_PER_NODE", "0")),
+    Flag.withFallbackConfig(Config.Int("MAX_VOLUMES_PER_NODE")),
+    Flag.withDefault(DEFAULTS.maxVolumesPerNode)
+  ),
+  connectTimeout: text("connect-timeout", "CONNECT_TIMEOUT", "Time NodeStage may spend connecting, all attempts together.", fmt(DEFAULTS.connectTimeout)),
+  connectAttempts: Flag.Int("connect-attempts").pipe(
+    Flag.withDescription(described("nvme connect attempts per NodeStage (exponential backoff with jitter).", "CONNECT_ATTEMPTS", String(DEFAULTS.connectAttempts))),
+    Flag.withFallbackConfig(Config.Int("CONNECT_ATTEMPTS")),
+    Flag.withDefault(DEFAULTS.connectAttempts)
+  ),
+  commandTimeout: text("command-timeout", "COMMAND_TIMEOUT", "Timeout of each nvme-cli and mount tool call (mkfs gets four times as much).", fmt(DEFAULTS.commandTimeout))
+} as const
+
+type FlagValue<F> = F extends Flag.Flag<infer A> ? A : never
+type Parsed = { readonly [K in keyof typeof nodeFlags]: FlagValue<(typeof nodeFlags)[K]> }
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
+
+/** `500ms`, `2s`, `5m`, `1h` (also Duration.format's output, e.g. `2s`), at least 1 ms. */
+export const parseDuration = (value: string, field: string): Result.Result<Duration.Duration, InvalidArgument> => {
+  const compact = value.replaceAll(" ", "")
+  const m = DURATION.exec(compact)
+  if (m === null) return Result.fail(new InvalidArgument({ field, rule: `must be a duration like 500ms, 2s, 5m or 1h (got '${value}')` }))
+  const ms = Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]
+  if (ms < 1) return Result.fail(new InvalidArgument({ field, rule: "must be at least 1ms" }))
+  return Result.succeed(Duration.millis(ms))
+}
+
+const absoluteDir = (value: string, field: string): Result.Result<string, InvalidArgument> => {
+  if (!Path.posix.isAbsolute(value)) return Result.fail(new InvalidArgument({ field, rule: `must be an absolute path (got '${value}')` }))
+  const n = Path.posix.normalize(value)
+  return Result.succeed(n.length > 1 && n.endsWith("/") ? n.slice(0, -1) : n)
+}
+
+const optional = (o: Option.Option<string>): string | undefined => Option.isSome(o) && o.value !== "" ? o.value : undefined
+
+/** Validates parsed flags into NodeSettings; every error names the flag and the rule. */
+export const toSettings = (p: Parsed, version: string, env: Readonly<Record<string, string | undefined>>): Result.Result<NodeSettings, InvalidArgument> =>
+  Result.gen(function*() {
+    if (!p.endpoint.startsWith("unix://") || p.endpoint.length <= "unix://".length) {
+      return yield* Result.fail(new InvalidArgument({ field: "--endpoint", rule: `must be unix:///absolute/path (got '${p.endpoint}')` }))
+    }
+    yield* absoluteDir(p.endpoint.slice("unix://".length), "--endpoint")
+    const id = yield* nodeId(p.nodeId, "--node-id")
+    const rawRoots = p.allowedPathRoots.length > 0
+      ? p.allowedPathRoots
+      : (env["ALLOWED_PATH_ROOTS"]?.split(",").filter((r) => r.trim() !== "") ?? DEFAULTS.allowedPathRoots)
+    const roots: Array<string> = []
+    for (const r of rawRoots) roots.push(yield* absoluteDir(r.trim(), "--allowed-path-root"))
+    const metricsAddress = optional(p.metricsAddress)
+    if (metricsAddress !== undefined && !/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/.test(metricsAddress)) {
+      return yield* Result.fail(new InvalidArgument({ field: "--metrics-address", rule: `must be HOST:PORT, e.g. 0.0.0.0:9810 (got '${metricsAddress}')` }))
+    }
+    if (p.maxVolumesPerNode < 0) return yield* Result.fail(new InvalidArgument({ field: "--max-volumes-per-node", rule: "must be 0 or more" }))
+    if (p.connectAttempts < 1 || p.connectAttempts > 100) {
+      return yield* Result.fail(new InvalidArgument({ field: "--connect-attempts", rule: "must be between 1 and 100" }))
+    }
+    const level = (env["LOG_LEVEL"] ?? "info").toLowerCase()
+    const logLevel = (["trace", "debug", "info", "warn", "error"] as const).find((l) => l === level)
+    if (logLevel === undefined) return yield* Result.fail(new InvalidArgument({ field: "LOG_LEVEL", rule: "must be one of trace, debug, info, warn, error" }))
+    return {
+      driverName: p.driverName,
+      nodeId: id,
+      endpoint: p.endpoint,
+      stateDir: yield* absoluteDir(p.stateDir, "--state-dir"),
+      allowedPathRoots: roots,
+      managedNqnPrefix: optional(p.managedNqnPrefix),
+      kubeconfig: optional(p.kubeconfig),
+      events: p.events,
+      metricsAddress,
+      healthInterval: yield* parseDuration(p.healthInterval, "--health-interval"),
+      orphanInterval: yield* parseDuration(p.orphanInterval, "--orphan-interval"),
+      orphanDryRun: p.orphanDryRun,
+      sysfsRoot: yield* absoluteDir(p.sysfsRoot, "--sysfs-root"),
+      procRoot: yield* absoluteDir(p.procRoot, "--proc-root"),
+      logLevel,
+      hostNqn: optional(p.hostNqn),
+      hostId: optional(p.hostId),
+      maxVolumesPerNode: p.maxVolumesPerNode,
+      connectTimeout: yield* parseDuration(p.connectTimeout, "--connect-timeout"),
+      connectAttempts: p.connectAttempts,
+      connectBackoff: DEFAULTS.connectBackoff,
+      recoveryAttempts: DEFAULTS.recoveryAttempts,
+      deviceWaitTimeout: DEFAULTS.deviceWaitTimeout,
+      commandTimeout: yield* parseDuration(p.commandTimeout, "--command-timeout"),
+      version
+    } satisfies NodeSettings
+  })
+
+/** The effective configuration as a log line: everything but secrets (there are none yet). */
+export const describeSettings = (s: NodeSettings): Record<string, unknown> => ({
+  ...s,
+  healthInterval: Duration.format(s.healthInterval),
+  orphanInterval: Duration.format(s.orphanInterval),
+  connectTimeout: Duration.format(s.connectTimeout),
+  connectBackoff: Duration.format(s.connectBackoff),
+  deviceWaitTimeout: Duration.format(s.deviceWaitTimeout),
+  commandTimeout: Duration.format(s.commandTimeout)
+})
