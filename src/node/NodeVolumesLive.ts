@@ -4,13 +4,15 @@
  *
  * May import: domain, nvme, mount, kube (EventPoster contract), node, Settings.
  */
-import { Effect, Layer } from "effect"
+import { Cause, Clock, Effect, Exit, Layer, Option } from "effect"
 import { EventPoster } from "../kube/EventPoster.ts"
 import { Mounter } from "../mount/Mounter.ts"
 import { NvmeCli } from "../nvme/NvmeCli.ts"
 import { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
+import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
+import { HealthView } from "./HealthView.ts"
 import { NodeVolumes } from "./NodeVolumes.ts"
 import { publish, unpublish } from "./Publish.ts"
 import { stage, unstage } from "./Stage.ts"
@@ -18,12 +20,12 @@ import { StageStore } from "./StageStore.ts"
 import { expand, stats } from "./Stats.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
 
-type Deps = Settings | StageStore | NvmeTransport | Sysfs | Mounter | EventPoster | VolumeLocks
+type Deps = Settings | StageStore | NvmeTransport | Sysfs | Mounter | EventPoster | VolumeLocks | HealthView
 
 export const NodeVolumesLive: Layer.Layer<
   NodeVolumes,
   never,
-  Settings | StageStore | NvmeTransport | NvmeCli | Sysfs | Mounter | EventPoster | VolumeLocks
+  Settings | StageStore | NvmeTransport | NvmeCli | Sysfs | Mounter | EventPoster | VolumeLocks | HealthView
 > = Layer.effect(
   NodeVolumes,
   Effect.gen(function*() {
@@ -33,11 +35,27 @@ export const NodeVolumesLive: Layer.Layer<
     const sysfs = yield* Sysfs
     const mounter = yield* Mounter
 
-    const locked = <A, E>(operation: string, volumeId: string, self: Effect.Effect<A, E, Deps>) =>
-      locks.withLock(volumeId, operation, self).pipe(
-        Effect.provideContext(ctx),
-        Effect.annotateLogs({ volume: volumeId, operation })
-      )
+    // Every operation is counted by status (ok, or the error's tag) and timed.
+    const measured = <A, E extends { readonly _tag: string }>(operation: string, volumeId: string, self: Effect.Effect<A, E, Deps>) =>
+      Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        return yield* self.pipe(
+          Effect.provideContext(ctx),
+          Effect.onExit((exit) =>
+            Effect.flatMap(Clock.currentTimeMillis, (end) =>
+              Metrics.recordOperation(
+                operation,
+                Exit.isSuccess(exit) ? "ok" : Option.getOrElse(Option.map(Cause.findErrorOption(exit.cause), (e) => e._tag), () => "defect"),
+                (end - start) / 1000
+              )
+            )
+          ),
+          Effect.annotateLogs({ volume: volumeId, operation })
+        )
+      })
+
+    const locked = <A, E extends { readonly _tag: string }>(operation: string, volumeId: string, self: Effect.Effect<A, E, Deps>) =>
+      measured(operation, volumeId, locks.withLock(volumeId, operation, self))
 
     return NodeVolumes.of({
       stage: (req) => locked("stage", req.volumeId, stage(req)),
@@ -45,7 +63,7 @@ export const NodeVolumesLive: Layer.Layer<
       publish: (req) => locked("publish", req.volumeId, publish(req)),
       unpublish: (req) => locked("unpublish", req.volumeId, unpublish(req)),
       expand: (req) => locked("expand", req.volumeId, expand(req)),
-      stats: (req) => stats(req).pipe(Effect.provideContext(ctx), Effect.annotateLogs({ volume: req.volumeId, operation: "stats" })),
+      stats: (req) => measured("stats", req.volumeId, stats(req)),
       readiness: Effect.gen(function*() {
         const problems: Array<string> = []
         const version = yield* Effect.result(cli.version)

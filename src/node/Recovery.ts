@@ -13,10 +13,10 @@ import type { Nqn } from "../domain/Ids.ts"
 import type { Port, TargetAddress } from "../domain/Target.ts"
 import type { VolumeTarget } from "../domain/Volume.ts"
 import { EventPoster } from "../kube/EventPoster.ts"
-import { Mounter } from "../mount/Mounter.ts"
+import { type MountEntry, Mounter } from "../mount/Mounter.ts"
 import { identityOf, sameIdentity } from "../nvme/DeviceResolver.ts"
 import { NvmeTransport } from "../nvme/NvmeTransport.ts"
-import type { NamespaceDevice } from "../nvme/Sysfs.ts"
+import type { NamespaceDevice, NvmeSnapshot } from "../nvme/Sysfs.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { bindTarget, devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
@@ -49,14 +49,21 @@ export interface StaleCheck {
 export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: StageRecord) {
   const mounter = yield* Mounter
   const sysfs = yield* Sysfs
-  const snapshot = yield* sysfs.snapshot
+  return yield* staleIn(record, yield* sysfs.snapshot, yield* mounter.mountinfo)
+})
+
+/** checkStale over an already-read snapshot and mount table (the health monitor reads them once per tick). */
+export const staleIn = Effect.fn("Recovery.staleIn")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>) {
   const candidates = snapshot.namespaces.filter((n) => n.subsysnqn === record.nqn && sameIdentity(identityOf(n), record.device.identity))
   const current = candidates.length === 1 ? candidates[0] : undefined
   const block = record.accessType === "Block"
-  const mounts = yield* mounter.mountinfo
+  const mounter = yield* Mounter
   const reached: Array<readonly [string, string | undefined]> = []
   if (!block) reached.push([record.stagingPath, entryAt(mounts, record.stagingPath)?.devT])
-  for (const t of record.publishedTargets) reached.push([t.path, yield* reachedDevice(t.path, block)])
+  for (const t of record.publishedTargets) {
+    const entry = entryAt(mounts, t.path)
+    reached.push([t.path, entry === undefined ? undefined : block ? yield* mounter.deviceNumber(t.path) : entry.devT])
+  }
   const mountedDevT = reached.find(([, d]) => d !== undefined)?.[1]
   if (current === undefined) {
     return { stale: true, mountedDevT, current, why: `no device for ${record.nqn} (was ${deviceLabel(record.device.name, record.device.devT)})` } satisfies StaleCheck
@@ -71,13 +78,13 @@ export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: Sta
  * Recovers a stale volume; returns the updated record (saved). Bounded attempts with backoff;
  * after the last one posts RecoveryFailed and fails with the last error.
  */
-export const recover = Effect.fn("Recovery.recover")(function*(record: StageRecord) {
+export const recover = Effect.fn("Recovery.recover")(function*(record: StageRecord, options: RecoverOptions = { connectionEvents: true }) {
   const settings = yield* Settings
   const events = yield* EventPoster
   let attempts = 0
   return yield* Effect.suspend(() => {
     attempts++
-    return recoverOnce(record)
+    return recoverOnce(record, options)
   }).pipe(
     Effect.retry({
       schedule: Schedule.exponential(settings.connectBackoff).pipe(
@@ -92,7 +99,15 @@ export const recover = Effect.fn("Recovery.recover")(function*(record: StageReco
   )
 })
 
-const recoverOnce = Effect.fn("Recovery.recoverOnce")(function*(record: StageRecord) {
+export interface RecoverOptions {
+  /**
+   * Post ConnectionFailure/ConnectionRecovery for the reconnect attempts. The health monitor
+   * says no: it reports the connection's transitions itself, once each.
+   */
+  readonly connectionEvents: boolean
+}
+
+const recoverOnce = Effect.fn("Recovery.recoverOnce")(function*(record: StageRecord, options: RecoverOptions) {
   const transport = yield* NvmeTransport
   const mounter = yield* Mounter
   const sysfs = yield* Sysfs
@@ -100,8 +115,13 @@ const recoverOnce = Effect.fn("Recovery.recoverOnce")(function*(record: StageRec
   const events = yield* EventPoster
   const address = `${record.address}:${record.port}`
 
-  const attached = yield* transport.attach(targetOf(record), (_, e) => events.postConnectionFailure(record.volumeId, address, e.message))
-  if (attached.failedAttempts > 0) yield* events.postConnectionRecovery(record.volumeId, address, attached.failedAttempts + 1)
+  const attached = yield* transport.attach(
+    targetOf(record),
+    (_, e) => options.connectionEvents ? events.postConnectionFailure(record.volumeId, address, e.message) : Effect.void
+  )
+  if (options.connectionEvents && attached.failedAttempts > 0) {
+    yield* events.postConnectionRecovery(record.volumeId, address, attached.failedAttempts + 1)
+  }
   const device = attached.device
   if (!sameIdentity(record.device.identity, identityOf(device))) {
     return yield* new SafetyRefusal({

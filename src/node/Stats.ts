@@ -11,6 +11,7 @@ import { FailedPrecondition, VolumeNotFound } from "../domain/Errors.ts"
 import { Mounter } from "../mount/Mounter.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { devicePath, entryAt } from "./MountOps.ts"
+import { HealthView } from "./HealthView.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { ExpandRequest, StatsRequest, VolumeCondition, VolumeStats, VolumeUsage } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
@@ -34,6 +35,7 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   const store = yield* StageStore
   const mounter = yield* Mounter
   const locks = yield* VolumeLocks
+  const view = yield* HealthView
   const record = yield* store.get(req.volumeId)
   if (record === undefined || !isVolumePath(record, req.volumePath)) {
     return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `${req.volumePath} is not a staged or published path of this volume on this node` })
@@ -44,7 +46,7 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   }
 
   let current = record
-  let condition: VolumeCondition = { abnormal: false, message: "volume is healthy" }
+  let condition: VolumeCondition | undefined
   const check = yield* checkStale(record)
   if (check.stale) {
     const attempt = yield* Effect.result(locks.withLock(record.volumeId, "stats-recovery", recover(record)))
@@ -60,8 +62,13 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
       }
     }
   }
-  const connection = yield* connectionCondition(current)
-  if (connection !== undefined && !condition.abnormal) condition = { abnormal: true, message: connection }
+  // The health monitor's reading is the one source of the condition (SPEC §4.4); before its
+  // first tick, read the controller state here.
+  if (condition === undefined) condition = (yield* view.get(req.volumeId))?.condition
+  if (condition === undefined) {
+    const connection = yield* connectionCondition(current)
+    condition = connection === undefined ? { abnormal: false, message: "volume is healthy" } : { abnormal: true, message: connection }
+  }
 
   const usage: VolumeUsage | undefined = block
     ? yield* mounter.deviceSize(devicePath(current.device.name)).pipe(

@@ -1,0 +1,49 @@
+/**
+ * HealthView: the health monitor's latest reading of every staged volume — connection state
+ * from sysfs, staleness, the last recovery — and the VolumeCondition derived from it. The
+ * monitor writes it; NodeGetVolumeStats and the metrics read it (SPEC §4.4: one source).
+ *
+ * May import: node/Requests.
+ */
+import { Context, Effect, Layer, Ref } from "effect"
+import type { VolumeCondition } from "./Requests.ts"
+
+export type ConnectionState = "live" | "connecting" | "resetting" | "deleting" | "new" | "dead" | "gone"
+
+export interface VolumeHealth {
+  readonly volumeId: string
+  readonly nqn: string
+  readonly address: string
+  /** The controllers of the volume's subsystem, `nvme1 live`. */
+  readonly controllers: ReadonlyArray<{ readonly name: string; readonly state: string }>
+  readonly connection: ConnectionState
+  /** Epoch ms the connection was first seen not live; undefined while live. */
+  readonly downSince: number | undefined
+  readonly stale: boolean
+  readonly lastRecovery: { readonly at: number; readonly ok: boolean; readonly message: string } | undefined
+  /** Epoch ms before which the monitor will not try another recovery (backoff after failures). */
+  readonly nextRecoveryAt: number
+  readonly failedRecoveries: number
+  readonly condition: VolumeCondition
+}
+
+export class HealthView extends Context.Service<HealthView, {
+  readonly all: Effect.Effect<ReadonlyMap<string, VolumeHealth>>
+  readonly get: (volumeId: string) => Effect.Effect<VolumeHealth | undefined>
+  readonly set: (health: VolumeHealth) => Effect.Effect<void>
+  /** Keeps only the given volumes (the others were unstaged). */
+  readonly retain: (volumeIds: ReadonlySet<string>) => Effect.Effect<void>
+}>()("rds-csi/node/HealthView") {
+  static readonly layer = Layer.effect(
+    HealthView,
+    Effect.gen(function*() {
+      const ref = yield* Ref.make<ReadonlyMap<string, VolumeHealth>>(new Map())
+      return HealthView.of({
+        all: Ref.get(ref),
+        get: (id) => Effect.map(Ref.get(ref), (m) => m.get(id)),
+        set: (h) => Ref.update(ref, (m) => new Map(m).set(h.volumeId, h)),
+        retain: (ids) => Ref.update(ref, (m) => new Map([...m].filter(([id]) => ids.has(id))))
+      })
+    })
+  )
+}
