@@ -1,0 +1,131 @@
+/**
+ * OrphanReconciler (SPEC §4.5): at start-up and every `--orphan-interval`, finds NVMe-oF
+ * connections inside `--managed-nqn-prefix` that no staged volume uses (or connected subsystems
+ * without a namespace device), posts OrphanDetected on the Node, and — unless dry-run, and only
+ * when nothing is mounted from it — disconnects it and posts OrphanCleaned. Nothing outside the
+ * prefix is ever touched (the host may boot from NVMe-oF); without a prefix it is off.
+ *
+ * May import: domain, nvme, mount, kube (EventPoster contract), observability/Metrics, node, Settings.
+ */
+import { Context, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { isManaged, type Nqn } from "../domain/Ids.ts"
+import { EventPoster } from "../kube/EventPoster.ts"
+import { Mounter } from "../mount/Mounter.ts"
+import { NvmeCli } from "../nvme/NvmeCli.ts"
+import { type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
+import * as Metrics from "../observability/Metrics.ts"
+import { Settings } from "../Settings.ts"
+import { StageStore } from "./StageStore.ts"
+import { VolumeLocks } from "./VolumeLocks.ts"
+
+export interface Orphan {
+  readonly nqn: string
+  readonly address: string
+  readonly controllers: ReadonlyArray<string>
+  readonly why: string
+}
+
+/** Pure: the managed subsystems in `snapshot` that none of `usedNqns` accounts for. */
+export const findOrphans = (snapshot: NvmeSnapshot, usedNqns: ReadonlySet<string>, prefix: string): ReadonlyArray<Orphan> => {
+  const byNqn = new Map<string, Array<NvmeSnapshot["controllers"][number]>>()
+  for (const c of snapshot.controllers) {
+    if (c.transport !== "tcp" || !isManaged(c.subsysnqn as Nqn, prefix)) continue
+    byNqn.set(c.subsysnqn, [...(byNqn.get(c.subsysnqn) ?? []), c])
+  }
+  const orphans: Array<Orphan> = []
+  for (const [nqn, ctrls] of byNqn) {
+    if (usedNqns.has(nqn)) continue
+    const hasDevice = snapshot.namespaces.some((n) => n.subsysnqn === nqn)
+    orphans.push({
+      nqn,
+      address: [...new Set(ctrls.map((c) => `${c.traddr ?? "?"}:${c.trsvcid ?? "?"}`))].join(", "),
+      controllers: ctrls.map((c) => c.name),
+      why: hasDevice
+        ? `no volume staged on this node uses it (controllers ${ctrls.map((c) => `${c.name} ${c.state}`).join(", ")})`
+        : `connected but has no namespace device and no volume staged on this node uses it (controllers ${ctrls.map((c) => `${c.name} ${c.state}`).join(", ")})`
+    })
+  }
+  return orphans
+}
+
+export class OrphanReconciler extends Context.Service<OrphanReconciler, {
+  /** One scan; returns the orphans found (cleaned unless dry-run or still mounted). */
+  readonly reconcile: Effect.Effect<ReadonlyArray<Orphan>>
+}>()("rds-csi/node/OrphanReconciler") {
+  static readonly layer = Layer.effect(
+    OrphanReconciler,
+    Effect.gen(function*() {
+      const settings = yield* Settings
+      const store = yield* StageStore
+      const sysfs = yield* Sysfs
+      const mounter = yield* Mounter
+      const cli = yield* NvmeCli
+      const events = yield* EventPoster
+      const locks = yield* VolumeLocks
+      const prefix = settings.managedNqnPrefix
+
+      const scan = Effect.gen(function*() {
+        if (prefix === undefined) return []
+        const used = new Set((yield* store.list).map((r) => r.nqn))
+        return findOrphans(yield* sysfs.snapshot, used, prefix)
+      })
+
+      const clean = Effect.fn("OrphanReconciler.clean")(function*(orphan: Orphan) {
+        // Anything mounted from its namespaces is somebody's data: never pull it away.
+        const snapshot = yield* sysfs.snapshot
+        const devTs = new Set(snapshot.namespaces.filter((n) => n.subsysnqn === orphan.nqn).map((n) => n.devT))
+        const mounted = (yield* mounter.mountinfo).filter((m) => devTs.has(m.devT))
+        if (mounted.length > 0) {
+          yield* Effect.logWarning(`orphan ${orphan.nqn} still mounted at ${mounted.map((m) => m.mountPoint).join(", ")}; not disconnecting`)
+          return
+        }
+        yield* cli.disconnect(orphan.nqn as Nqn)
+        yield* Metric.update(Metrics.orphansCleaned, 1)
+        yield* events.postOrphanCleaned(orphan.nqn, `disconnected controller(s) ${orphan.controllers.join(", ")} from ${orphan.address}`)
+        yield* Effect.logInfo(`orphan ${orphan.nqn} disconnected`)
+      })
+
+      const reconcile = Effect.gen(function*() {
+        // A stage in flight connects before it records: never race it.
+        if ((yield* locks.inFlight).size > 0) {
+          yield* Effect.logDebug("orphan scan skipped: operations in flight")
+          return []
+        }
+        const orphans = yield* scan
+        for (const orphan of orphans) {
+          yield* Metric.update(Metrics.orphansDetected, 1)
+          yield* events.postOrphanDetected(orphan.nqn, orphan.address, orphan.why)
+          yield* Effect.logWarning(`orphan connection ${orphan.nqn}: ${orphan.why}`)
+        }
+        if (settings.orphanDryRun || orphans.length === 0) return orphans
+        // Look again right before acting: a volume may have been staged meanwhile.
+        if ((yield* locks.inFlight).size > 0) return orphans
+        const still = new Set((yield* scan).map((o) => o.nqn))
+        for (const orphan of orphans) {
+          if (still.has(orphan.nqn)) {
+            yield* clean(orphan).pipe(Effect.catch((e) => Effect.logError(`orphan ${orphan.nqn}: cleanup failed: ${e.message}`)))
+          }
+        }
+        return orphans
+      }).pipe(
+        Effect.catch((e) => Effect.as(Effect.logError(`orphan scan failed: ${e.message}`), [])),
+        Effect.withSpan("OrphanReconciler.reconcile")
+      )
+      return OrphanReconciler.of({ reconcile })
+    })
+  )
+
+  /** Scans at start-up and every `settings.orphanInterval` for the life of the scope. */
+  static readonly run = Effect.gen(function*() {
+    const settings = yield* Settings
+    const reconciler = yield* OrphanReconciler
+    if (settings.managedNqnPrefix === undefined) {
+      yield* Effect.logWarning("orphan cleanup is off: no --managed-nqn-prefix set, so no NVMe connection is considered this plugin's to remove")
+      return
+    }
+    yield* Effect.logInfo(
+      `orphan reconciler every ${Duration.format(settings.orphanInterval)} for ${settings.managedNqnPrefix}*${settings.orphanDryRun ? " (dry run)" : ""}`
+    )
+    yield* reconciler.reconcile.pipe(Effect.repeat(Schedule.spaced(settings.orphanInterval)), Effect.forkScoped)
+  })
+}
