@@ -1,0 +1,60 @@
+/**
+ * Turns an Effect handler into a grpc-js unary handler: runs it with the server's captured
+ * context, logs every call (rpc, volume, duration_ms, code), and answers the callback with the
+ * reply GrpcStatus.ts chooses. Requests are never logged whole: they may carry secrets.
+ *
+ * May import: @grpc/grpc-js, csi/GrpcStatus.
+ */
+import type * as grpc from "@grpc/grpc-js"
+import { Clock, Effect, type Exit } from "effect"
+import { codeName, type CsiError, type Reply, replyOf } from "./GrpcStatus.ts"
+
+export type Handler<R> = (request: never) => Effect.Effect<unknown, CsiError, R>
+
+/** Runs an effect to its Exit (Effect.runPromiseExitWith over the server's context, with its abort signal). */
+export type Runner<R> = <A>(effect: Effect.Effect<A, CsiError, R>) => Promise<Exit.Exit<A, CsiError>>
+
+// Called every few seconds by kubelet and the liveness probe: logged at debug when they succeed.
+const QUIET = new Set(["Probe", "GetPluginInfo", "GetPluginCapabilities", "NodeGetCapabilities", "NodeGetInfo"])
+
+const volumeOf = (request: unknown): string | undefined => {
+  const id = (request as { readonly volume_id?: unknown } | null)?.volume_id
+  return typeof id === "string" && id.length > 0 ? id.slice(0, 256) : undefined
+}
+
+const logReply = (method: string, reply: Reply<unknown>, durationMs: number): Effect.Effect<void> => {
+  const annotations = {
+    duration_ms: durationMs,
+    code: reply._tag === "Ok" ? "OK" : codeName(reply.status.code)
+  }
+  if (reply._tag === "Ok") {
+    return (QUIET.has(method) ? Effect.logDebug("rpc") : Effect.logInfo("rpc")).pipe(Effect.annotateLogs(annotations))
+  }
+  if (reply.defect !== undefined) {
+    return Effect.logError("rpc failed with a defect", reply.defect).pipe(Effect.annotateLogs(annotations))
+  }
+  return Effect.logWarning(`rpc failed: ${reply.status.message}`).pipe(Effect.annotateLogs(annotations))
+}
+
+/** The handler for one call, logged when it ends however it ends (success, failure, defect, interruption). */
+export const traced = <R>(method: string, handler: Handler<R>, request: unknown): Effect.Effect<unknown, CsiError, R> =>
+  Effect.flatMap(Clock.currentTimeMillis, (start) =>
+    (handler as (request: unknown) => Effect.Effect<unknown, CsiError, R>)(request).pipe(
+      Effect.onExit((exit) =>
+        Effect.flatMap(Clock.currentTimeMillis, (end) => logReply(method, replyOf(exit), end - start))
+      )
+    )).pipe(Effect.annotateLogs(volumeOf(request) === undefined ? { rpc: method } : { rpc: method, volume: volumeOf(request) }))
+
+/** A grpc-js unary handler for `handler`. */
+export const unary = <R>(run: Runner<R>, method: string, handler: Handler<R>): grpc.handleUnaryCall<unknown, unknown> =>
+  (call, callback) => {
+    void run(traced(method, handler, call.request)).then((exit) => {
+      const reply = replyOf(exit)
+      if (reply._tag === "Ok") callback(null, reply.value)
+      else callback({ code: reply.status.code, details: reply.status.message })
+    })
+  }
+
+/** grpc-js's UntypedServiceImplementation for a table of handlers. */
+export const implementation = <R>(run: Runner<R>, handlers: Readonly<Record<string, Handler<R>>>): grpc.UntypedServiceImplementation =>
+  Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, unary(run, method, handler)]))

@@ -1,0 +1,147 @@
+/**
+ * CsiServer: the Identity and Node services on the unix socket kubelet talks to. Acquiring the
+ * layer removes a stale socket left by a crashed plugin (only a socket, and only when nobody
+ * answers on it), binds, and restricts the socket to owner and group (0660). Releasing it stops
+ * accepting calls, lets in-flight calls finish within a bound (then cuts them off and interrupts
+ * their fibers), and removes the socket.
+ *
+ * May import: @grpc/grpc-js, node:fs, node:net, node:path, node/NodeVolumes, Settings, csi/*.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { Context, Data, Duration, Effect, Layer } from "effect"
+import * as Fs from "node:fs/promises"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import type { NodeVolumes } from "../node/NodeVolumes.ts"
+import { Settings } from "../Settings.ts"
+import { IdentityService } from "./IdentityService.ts"
+import { NodeService } from "./NodeService.ts"
+import { loadCsi } from "./Proto.ts"
+import { type Handler, implementation } from "./Rpc.ts"
+
+export class CsiServerError extends Data.TaggedError("CsiServerError")<{
+  readonly reason: "Endpoint" | "NotASocket" | "InUse" | "Bind" | "Io"
+  readonly endpoint: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `CSI endpoint ${this.endpoint}: ${this.detail}`
+  }
+}
+
+export interface ServerOptions {
+  /** How long in-flight calls may run after shutdown begins before they are cut off (default 10 s). */
+  readonly shutdownTimeout?: Duration.Input
+}
+
+/** `unix:///abs/path` (or `unix:/abs/path`) → `/abs/path`. Nothing else: kubelet only speaks unix sockets to node plugins. */
+export const socketPathOf = (endpoint: string): Effect.Effect<string, CsiServerError> => {
+  const path = endpoint.startsWith("unix://") ? endpoint.slice("unix://".length) : endpoint.startsWith("unix:") ? endpoint.slice("unix:".length) : undefined
+  if (path === undefined || !Path.posix.isAbsolute(path) || Path.posix.normalize(path) !== path) {
+    return Effect.fail(new CsiServerError({ reason: "Endpoint", endpoint, detail: "must be unix:///<absolute path>" }))
+  }
+  return Effect.succeed(path)
+}
+
+const io = (endpoint: string, what: string) => (cause: unknown) =>
+  new CsiServerError({ reason: "Io", endpoint, detail: `${what}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+const lstat = (path: string) =>
+  Effect.tryPromise({
+    try: () => Fs.lstat(path).catch((e: NodeJS.ErrnoException) => e.code === "ENOENT" ? undefined : Promise.reject(e)),
+    catch: io(path, "lstat")
+  })
+
+/** True when a process accepts connections on the socket (a second plugin instance must not steal it). */
+const answers = (path: string): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
+    const socket = Net.connect(path)
+    const done = (live: boolean) => {
+      socket.destroy()
+      resume(Effect.succeed(live))
+    }
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    // A listener that does not accept within a second is still somebody's socket.
+    socket.setTimeout(1000, () => done(true))
+  })
+
+/** Removes a stale socket at `path`; refuses anything that is not a socket or that someone still answers on. */
+const clearStale = Effect.fn("CsiServer.clearStale")(function*(path: string, endpoint: string) {
+  yield* Effect.tryPromise({ try: () => Fs.mkdir(Path.dirname(path), { recursive: true }), catch: io(endpoint, "mkdir") })
+  const stat = yield* lstat(path)
+  if (stat === undefined) return
+  if (!stat.isSocket()) {
+    return yield* new CsiServerError({ reason: "NotASocket", endpoint, detail: `${path} exists and is not a socket; refusing to remove it` })
+  }
+  if (yield* answers(path)) {
+    return yield* new CsiServerError({ reason: "InUse", endpoint, detail: `another process is serving on ${path}` })
+  }
+  yield* Effect.logInfo("removing stale CSI socket").pipe(Effect.annotateLogs({ path }))
+  yield* Effect.tryPromise({ try: () => Fs.unlink(path), catch: io(endpoint, "unlink") })
+})
+
+const bind = (server: grpc.Server, path: string, endpoint: string) =>
+  Effect.callback<void, CsiServerError>((resume) => {
+    server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (error) =>
+      resume(error === null ? Effect.void : Effect.fail(new CsiServerError({ reason: "Bind", endpoint, detail: error.message }))))
+  })
+
+/** Stops the server: graceful within `bound`, then forced (in-flight fibers interrupted); the socket goes too. */
+const stop = (server: grpc.Server, abort: AbortController, path: string, inode: number | undefined, bound: Duration.Input) =>
+  Effect.gen(function*() {
+    const graceful = yield* Effect.callback<boolean>((resume) => server.tryShutdown(() => resume(Effect.succeed(true)))).pipe(
+      Effect.timeoutOrElse({ duration: bound, orElse: () => Effect.succeed(false) })
+    )
+    if (!graceful) {
+      yield* Effect.logWarning("in-flight CSI calls did not finish in time; cutting them off").pipe(
+        Effect.annotateLogs({ timeout: Duration.format(Duration.fromInputUnsafe(bound)) })
+      )
+      server.forceShutdown()
+      abort.abort()
+    }
+    // Node removes the socket when the listener closes; this covers the rest, and never removes a
+    // socket that another process has bound at the same path since.
+    const stat = yield* Effect.orElseSucceed(lstat(path), () => undefined)
+    if (stat !== undefined && stat.isSocket() && stat.ino === inode) {
+      yield* Effect.tryPromise(() => Fs.unlink(path)).pipe(Effect.ignore)
+    }
+    yield* Effect.logInfo("CSI server stopped").pipe(Effect.annotateLogs({ path, graceful }))
+  })
+
+const make = (options: ServerOptions) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const endpoint = settings.endpoint
+    const path = yield* socketPathOf(endpoint)
+    const context = yield* Effect.context<NodeVolumes | Settings>()
+    const abort = new AbortController()
+    const runWith = Effect.runPromiseExitWith(context)
+    const run = <A, E>(effect: Effect.Effect<A, E, NodeVolumes | Settings>) => runWith(effect, { signal: abort.signal })
+    const csi = loadCsi()
+
+    yield* clearStale(path, endpoint)
+    const server = new grpc.Server()
+    server.addService(csi.Identity.service, implementation(run, IdentityService as Record<string, Handler<NodeVolumes | Settings>>))
+    server.addService(csi.Node.service, implementation(run, NodeService as Record<string, Handler<NodeVolumes | Settings>>))
+    let inode: number | undefined
+    yield* Effect.acquireRelease(
+      bind(server, path, endpoint),
+      () => stop(server, abort, path, inode, options.shutdownTimeout ?? Duration.seconds(10))
+    )
+    inode = (yield* lstat(path))?.ino
+    yield* Effect.tryPromise({ try: () => Fs.chmod(path, 0o660), catch: io(endpoint, "chmod") })
+    yield* Effect.logInfo("CSI server listening").pipe(Effect.annotateLogs({ endpoint, driver: settings.driverName }))
+    return CsiServer.of({ socketPath: path })
+  })
+
+export class CsiServer extends Context.Service<CsiServer, {
+  /** The socket the server listens on. */
+  readonly socketPath: string
+}>()("rds-csi/csi/CsiServer") {
+  /** Serves until the layer's scope closes; needs NodeVolumes and Settings. */
+  static readonly layer: Layer.Layer<CsiServer, CsiServerError, NodeVolumes | Settings> = Layer.effect(CsiServer, make({}))
+  /** As `layer`, with options (tests shorten the shutdown bound). */
+  static readonly layerWith = (options: ServerOptions): Layer.Layer<CsiServer, CsiServerError, NodeVolumes | Settings> =>
+    Layer.effect(CsiServer, make(options))
+}
