@@ -87,8 +87,14 @@ const bind = (server: grpc.Server, path: string, endpoint: string) =>
       resume(error === null ? Effect.void : Effect.fail(new CsiServerError({ reason: "Bind", endpoint, detail: error.message }))))
   })
 
+/** Identifies the socket file we bound (inode numbers alone are reused at once on tmpfs). */
+interface SocketId {
+  readonly ino: number
+  readonly ctimeMs: number
+}
+
 /** Stops the server: graceful within `bound`, then forced (in-flight fibers interrupted); the socket goes too. */
-const stop = (server: grpc.Server, abort: AbortController, path: string, inode: number | undefined, bound: Duration.Input) =>
+const stop = (server: grpc.Server, abort: AbortController, path: string, bound: Duration.Input, ours: () => SocketId | undefined) =>
   Effect.gen(function*() {
     const graceful = yield* Effect.callback<boolean>((resume) => server.tryShutdown(() => resume(Effect.succeed(true)))).pipe(
       Effect.timeoutOrElse({ duration: bound, orElse: () => Effect.succeed(false) })
@@ -103,7 +109,8 @@ const stop = (server: grpc.Server, abort: AbortController, path: string, inode: 
     // Node removes the socket when the listener closes; this covers the rest, and never removes a
     // socket that another process has bound at the same path since.
     const stat = yield* Effect.orElseSucceed(lstat(path), () => undefined)
-    if (stat !== undefined && stat.isSocket() && stat.ino === inode) {
+    const id = ours()
+    if (stat !== undefined && stat.isSocket() && id !== undefined && stat.ino === id.ino && stat.ctimeMs === id.ctimeMs) {
       yield* Effect.tryPromise(() => Fs.unlink(path)).pipe(Effect.ignore)
     }
     yield* Effect.logInfo("CSI server stopped").pipe(Effect.annotateLogs({ path, graceful }))
@@ -124,13 +131,14 @@ const make = (options: ServerOptions) =>
     const server = new grpc.Server()
     server.addService(csi.Identity.service, implementation(run, IdentityService as Record<string, Handler<NodeVolumes | Settings>>))
     server.addService(csi.Node.service, implementation(run, NodeService as Record<string, Handler<NodeVolumes | Settings>>))
-    let inode: number | undefined
+    let socketId: SocketId | undefined
     yield* Effect.acquireRelease(
       bind(server, path, endpoint),
-      () => stop(server, abort, path, inode, options.shutdownTimeout ?? Duration.seconds(10))
+      () => stop(server, abort, path, options.shutdownTimeout ?? Duration.seconds(10), () => socketId)
     )
-    inode = (yield* lstat(path))?.ino
     yield* Effect.tryPromise({ try: () => Fs.chmod(path, 0o660), catch: io(endpoint, "chmod") })
+    const stat = yield* lstat(path)
+    if (stat !== undefined) socketId = { ino: stat.ino, ctimeMs: stat.ctimeMs }
     yield* Effect.logInfo("CSI server listening").pipe(Effect.annotateLogs({ endpoint, driver: settings.driverName }))
     return CsiServer.of({ socketPath: path })
   })
