@@ -37,15 +37,19 @@ const logReply = (method: string, reply: Reply<unknown>, durationMs: number): Ef
 }
 
 /** The handler for one call, logged when it ends however it ends (success, failure, defect, interruption). */
-export const traced = <R>(method: string, handler: Handler<R>, request: unknown): Effect.Effect<unknown, CsiError, R> =>
-  Effect.flatMap(Clock.currentTimeMillis, (start) =>
+export const traced = <R>(method: string, handler: Handler<R>, request: unknown): Effect.Effect<unknown, CsiError, R> => {
+  const volume = volumeOf(request)
+  return Effect.flatMap(Clock.currentTimeMillis, (start) =>
     (handler as (request: unknown) => Effect.Effect<unknown, CsiError, R>)(request).pipe(
-      Effect.onExit((exit) =>
-        Effect.flatMap(Clock.currentTimeMillis, (end) => logReply(method, replyOf(exit), end - start))
-      )
-    )).pipe(Effect.annotateLogs(volumeOf(request) === undefined ? { rpc: method } : { rpc: method, volume: volumeOf(request) }))
+      Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeMillis, (end) => logReply(method, replyOf(exit), end - start)))
+    )).pipe(Effect.annotateLogs(volume === undefined ? { rpc: method } : { rpc: method, volume }))
+}
 
-/** A grpc-js unary handler for `handler`. */
+/**
+ * A grpc-js unary handler for `handler`. A call the CO cancels (deadline, disconnect) keeps
+ * running: stopping a mount or mkfs halfway helps nobody, and the CO's retry finds either the
+ * lock held (ABORTED) or the work done (OK). Only server shutdown interrupts, through `run`.
+ */
 export const unary = <R>(run: Runner<R>, method: string, handler: Handler<R>): grpc.handleUnaryCall<unknown, unknown> =>
   (call, callback) => {
     void run(traced(method, handler, call.request)).then((exit) => {

@@ -1,0 +1,36 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as protoLoader from "@grpc/proto-loader"
+import * as Fs from "node:fs"
+import { LOADER_OPTIONS, loadCsi, PROTO_PATH } from "../../src/csi/Proto.ts"
+
+// The unmodified CSI v1.12.0 proto, kept beside the repository for reference.
+const REFERENCE = new URL("../../../shared/reference/csi-spec/csi.proto", import.meta.url).pathname
+
+// Field options (csi_secret, alpha_*) annotate; they are not on the wire.
+const wire = (descriptor: unknown) => JSON.stringify(descriptor, (key, value) => key === "options" ? undefined : value)
+
+describe("csi.proto", () => {
+  it("loads from next to the module and has both services with every method", () => {
+    const csi = loadCsi()
+    assert.deepStrictEqual(Object.keys(csi.Identity.service), ["GetPluginInfo", "GetPluginCapabilities", "Probe"])
+    assert.deepStrictEqual(Object.keys(csi.Node.service), [
+      "NodeStageVolume", "NodeUnstageVolume", "NodePublishVolume", "NodeUnpublishVolume",
+      "NodeGetVolumeStats", "NodeExpandVolume", "NodeGetCapabilities", "NodeGetInfo"
+    ])
+    for (const method of Object.values(csi.Node.service)) assert.match(method.path, /^\/csi\.v1\.Node\//)
+  })
+
+  it.skipIf(!Fs.existsSync(REFERENCE))("every message we keep is field-for-field the CSI v1.12 one", () => {
+    const ours = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)
+    const reference = protoLoader.loadSync(REFERENCE, LOADER_OPTIONS)
+    const messages = Object.keys(ours).filter((name) => name.startsWith("csi.v1.") && "type" in ours[name]!)
+    assert.strictEqual(messages.length, 29)
+    for (const name of messages) {
+      assert.strictEqual(wire((ours[name] as { type: unknown }).type), wire((reference[name] as { type: unknown } | undefined)?.type), name)
+    }
+    for (const service of ["csi.v1.Identity", "csi.v1.Node"]) {
+      const paths = (def: unknown) => Object.values(def as Record<string, { path: string }>).map((m) => m.path)
+      assert.deepStrictEqual(paths(ours[service]), paths(reference[service]))
+    }
+  })
+})
