@@ -179,7 +179,7 @@ export const setHolders = (s: KernelState, path: string, pids: ReadonlyArray<num
   if (pids.length === 0) {
     s.holders.delete(path)
     for (const d of [...s.detached]) {
-      if (under(d.mountPoint, path) && holdersOf(s, d.mountPoint).length === 0) s.detached.splice(s.detached.indexOf(d), 1)
+      if (holdersOf(s, d.mountPoint).length === 0) s.detached.splice(s.detached.indexOf(d), 1)
     }
     s.collect()
   } else {
