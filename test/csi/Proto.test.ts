@@ -1,10 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as protoLoader from "@grpc/proto-loader"
-import * as Fs from "node:fs"
 import { LOADER_OPTIONS, loadCsi, PROTO_PATH } from "../../src/csi/Proto.ts"
 
-// The unmodified CSI v1.12.0 proto, kept beside the repository for reference.
-const REFERENCE = new URL("../../../shared/reference/csi-spec/csi.proto", import.meta.url).pathname
+// The unmodified CSI v1.12.0 proto (Apache-2.0), vendored as a fixture: see test/fixtures/csi-spec/SOURCE.
+const REFERENCE = new URL("../fixtures/csi-spec/csi.proto", import.meta.url).pathname
 
 // Field options (csi_secret, alpha_*) annotate; they are not on the wire.
 const wire = (descriptor: unknown) => JSON.stringify(descriptor, (key, value) => key === "options" ? undefined : value)
@@ -20,7 +19,7 @@ describe("csi.proto", () => {
     for (const method of Object.values(csi.Node.service)) assert.match(method.path, /^\/csi\.v1\.Node\//)
   })
 
-  it.skipIf(!Fs.existsSync(REFERENCE))("every message we keep is field-for-field the CSI v1.12 one", () => {
+  it("every message we keep is field-for-field the CSI v1.12 one", () => {
     const ours = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)
     const reference = protoLoader.loadSync(REFERENCE, LOADER_OPTIONS)
     const messages = Object.keys(ours).filter((name) => name.startsWith("csi.v1.") && "type" in ours[name]!)
