@@ -1,0 +1,110 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Arbitrary, Effect, Schema } from "effect"
+import { ensureFilesystem } from "../../src/mount/Format.ts"
+import { Mounter } from "../../src/mount/Mounter.ts"
+import { NvmeTransport } from "../../src/nvme/NvmeTransport.ts"
+import { BlkidFault, KernelModel, Signature } from "../../src/testing/index.ts"
+import { ADDR, env, GiB, NQN, PORT, target } from "./fixtures.ts"
+
+// Every way blkid can misbehave that the brief names, plus "tell the truth". A blkid that
+// answers "exit 2, nothing" for a device holding data is indistinguishable from an empty
+// device and out of reach of any blkid-based rule; it is deliberately not generated.
+const FAULTS = {
+  truth: undefined,
+  exit1: BlkidFault.exit(1),
+  exit4: BlkidFault.exit(4, "", "blkid: ambivalent result (probably more filesystems on the device)"),
+  exit8: BlkidFault.exit(8, "", "blkid: invalid parameter"),
+  timeout: BlkidFault.timeout,
+  garbage: BlkidFault.garbage,
+  exit2Type: BlkidFault.exit(2, "TYPE=ext4\n", ""),
+  exit2PtType: BlkidFault.exit(2, "PTTYPE=dos\n", ""),
+  exit2Junk: BlkidFault.exit(2, "\u0000\u00ff junk\n", "")
+} as const
+type FaultKey = keyof typeof FAULTS
+const faultKeys = Object.keys(FAULTS) as Array<FaultKey>
+
+const CONTENTS = {
+  ext4: Signature.filesystem("ext4", "11111111-2222-4333-8444-555555555555", 0),
+  xfs: Signature.filesystem("xfs", "66666666-7777-4888-8999-aaaaaaaaaaaa", 0),
+  btrfs: Signature.filesystem("btrfs", "bbbbbbbb-cccc-4ddd-8eee-ffffffffffff", 0),
+  gpt: Signature.partitionTable("gpt"),
+  dos: Signature.partitionTable("dos", "0x1234abcd")
+} as const
+
+const literal = <const A extends string>(values: ReadonlyArray<A>) => Arbitrary.schema(Schema.Literals(values as [A, ...Array<A>]))
+
+const scenario = {
+  content: literal(Object.keys(CONTENTS) as Array<keyof typeof CONTENTS>),
+  files: Arbitrary.array(Arbitrary.schema(Schema.String), { maxLength: 3 }),
+  requested: literal(["ext4", "xfs"] as const),
+  // One entry per ensureFilesystem call: how blkid behaves on that call.
+  plan: Arbitrary.array(literal(faultKeys), { minLength: 1, maxLength: 5 }),
+  // A fault armed for every probe before the plan runs ("truth" = none).
+  always: literal(faultKeys)
+}
+
+/** Exports NQN with `signature` and `files`, attaches it, returns `/dev/<head>`. */
+const device = (signature: Signature, files: Record<string, string>) =>
+  Effect.gen(function*() {
+    const k = yield* KernelModel
+    yield* k.exportSubsystem({ address: ADDR, port: PORT, nqn: NQN, namespaces: [{ nsid: 1, sizeBytes: GiB, signature, files }] })
+    const { device } = yield* (yield* NvmeTransport).attach(target(), () => Effect.void)
+    return `/dev/${device.name}`
+  })
+
+/** Runs ensureFilesystem once per plan entry, arming that entry's fault first; returns which calls formatted. */
+const runPlan = (dev: string, requested: "ext4" | "xfs", plan: ReadonlyArray<FaultKey>, always: FaultKey) =>
+  Effect.gen(function*() {
+    const k = yield* KernelModel
+    const alwaysFault = FAULTS[always]
+    if (alwaysFault !== undefined) yield* k.injectBlkid(alwaysFault, "always")
+    const formatted: Array<boolean> = []
+    for (const key of plan) {
+      const fault = FAULTS[key]
+      if (fault !== undefined) yield* k.injectBlkid(fault, 1)
+      const r = yield* Effect.result(ensureFilesystem(dev, requested))
+      formatted.push(r._tag === "Success" && r.success.formatted)
+    }
+    return formatted
+  })
+
+describe("Format.ensureFilesystem over the kernel model", () => {
+  it.effect.prop("never formats a device that holds a file system or a partition table, whatever blkid does", scenario, ({ content, files, requested, plan, always }) =>
+    Effect.gen(function*() {
+      const data = Object.fromEntries(files.map((f, i) => [`/file-${i}`, f]))
+      const dev = yield* device(CONTENTS[content], data)
+      const formatted = yield* runPlan(dev, requested, plan, always)
+      const k = yield* KernelModel
+      const ns = yield* k.namespace(NQN)
+      assert.deepStrictEqual(formatted.filter(Boolean), [])
+      assert.deepStrictEqual(yield* k.mkfsLog, [])
+      assert.deepStrictEqual(ns.files, data, "data intact")
+      assert.strictEqual(ns.signature._tag, CONTENTS[content]._tag)
+    }).pipe(Effect.provide(env)), { timeout: 60_000, arbitrary: { runs: 300 } })
+
+  it.effect.prop("formats a proven-empty device at most once, and only on a truthful probe", { plan: scenario.plan, requested: scenario.requested, always: scenario.always }, ({ plan, requested, always }) =>
+    Effect.gen(function*() {
+      const dev = yield* device(Signature.empty, {})
+      const formatted = yield* runPlan(dev, requested, plan, always)
+      const k = yield* KernelModel
+      const log = yield* k.mkfsLog
+      assert.isAtMost(log.length, 1)
+      const first = formatted.indexOf(true)
+      if (always !== "truth") assert.strictEqual(first, -1, "no probe told the truth")
+      else assert.strictEqual(first, plan.indexOf("truth"), "the first truthful probe formats")
+      if (first >= 0) assert.deepStrictEqual([log[0]?.previous._tag, log[0]?.filesLost, log[0]?.fsType], ["Empty", 0, requested])
+    }).pipe(Effect.provide(env)), { timeout: 60_000, arbitrary: { runs: 200 } })
+
+  it.effect("a device that vanished probes as exit 2 (blkid cannot open it) and is classified Empty; mkfs then fails, nothing is lost", () =>
+    Effect.gen(function*() {
+      const k = yield* KernelModel
+      const dev = yield* device(CONTENTS.ext4, { "/keep": "me" })
+      yield* k.loseControllers(NQN)
+      const probe = yield* (yield* Mounter).probe(dev)
+      assert.deepStrictEqual([probe.exitCode, probe.stdout], [2, ""])
+      const r = yield* Effect.flip(ensureFilesystem(dev, "ext4"))
+      assert.strictEqual(r._tag, "MountError")
+      assert.deepStrictEqual(yield* k.mkfsLog, [])
+      assert.deepStrictEqual((yield* k.namespace(NQN)).files, { "/keep": "me" })
+    }).pipe(Effect.provide(env)))
+})
