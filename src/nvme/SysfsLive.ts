@@ -1,0 +1,224 @@
+/**
+ * Sysfs over the real kernel files under Settings.sysfsRoot: plain synchronous reads of small
+ * attribute files (a snapshot is a few dozen of them, microseconds each, no process).
+ *
+ * Layout (kernel 6.1, captured in test/fixtures/sysfs):
+ *   class/nvme/nvmeC                       controller: state, subsysnqn, transport, address, ctrl_loss_tmo
+ *   class/nvme/nvmeC/nvmeSnN               namespace block device when multipath is off
+ *   class/nvme/nvmeC/nvmeScCnH             hidden per-path device when multipath is on (not for users)
+ *   class/nvme-subsystem/nvme-subsysS      subsysnqn, a link per member controller (nvmeC),
+ *   class/nvme-subsystem/nvme-subsysS/nvmeSnH   the multipath head: dev, size, nsid, nguid, uuid, wwid
+ * A controller or namespace that vanishes mid-read (the kernel deleting it) is left out of the
+ * snapshot, never an error; only an unreadable file that exists is a SysfsError.
+ *
+ * May import: effect, nvme/Sysfs, Settings.
+ */
+import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import { Settings } from "../Settings.ts"
+import { type Controller, type ControllerState, type NamespaceDevice, type NvmeSnapshot, Sysfs, SysfsError } from "./Sysfs.ts"
+
+const STATES: ReadonlyArray<ControllerState> = ["new", "live", "resetting", "connecting", "deleting", "deleting (no IO)", "dead"]
+const CONTROLLER = /^nvme\d+$/
+const NAMESPACE = /^nvme\d+n\d+$/
+const PATH_DEVICE = /^nvme(\d+)c(\d+)n(\d+)$/
+
+// Errors that mean "this object is gone (or going)": the kernel removed the directory, or the
+// device behind an attribute is being torn down.
+const VANISHED = new Set(["ENOENT", "ENODEV", "ENXIO", "ESTALE", "ENOTDIR"])
+const isVanished = (e: unknown): boolean => VANISHED.has((e as NodeJS.ErrnoException)?.code ?? "")
+
+const Gone: unique symbol = Symbol("Gone")
+type Gone = typeof Gone
+
+const fail = (path: string, e: unknown): never => {
+  throw new SysfsError({ path, detail: (e as Error)?.message ?? String(e) })
+}
+
+/** Trimmed content of an attribute, or Gone when it (or its directory) does not exist. */
+const readAttr = (path: string): string | Gone => {
+  try {
+    return fs.readFileSync(path, "utf8").trim()
+  } catch (e) {
+    return isVanished(e) ? Gone : fail(path, e)
+  }
+}
+
+const list = (dir: string): ReadonlyArray<string> | Gone => {
+  try {
+    return fs.readdirSync(dir)
+  } catch (e) {
+    return isVanished(e) ? Gone : fail(dir, e)
+  }
+}
+
+/** `traddr=127.0.0.1,trsvcid=4420,src_addr=127.0.0.1` → its fields. */
+export const parseAddress = (address: string): ReadonlyMap<string, string> => {
+  const out = new Map<string, string>()
+  for (const part of address.split(",")) {
+    const eq = part.indexOf("=")
+    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim())
+  }
+  return out
+}
+
+/** `ctrl_loss_tmo`: seconds, or `off` (never give up) = -1. */
+export const parseCtrlLossTmo = (value: string): number | undefined => {
+  if (value === "off") return -1
+  const n = Number(value)
+  return value !== "" && Number.isInteger(n) ? n : undefined
+}
+
+/** Unknown future states count as "new": present, not usable, not being deleted. */
+export const parseState = (value: string): ControllerState =>
+  (STATES as ReadonlyArray<string>).includes(value) ? value as ControllerState : "new"
+
+/** The kernel prints the NGUID as a UUID (8-4-4-4-12); volume contexts give 32 hex digits. */
+export const normaliseNguid = (value: string): string => value.replaceAll("-", "").toLowerCase()
+
+interface RawController extends Controller {
+  /** Namespace block devices in the controller's own directory (multipath off). */
+  readonly namespaces: ReadonlyArray<string>
+  /** Heads (`nvmeSnH`) this controller has a hidden path device for (multipath on). */
+  readonly pathHeads: ReadonlyArray<string>
+}
+
+const readController = (dir: string, name: string): Omit<RawController, "subsystem"> | undefined => {
+  const state = readAttr(`${dir}/state`)
+  const subsysnqn = readAttr(`${dir}/subsysnqn`)
+  const transport = readAttr(`${dir}/transport`)
+  if (state === Gone || subsysnqn === Gone || transport === Gone) return undefined
+  const address = readAttr(`${dir}/address`)
+  const tmo = readAttr(`${dir}/ctrl_loss_tmo`)
+  const entries = list(dir)
+  if (entries === Gone) return undefined
+  const fields = address === Gone ? new Map<string, string>() : parseAddress(address)
+  const namespaces: Array<string> = []
+  const pathHeads: Array<string> = []
+  for (const e of entries) {
+    if (NAMESPACE.test(e)) namespaces.push(e)
+    const m = PATH_DEVICE.exec(e)
+    if (m !== null) pathHeads.push(`nvme${m[1]}n${m[3]}`)
+  }
+  return {
+    name,
+    state: parseState(state),
+    subsysnqn,
+    transport,
+    traddr: fields.get("traddr"),
+    trsvcid: fields.get("trsvcid"),
+    ctrlLossTmo: tmo === Gone ? undefined : parseCtrlLossTmo(tmo),
+    namespaces,
+    pathHeads
+  }
+}
+
+const readNamespace = (
+  dir: string,
+  name: string,
+  subsysnqn: string,
+  controllers: ReadonlyArray<string>
+): NamespaceDevice | undefined => {
+  const devT = readAttr(`${dir}/dev`)
+  const nsid = readAttr(`${dir}/nsid`)
+  const size = readAttr(`${dir}/size`)
+  if (devT === Gone || nsid === Gone || size === Gone) return undefined
+  // Absent when the namespace has none (the kernel hides the attribute), or when the whole
+  // directory just vanished: tell the two apart by the dev attribute.
+  const nguid = readAttr(`${dir}/nguid`)
+  const uuid = readAttr(`${dir}/uuid`)
+  const wwid = readAttr(`${dir}/wwid`)
+  if ((nguid === Gone || uuid === Gone || wwid === Gone) && !fs.existsSync(`${dir}/dev`)) return undefined
+  const nsidNum = Number(nsid)
+  const sectors = Number(size)
+  if (!Number.isInteger(nsidNum) || !Number.isFinite(sectors)) fail(dir, `unexpected nsid '${nsid}' or size '${size}'`)
+  return {
+    name,
+    devT,
+    subsysnqn,
+    nsid: nsidNum,
+    nguid: nguid === Gone ? undefined : normaliseNguid(nguid),
+    uuid: uuid === Gone ? undefined : uuid.toLowerCase(),
+    wwid: wwid === Gone ? undefined : wwid,
+    sizeBytes: sectors * 512,
+    controllers
+  }
+}
+
+/** One consistent-enough view of every NVMe controller and user-visible namespace device. */
+export const readSnapshot = (root: string): NvmeSnapshot => {
+  const ctrlRoot = `${root}/class/nvme`
+  const subRoot = `${root}/class/nvme-subsystem`
+
+  const raw: Array<Omit<RawController, "subsystem">> = []
+  const ctrlNames = list(ctrlRoot)
+  for (const name of ctrlNames === Gone ? [] : ctrlNames) {
+    if (!CONTROLLER.test(name)) continue
+    const c = readController(`${ctrlRoot}/${name}`, name)
+    if (c !== undefined) raw.push(c)
+  }
+
+  const subsystemOf = new Map<string, string>()
+  const namespaces: Array<NamespaceDevice> = []
+  const heads: Array<{ dir: string; name: string; subsystem: string; subsysnqn: string; members: ReadonlyArray<string> }> = []
+  const subNames = list(subRoot)
+  for (const sub of subNames === Gone ? [] : subNames) {
+    const dir = `${subRoot}/${sub}`
+    const entries = list(dir)
+    const nqn = readAttr(`${dir}/subsysnqn`)
+    if (entries === Gone || nqn === Gone) continue
+    const members = entries.filter((e) => CONTROLLER.test(e))
+    for (const m of members) subsystemOf.set(m, sub)
+    for (const e of entries) if (NAMESPACE.test(e)) heads.push({ dir: `${dir}/${e}`, name: e, subsystem: sub, subsysnqn: nqn, members })
+  }
+
+  const controllers: Array<Controller> = raw.map(({ namespaces: _n, pathHeads: _p, ...c }) => ({ ...c, subsystem: subsystemOf.get(c.name) }))
+  const live = new Set(raw.map((c) => c.name))
+
+  for (const h of heads) {
+    const paths = raw.filter((c) => c.pathHeads.includes(h.name)).map((c) => c.name)
+    const serving = paths.length > 0 ? paths : h.members.filter((m) => live.has(m))
+    const ns = readNamespace(h.dir, h.name, h.subsysnqn, serving)
+    if (ns !== undefined) namespaces.push(ns)
+  }
+  const seen = new Set(namespaces.map((n) => n.name))
+  for (const c of raw) {
+    for (const n of c.namespaces) {
+      if (seen.has(n)) continue
+      const ns = readNamespace(`${ctrlRoot}/${c.name}/${n}`, n, c.subsysnqn, [c.name])
+      if (ns !== undefined) {
+        namespaces.push(ns)
+        seen.add(n)
+      }
+    }
+  }
+  namespaces.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }))
+  controllers.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }))
+  return { controllers, namespaces }
+}
+
+/** `major:minor` from `/sys/block/<name>/dev`, undefined when there is no such block device. */
+export const readBlockDevT = (root: string, name: string): string | undefined => {
+  if (!/^[A-Za-z0-9._:-]+$/.test(name) || name === "." || name === "..") return undefined
+  const v = readAttr(`${root}/block/${name}/dev`)
+  return v === Gone ? undefined : v
+}
+
+const attempt = <A>(path: string, f: () => A): Effect.Effect<A, SysfsError> =>
+  Effect.try({ try: f, catch: (e) => e instanceof SysfsError ? e : new SysfsError({ path, detail: String(e) }) })
+
+export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
+  Sysfs,
+  Effect.gen(function*() {
+    const root = (yield* Settings).sysfsRoot.replace(/\/+$/, "")
+    return Sysfs.of({
+      snapshot: attempt(root, () => readSnapshot(root)).pipe(Effect.withSpan("Sysfs.snapshot")),
+      blockDevT: Effect.fn("Sysfs.blockDevT")(function*(name: string) {
+        return yield* attempt(`${root}/block/${name}`, () => readBlockDevT(root, name))
+      }),
+      fabricsAvailable: Effect.sync(() => fs.existsSync(`${root}/class/nvme-fabrics`))
+    })
+  })
+)
+
+export const layer = SysfsLive
