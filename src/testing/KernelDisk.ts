@@ -11,7 +11,7 @@ import type { FsStats, ProbeOutput } from "../mount/Mounter.ts"
 import { targetNamespace } from "./KernelNvme.ts"
 import { checkIo, containingMount, deviceAt, mountAt } from "./KernelMounts.ts"
 import { type BlockDev, type KernelState, type TargetNamespace } from "./KernelState.ts"
-import { KernelError, type Signature } from "./KernelTypes.ts"
+import { KernelError, type MkfsRecord, type Signature } from "./KernelTypes.ts"
 
 const GARBAGE = "\u0000\u0013\u00ffblkid: \u0007corrupted\nnot a key value line\n"
 
@@ -58,17 +58,45 @@ export const blkid = (s: KernelState, device: string): ProbeOutput => {
   return { exitCode: sig._tag === "Empty" ? 2 : 0, stdout: exportLines(`/dev/${dev.name}`, sig), stderr: "" }
 }
 
-/** mkfs (forced, as the live layer runs it): a new signature, and every file gone. Refuses a mounted device. */
-export const mkfs = (s: KernelState, device: string, fsType: string): void => {
+/** Appends an mkfs call to the mkfs log. */
+export const recordMkfs = (s: KernelState, device: string, fsType: string, outcome: MkfsRecord["outcome"], detail: string, ns?: { readonly dev: BlockDev; readonly ns: TargetNamespace }): void => {
+  s.mkfsRecords.push({
+    seq: s.entries.length + 1,
+    device,
+    fsType,
+    outcome,
+    detail,
+    nqn: ns?.dev.nqn,
+    nsid: ns?.dev.nsid,
+    previous: ns?.ns.signature,
+    filesLost: outcome === "formatted" ? (ns?.ns.files.size ?? 0) : 0
+  })
+}
+
+const doMkfs = (s: KernelState, device: string, fsType: string): void => {
   const { dev, ns } = openDevice(s, device, "mkfs")
   if (s.mounts.some((m) => m.device === dev)) {
     throw new KernelError({ errno: "EBUSY", syscall: "mkfs", path: device, detail: `${device} is mounted; will not make a filesystem here!` })
   }
   checkIo(dev, "mkfs", device)
-  s.mkfsRecords.push({ seq: s.entries.length + 1, device: `/dev/${dev.name}`, fsType, nqn: dev.nqn, nsid: dev.nsid, previous: ns.signature, filesLost: ns.files.size })
+  recordMkfs(s, `/dev/${dev.name}`, fsType, "formatted", "", { dev, ns })
   s.log("mkfs", `/dev/${dev.name}`, `${fsType} over ${ns.signature._tag}${ns.files.size > 0 ? `, ${ns.files.size} file(s) destroyed` : ""}`)
   ns.signature = { _tag: "Filesystem", fsType, uuid: s.nextUuid(), sizeBytes: ns.sizeBytes }
   ns.files.clear()
+}
+
+/** mkfs (forced, as the live layer runs it): a new signature, and every file gone. Refuses a mounted device. Every call is logged. */
+export const mkfs = (s: KernelState, device: string, fsType: string): void => {
+  try {
+    doMkfs(s, device, fsType)
+  } catch (e) {
+    if (e instanceof KernelError) {
+      const dev = deviceAt(s, device)
+      const reached = dev === undefined || !dev.present ? undefined : { dev, ns: targetNamespace(s, dev.nqn, dev.nsid) }
+      recordMkfs(s, device, fsType, "failed", e.detail, reached)
+    }
+    throw e
+  }
 }
 
 /** Grows the file system mounted at `mountPoint` from `device` to the namespace's size. */

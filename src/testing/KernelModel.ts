@@ -99,7 +99,7 @@ export interface KernelModelShape {
   readonly view: Effect.Effect<KernelView>
   /** Every state change so far, in order. */
   readonly log: Effect.Effect<ReadonlyArray<LogEntry>>
-  /** Every mkfs so far (a non-zero `filesLost` or non-Empty `previous` means data was destroyed). */
+  /** Every mkfs call so far, failed ones too (a `formatted` one with `filesLost` or a non-Empty `previous` destroyed data). */
   readonly mkfsLog: Effect.Effect<ReadonlyArray<MkfsRecord>>
   /** A target namespace and its content. */
   readonly namespace: (nqn: string, nsid?: number) => Effect.Effect<NamespaceView, KernelError>

@@ -93,15 +93,20 @@ export interface LogEntry {
   readonly change: string
 }
 
-/** Every mkfs the model ran; a non-empty `destroyed` means data was lost. */
+/** Every mkfs call, formatted or not; a `formatted` one over a non-Empty `previous` or with `filesLost` destroyed data. */
 export interface MkfsRecord {
   readonly seq: number
   readonly device: string
   readonly fsType: string
-  readonly nqn: string
-  readonly nsid: number
-  /** What was on the namespace before: its signature and how many files it held. */
-  readonly previous: Signature
+  readonly outcome: "formatted" | "failed"
+  /** Why it failed (the tool's words), empty when formatted. */
+  readonly detail: string
+  /** The namespace behind the device; undefined when the call never reached one. */
+  readonly nqn: string | undefined
+  readonly nsid: number | undefined
+  /** What was on the namespace before the call; undefined when it never reached one. */
+  readonly previous: Signature | undefined
+  /** Files destroyed by this call (0 unless formatted). */
   readonly filesLost: number
 }
 

@@ -42,7 +42,11 @@ export const layer: Layer.Layer<Mounter, never, KernelModel> = Layer.effect(
 
     // One tool call: the injected fault if any, else the model operation with its errno mapped.
     const call = <A>(op: MountOp, operation: string, target: string, f: (s: KernelState) => A): Effect.Effect<A, MountError> =>
-      k.syscall((s) => s.takeFault(`mount.${op}`) as MountFault | undefined).pipe(
+      k.syscall((s) => {
+        const fault = s.takeFault(`mount.${op}`) as MountFault | undefined
+        if (fault !== undefined && op === "mkfs") Disk.recordMkfs(s, target, operation.slice("mkfs.".length), "failed", fault.detail ?? `injected ${fault.reason}`)
+        return fault
+      }).pipe(
         Effect.orDie,
         Effect.flatMap((fault) =>
           fault !== undefined

@@ -2,9 +2,12 @@
  * Test layers for the node plugin, part of the package API (like Effect's `layerTest`): an
  * in-memory kernel (KernelModel) and the NvmeCli, Sysfs, Mounter and StageStore services over it.
  *
- *   const env = kernelLayers                      // fresh kernel + store + the four services
- *   const node = NodeVolumesLayer.pipe(Layer.provide(serviceLayers))   // rebuild = plugin restart
- *   it.effect("...", () => program.pipe(Effect.provide(node), Effect.provide(stateLayers)))
+ *   const plugin = NodeVolumesLive.pipe(Layer.provideMerge(otherNodeLayers), Layer.provideMerge(serviceLayers))
+ *   const test = Effect.gen(function*() { const k = yield* KernelModel; yield* k.exportSubsystem({...}); ... })
+ *   it.effect("...", () => test.pipe(Effect.provide(plugin), Effect.provide(stateLayers)))
+ *
+ * Providing `plugin` again inside the same `stateLayers` is a plugin restart: the kernel and the
+ * stage store persist, every service is rebuilt. `kernelLayers` is the one-layer shortcut.
  *
  * May import: everything under src/testing, the contracts it implements.
  */

@@ -168,6 +168,27 @@ describe("KernelModel: faults", () => {
       assert.deepStrictEqual([again.device.name, again.device.devT, again.device.controllers], ["nvme0n1", "259:1", ["nvme0"]])
     }).pipe(Effect.provide(env)))
 
+  it.effect("two portals to one subsystem: one head with two paths; I/O survives one link going down", () =>
+    Effect.gen(function*() {
+      const k = yield* KernelModel
+      const cli = yield* NvmeCli
+      const ns = [{ nsid: 1, sizeBytes: GiB, signature: { _tag: "Filesystem", fsType: "ext4", uuid: "u", sizeBytes: 0 } as const, files: { "/f": "v" } }]
+      yield* k.exportSubsystem({ address: ADDR, port: PORT, nqn: NQN, namespaces: ns })
+      yield* k.exportSubsystem({ address: "10.0.1.5", port: PORT, nqn: NQN })
+      const args = (address: string) => ({ nqn: NQN as Nqn, address, port: PORT, ctrlLossTmo: -1, reconnectDelay: 5, keepAliveTmo: undefined, hostNqn: undefined, hostId: undefined })
+      yield* cli.connect(args(ADDR))
+      yield* cli.connect(args("10.0.1.5"))
+      const snap = yield* (yield* Sysfs).snapshot
+      assert.deepStrictEqual(snap.namespaces.map((n) => [n.name, n.controllers]), [["nvme0n1", ["nvme0", "nvme1"]]])
+      const m = yield* Mounter
+      yield* m.makeDirectory("/var/lib/kubelet/mp")
+      yield* m.mount("/dev/nvme0n1", "/var/lib/kubelet/mp", { fsType: "ext4", options: [], bind: false, readOnly: false })
+      yield* k.linkDown(ADDR, PORT)
+      assert.strictEqual(yield* k.readFile("/var/lib/kubelet/mp/f"), "v")
+      yield* k.loseControllers(NQN)
+      assert.strictEqual((yield* Effect.flip(k.readFile("/var/lib/kubelet/mp/f"))).errno, "EIO")
+    }).pipe(Effect.provide(env)))
+
   it.effect("multipath off: the device is nvme<ctrl>n<nsid> and renumbers with the controller", () =>
     Effect.gen(function*() {
       const k = yield* KernelModel

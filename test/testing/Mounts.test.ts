@@ -70,12 +70,15 @@ describe("blkid and mkfs", () => {
       const ns = yield* k.namespace(NQN)
       assert.deepStrictEqual([ns.signature._tag, ns.signature._tag === "Filesystem" && ns.signature.fsType, ns.files], ["Filesystem", "ext4", {}])
       const [record] = yield* k.mkfsLog
-      assert.deepStrictEqual([record?.device, record?.fsType, record?.previous._tag, record?.filesLost], ["/dev/nvme0n1", "ext4", "Filesystem", 2])
+      assert.deepStrictEqual([record?.device, record?.fsType, record?.outcome, record?.previous?._tag, record?.filesLost], ["/dev/nvme0n1", "ext4", "formatted", "Filesystem", 2])
       yield* m.makeDirectory(STAGING)
       yield* m.mount(dev, STAGING, FS)
       const busy = yield* Effect.flip(m.mkfs(dev, "ext4"))
       assert.deepStrictEqual([busy.reason, busy.exitCode], ["Busy", 1])
-      assert.strictEqual((yield* k.mkfsLog).length, 1)
+      assert.deepStrictEqual((yield* k.mkfsLog).map((r) => [r.outcome, r.filesLost]), [["formatted", 2], ["failed", 0]])
+      yield* k.failMount("mkfs", { reason: "Failed", detail: "mkfs.ext4: injected" })
+      assert.strictEqual((yield* Effect.flip(m.mkfs(dev, "ext4"))).detail, "mkfs.ext4: injected")
+      assert.deepStrictEqual((yield* k.mkfsLog)[2]?.detail, "mkfs.ext4: injected", "injected failures are logged too")
     }).pipe(Effect.provide(env)))
 })
 
