@@ -13,12 +13,21 @@ import { KernelModel, type NvmeFault, type NvmeOp } from "./KernelModel.ts"
 import * as Nvme from "./KernelNvme.ts"
 import type { KernelError } from "./KernelTypes.ts"
 
+const STRERROR: Partial<Record<KernelError["errno"], string>> = {
+  ECONNREFUSED: "Connection refused",
+  ETIMEDOUT: "Connection timed out",
+  EHOSTUNREACH: "No route to host",
+  EIO: "Input/output error",
+  EINVAL: "Invalid argument"
+}
+
+// What nvme-cli 2.x prints: libnvme's line with the kernel's errno, then its own summary.
 const fromKernel = (command: string, e: KernelError): NvmeCliError =>
   new NvmeCliError({
     reason: e.errno === "ECONNREFUSED" || e.errno === "ETIMEDOUT" || e.errno === "EHOSTUNREACH" ? "Unreachable" : "Failed",
     command,
     exitCode: 1,
-    detail: `could not add new controller: failed to write to nvme-fabrics device (kernel: ${e.detail})`
+    detail: `Failed to write to /dev/nvme-fabrics: ${STRERROR[e.errno] ?? e.errno}\ncould not add new controller: failed to write to nvme-fabrics device`
   })
 
 /** NvmeCli whose every call acts on the KernelModel in context. */
@@ -48,6 +57,9 @@ export const layer: Layer.Layer<NvmeCli, never, KernelModel> = Layer.effect(
     })
 
     const disconnectController = Effect.fn("NvmeCli.disconnectController")(function*(name: string) {
+      if (!/^nvme\d+$/.test(name)) {
+        return yield* new NvmeCliError({ reason: "Failed", command: `nvme disconnect -d ${name}`, exitCode: undefined, detail: "not a controller name" })
+      }
       yield* injected("disconnectController", `nvme disconnect -d ${name}`)
       yield* k.syscall((s) => Nvme.disconnectController(s, name)).pipe(
         Effect.catchTag("KernelError", (e) => e.errno === "ENODEV" ? Effect.void : Effect.die(e))

@@ -5,6 +5,7 @@ import type { Nqn } from "../../src/domain/Ids.ts"
 import { Mounter } from "../../src/mount/Mounter.ts"
 import { DeviceResolver } from "../../src/nvme/DeviceResolver.ts"
 import { NvmeCli } from "../../src/nvme/NvmeCli.ts"
+import { classifyConnect } from "../../src/nvme/NvmeCliLive.ts"
 import { NvmeTransport } from "../../src/nvme/NvmeTransport.ts"
 import { Sysfs } from "../../src/nvme/Sysfs.ts"
 import { KernelModel } from "../../src/testing/index.ts"
@@ -72,6 +73,11 @@ describe("KernelModel: connect and resolve through the real NvmeTransport and De
       assert.match(unknown.detail, /failed to write to nvme-fabrics device/)
       const noSuchNqn = yield* Effect.flip(cli.connect(args(NQN2)))
       assert.strictEqual(noSuchNqn.reason, "Failed")
+      // The live wrapper, reading the same stderr, must reach the same verdict.
+      for (const e of [unknown, noSuchNqn]) {
+        const verdict = classifyConnect({ exitCode: e.exitCode ?? 1, stdout: "", stderr: e.detail })
+        assert.strictEqual(verdict._tag === "Failed" ? verdict.reason : verdict._tag, e.reason)
+      }
       yield* k.linkDown(ADDR, PORT)
       assert.strictEqual((yield* Effect.flip(cli.connect(args(NQN)))).reason, "Unreachable")
       yield* k.linkUp(ADDR, PORT)
