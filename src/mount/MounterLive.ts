@@ -1,0 +1,344 @@
+/**
+ * Mounter over the host: blkid, mkfs, mount, umount, resize2fs and xfs_growfs are spawned
+ * (execFile through effect's ChildProcess, `LC_ALL=C`, Settings.commandTimeout — mkfs gets
+ * more — and a SIGKILL `forceKillAfter`); everything else is a file-system call: mountinfo from
+ * /proc/self/mountinfo, statfs, lstat/stat, the in-use scan of Settings.procRoot, device sizes
+ * from sysfs, tools looked up on PATH. Outcome classification is pure and tested against
+ * real util-linux output (test/fixtures/mount).
+ *
+ * May import: effect, domain, mount/Mounter, mount/Mountinfo, Settings.
+ */
+import { Duration, Effect, Layer, Result, Stream } from "effect"
+import type { PlatformError } from "effect/PlatformError"
+import * as ChildProcess from "effect/process/ChildProcess"
+import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { FsType } from "../domain/Volume.ts"
+import { Settings } from "../Settings.ts"
+import { type FsStats, MountError, Mounter, type MountOptions, type PathKind, type ProbeOutput } from "./Mounter.ts"
+import { parseMountinfo, topMountAt } from "./Mountinfo.ts"
+
+export const FORCE_KILL_AFTER = Duration.seconds(2)
+/** mkfs of a large volume discards and writes metadata: far longer than a mount. */
+export const mkfsTimeout = (commandTimeout: Duration.Duration): Duration.Duration =>
+  Duration.max(Duration.times(commandTimeout, 10), Duration.minutes(5))
+export const TOOLS = ["mount", "umount", "blkid", "mkfs.ext4", "mkfs.xfs", "resize2fs", "xfs_growfs"] as const
+
+interface CommandOutput {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+type Reason = MountError["reason"]
+
+const tail = (s: string, n = 500): string => {
+  const t = s.trim()
+  return t.length <= n ? t : "…" + t.slice(-n)
+}
+
+// ---------------------------------------------------------------------------- pure decisions
+
+/** True when the mount will be read-only: asked for, or `ro` among the options (ro always wins). */
+export const isReadOnly = (o: MountOptions): boolean => o.readOnly || o.options.includes("ro")
+
+/** `mount` argv: a file system with -t/-o, or a bind (`-o bind,ro` makes libmount remount it read-only). */
+export const mountArgv = (source: string, target: string, o: MountOptions): ReadonlyArray<string> => {
+  const ro = isReadOnly(o)
+  const rest = o.options.filter((x) => x !== "bind" && x !== "ro" && !(ro && x === "rw"))
+  const opts = [...(o.bind ? ["bind"] : []), ...rest, ...(ro ? ["ro"] : [])]
+  return [
+    ...(!o.bind && o.fsType !== undefined ? ["-t", o.fsType] : []),
+    ...(opts.length > 0 ? ["-o", opts.join(",")] : []),
+    source,
+    target
+  ]
+}
+
+export const mkfsArgv = (device: string, fsType: FsType): readonly [string, ReadonlyArray<string>] =>
+  fsType === "xfs" ? ["mkfs.xfs", ["-f", "-q", device]] : ["mkfs.ext4", ["-F", "-q", device]]
+
+export const resizeArgv = (device: string, fsType: FsType, mountPoint: string): readonly [string, ReadonlyArray<string>] =>
+  fsType === "xfs" ? ["xfs_growfs", [mountPoint]] : ["resize2fs", [device]]
+
+/** Pure: what a finished `umount` means (util-linux 2.38 messages, exit 32 for all of them). */
+export const classifyUmount = (out: CommandOutput): Reason | "Ok" => {
+  if (out.exitCode === 0) return "Ok"
+  if (/not mounted|no mount point specified/i.test(out.stderr)) return "NotMounted"
+  if (/target is busy|device is busy/i.test(out.stderr)) return "Busy"
+  return "Failed"
+}
+
+/** Pure: what a finished `mount` means. */
+export const classifyMount = (out: CommandOutput): Reason | "Ok" => {
+  if (out.exitCode === 0) return "Ok"
+  if (/already mounted|is busy/i.test(out.stderr)) return "Busy"
+  return "Failed"
+}
+
+/** `major:minor` of a dev_t as glibc's gnu_dev_major/minor split it. */
+export const devTOf = (rdev: bigint): string => {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n)
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n)
+  return `${major}:${minor}`
+}
+
+/** PIDs under `procRoot` with cwd, root or an open file at or below `mountPoint` (no lsof, no maps). */
+export const scanHolders = (procRoot: string, mountPoint: string): ReadonlyArray<number> => {
+  const mp = mountPoint.length > 1 ? mountPoint.replace(/\/+$/, "") : mountPoint
+  const inside = (p: string) => p === mp || p.startsWith(mp === "/" ? "/" : mp + "/")
+  const link = (p: string): string | undefined => {
+    try {
+      return fs.readlinkSync(p)
+    } catch {
+      return undefined // the process exited, or is not ours to look at
+    }
+  }
+  const out: Array<number> = []
+  for (const pid of fs.readdirSync(procRoot)) {
+    if (!/^\d+$/.test(pid)) continue
+    const base = `${procRoot}/${pid}`
+    let held = [link(`${base}/cwd`), link(`${base}/root`)].some((l) => l !== undefined && l !== "/" && inside(l))
+    if (!held) {
+      let fds: ReadonlyArray<string> = []
+      try {
+        fds = fs.readdirSync(`${base}/fd`)
+      } catch {
+        continue
+      }
+      held = fds.some((fd) => {
+        const l = link(`${base}/fd/${fd}`)
+        return l !== undefined && l.startsWith("/") && inside(l.replace(/ \(deleted\)$/, ""))
+      })
+    }
+    if (held) out.push(Number(pid))
+  }
+  return out
+}
+
+export const findOnPath = (tool: string, pathEnv: string | undefined): boolean =>
+  (pathEnv ?? "").split(":").filter((d) => d !== "").some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, tool), fs.constants.X_OK)
+      return fs.statSync(path.join(dir, tool)).isFile()
+    } catch {
+      return false
+    }
+  })
+
+// ---------------------------------------------------------------------------- effects
+
+const code = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
+
+const io = (operation: string, target: string, reason: Reason = "Io") => (e: unknown) =>
+  new MountError({ reason, operation, target, exitCode: undefined, detail: (e as Error)?.message ?? String(e) })
+
+const sync = <A>(operation: string, target: string, f: () => A): Effect.Effect<A, MountError> =>
+  Effect.try({ try: f, catch: io(operation, target) })
+
+const collect = (s: Stream.Stream<Uint8Array, PlatformError>) => s.pipe(Stream.decodeText(), Stream.mkString)
+
+/** The rdev of a block device node, or why it is not one. */
+const blockRdev = (device: string): bigint | "missing" | "not a block device" => {
+  try {
+    const st = fs.statSync(device, { bigint: true })
+    return st.isBlockDevice() ? st.rdev : "not a block device"
+  } catch (e) {
+    if (code(e) === "ENOENT" || code(e) === "ENOTDIR") return "missing"
+    throw e
+  }
+}
+
+export const MounterLive: Layer.Layer<Mounter, never, Settings | ChildProcessSpawner> = Layer.effect(
+  Mounter,
+  Effect.gen(function*() {
+    const spawner = yield* ChildProcessSpawner
+    const settings = yield* Settings
+    const sysfsRoot = settings.sysfsRoot.replace(/\/+$/, "")
+
+    /** execFile semantics; every failure to run (not a non-zero exit) is a MountError. */
+    const run = (operation: string, target: string, command: string, args: ReadonlyArray<string>, timeout = settings.commandTimeout) =>
+      Effect.scoped(Effect.gen(function*() {
+        const handle = yield* spawner.spawn(ChildProcess.make(command, args, {
+          extendEnv: true,
+          env: { LC_ALL: "C" },
+          stdin: "ignore",
+          forceKillAfter: FORCE_KILL_AFTER
+        }))
+        const [stdout, stderr, exitCode] = yield* Effect.all([collect(handle.stdout), collect(handle.stderr), handle.exitCode], {
+          concurrency: "unbounded"
+        })
+        return { exitCode: Number(exitCode), stdout, stderr } satisfies CommandOutput
+      })).pipe(
+        Effect.mapError((e) =>
+          new MountError({
+            reason: e.reason._tag === "NotFound" ? "NotInstalled" : "Failed",
+            operation,
+            target,
+            exitCode: undefined,
+            detail: `${command}: ${e.message}`
+          })
+        ),
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(new MountError({ reason: "Timeout", operation, target, exitCode: undefined, detail: `${command} gave no answer within ${Duration.format(timeout)}, killed` }))
+        })
+      )
+
+    const failed = (operation: string, target: string, out: CommandOutput, reason: Reason = "Failed") =>
+      new MountError({ reason, operation, target, exitCode: out.exitCode, detail: tail(out.stderr || out.stdout) })
+
+    const requireBlock = (operation: string, device: string) =>
+      Effect.flatMap(sync(operation, device, () => blockRdev(device)), (r) =>
+        typeof r === "bigint" ? Effect.succeed(r) : Effect.fail(new MountError({ reason: "Io", operation, target: device, exitCode: undefined, detail: r })))
+
+    // blkid -p exits 2 with no output for "nothing found" but ALSO for a missing path or a
+    // directory (util-linux 2.38): only a block device that is the same before and after the
+    // probe may hand an exit 2 to Format.classifyProbe.
+    const probe = Effect.fn("Mounter.probe")(function*(device: string) {
+      const before = yield* requireBlock("probe", device)
+      const out = yield* run("probe", device, "blkid", ["-p", "-o", "export", device])
+      const after = yield* sync("probe", device, () => blockRdev(device))
+      if (after !== before) {
+        return yield* new MountError({ reason: "Io", operation: "probe", target: device, exitCode: out.exitCode, detail: `the device changed during the probe (${String(after)})` })
+      }
+      return out satisfies ProbeOutput
+    })
+
+    const mkfs = Effect.fn("Mounter.mkfs")(function*(device: string, fsType: FsType) {
+      yield* requireBlock("mkfs", device)
+      const [cmd, args] = mkfsArgv(device, fsType)
+      const out = yield* run("mkfs", device, cmd, args, mkfsTimeout(settings.commandTimeout))
+      if (out.exitCode !== 0) return yield* failed("mkfs", device, out)
+    })
+
+    const mountinfo = Effect.gen(function*() {
+      const text = yield* sync("mountinfo", "/proc/self/mountinfo", () => fs.readFileSync("/proc/self/mountinfo", "utf8"))
+      const parsed = parseMountinfo(text)
+      if (Result.isFailure(parsed)) {
+        const f = parsed.failure
+        return yield* new MountError({ reason: "Io", operation: "mountinfo", target: "/proc/self/mountinfo", exitCode: undefined, detail: `line ${f.lineNumber}: ${f.why}: ${f.line.slice(0, 200)}` })
+      }
+      return parsed.success
+    }).pipe(Effect.withSpan("Mounter.mountinfo"))
+
+    const mount = Effect.fn("Mounter.mount")(function*(source: string, target: string, options: MountOptions) {
+      const out = yield* run("mount", target, "mount", mountArgv(source, target, options))
+      const verdict = classifyMount(out)
+      if (verdict !== "Ok") return yield* failed("mount", target, out, verdict)
+      if (options.bind && isReadOnly(options)) {
+        // util-linux >= 2.27 remounts `-o bind,ro` read-only itself; older ones silently do not.
+        const top = topMountAt(yield* mountinfo, target)
+        if (top === undefined || !top.mountOptions.includes("ro")) {
+          const again = yield* run("mount", target, "mount", ["-o", "remount,bind,ro", target])
+          if (again.exitCode !== 0) return yield* failed("mount", target, again)
+        }
+      }
+    })
+
+    const unmount = Effect.fn("Mounter.unmount")(function*(target: string, lazy: boolean) {
+      const out = yield* run("unmount", target, "umount", lazy ? ["-l", target] : [target])
+      const verdict = classifyUmount(out)
+      if (verdict !== "Ok") return yield* failed("unmount", target, out, verdict)
+    })
+
+    const resize = Effect.fn("Mounter.resize")(function*(device: string, fsType: FsType, mountPoint: string) {
+      const [cmd, args] = resizeArgv(device, fsType, mountPoint)
+      const out = yield* run("resize", mountPoint, cmd, args, mkfsTimeout(settings.commandTimeout))
+      if (out.exitCode !== 0) return yield* failed("resize", mountPoint, out)
+    })
+
+    const statfs = Effect.fn("Mounter.statfs")(function*(p: string) {
+      const s = yield* Effect.tryPromise({ try: () => fs.promises.statfs(p, { bigint: true }), catch: io("statfs", p) })
+      const n = (b: bigint) => Number(b)
+      return {
+        totalBytes: n(s.blocks * s.bsize),
+        availableBytes: n(s.bavail * s.bsize),
+        usedBytes: n((s.blocks - s.bfree) * s.bsize),
+        totalInodes: n(s.files),
+        freeInodes: n(s.ffree),
+        usedInodes: n(s.files - s.ffree)
+      } satisfies FsStats
+    })
+
+    const holders = Effect.fn("Mounter.holders")(function*(mountPoint: string) {
+      return yield* sync("holders", mountPoint, () => scanHolders(settings.procRoot.replace(/\/+$/, ""), mountPoint))
+    })
+
+    const pathKind = Effect.fn("Mounter.pathKind")(function*(p: string) {
+      return yield* sync("pathKind", p, (): PathKind => {
+        try {
+          const st = fs.lstatSync(p)
+          return st.isDirectory() ? "directory" : st.isFile() ? "file" : st.isBlockDevice() ? "blockDevice" : "other"
+        } catch (e) {
+          if (code(e) === "ENOENT" || code(e) === "ENOTDIR") return "missing"
+          throw e
+        }
+      })
+    })
+
+    const deviceNumber = Effect.fn("Mounter.deviceNumber")(function*(p: string) {
+      const r = yield* sync("deviceNumber", p, () => blockRdev(p))
+      return typeof r === "bigint" ? devTOf(r) : undefined
+    })
+
+    const makeDirectory = Effect.fn("Mounter.makeDirectory")(function*(p: string) {
+      yield* sync("makeDirectory", p, () => fs.mkdirSync(p, { recursive: true, mode: 0o750 }))
+    })
+
+    const makeFile = Effect.fn("Mounter.makeFile")(function*(p: string) {
+      yield* sync("makeFile", p, () => {
+        fs.mkdirSync(path.dirname(p), { recursive: true, mode: 0o750 })
+        // O_EXCL: never open (let alone truncate) whatever is already there, e.g. a bound device node
+        try {
+          fs.closeSync(fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o640))
+        } catch (e) {
+          if (code(e) !== "EEXIST") throw e
+          if (fs.lstatSync(p).isDirectory()) throw new Error(`${p} is a directory`)
+        }
+      })
+    })
+
+    const removePath = Effect.fn("Mounter.removePath")(function*(p: string) {
+      yield* Effect.try({
+        try: () => {
+          let st: fs.Stats
+          try {
+            st = fs.lstatSync(p)
+          } catch (e) {
+            if (code(e) === "ENOENT") return
+            throw e
+          }
+          if (st.isDirectory()) fs.rmdirSync(p)
+          else fs.unlinkSync(p)
+        },
+        catch: (e) => io("removePath", p, code(e) === "EBUSY" ? "Busy" : code(e) === "ENOTEMPTY" ? "Failed" : "Io")(e)
+      })
+    })
+
+    const deviceSize = Effect.fn("Mounter.deviceSize")(function*(device: string) {
+      return yield* sync("deviceSize", device, () => {
+        const name = path.basename(fs.realpathSync(device))
+        for (const dir of [`${sysfsRoot}/class/block/${name}`, `${sysfsRoot}/block/${name}`]) {
+          try {
+            const sectors = Number(fs.readFileSync(`${dir}/size`, "utf8").trim())
+            if (Number.isFinite(sectors)) return sectors * 512
+          } catch (e) {
+            if (code(e) !== "ENOENT") throw e
+          }
+        }
+        throw new Error(`no ${sysfsRoot}/class/block/${name}/size`)
+      })
+    })
+
+    const missingTools = Effect.sync(() => TOOLS.filter((t) => !findOnPath(t, process.env["PATH"])))
+
+    return Mounter.of({
+      probe, mkfs, mount, unmount, resize, mountinfo, statfs, holders, pathKind, deviceNumber,
+      makeDirectory, makeFile, removePath, deviceSize, missingTools
+    })
+  })
+)
+
+export const layer = MounterLive
