@@ -19,7 +19,7 @@
 #   nvmet.sh identity NQN NSID               prints "nguid uuid" the target gives that namespace
 #   nvmet.sh down                            unexport and delete everything (not needed in a VM)
 # Or source it (`. nvmet.sh`) and call the nvmet_* functions: no fork per step, which matters
-# under TCG where every process costs 50-200 ms.
+# under TCG where every process costs 50-200 ms. The functions are safe under `set -euo pipefail`.
 #
 # The keepalive subsystem stays linked so that unlinking the last real subsystem does not
 # close the listener (which would turn fault A into fault B).
@@ -105,7 +105,7 @@ nvmet_add_subsystem() {
   local nsid=0 mb n
   for mb in "${@:-64}"; do
     nsid=$((nsid + 1))
-    n=$(ls -d /sys/kernel/config/nullb/e2e* 2>/dev/null | wc -l)
+    n=0; while [ -e "/sys/kernel/config/nullb/e2e$n" ]; do n=$((n + 1)); done
     _nvmet_nullb "e2e$n" "$mb" || return
     nvmet_add_namespace "$nqn" "$nsid" "$NVMET_DEV" || return
   done

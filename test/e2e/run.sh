@@ -1,0 +1,7 @@
+#!/bin/bash
+# npm run test:e2e: prepares the host (test/e2e/vm/setup-host.sh: packages, the cached kernel
+# and initramfs) and runs the vitest project "e2e", whose tests boot throw-away VMs one at a time.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+bash test/e2e/vm/setup-host.sh
+exec npx vitest run --project e2e "$@"
