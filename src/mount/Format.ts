@@ -32,7 +32,9 @@ export const classifyProbe = (out: ProbeOutput): ProbeVerdict => {
   const type = kv.get("TYPE")
   const ptType = kv.get("PTTYPE")
   if (out.exitCode === 2) {
-    if (kv.size === 0 && out.stdout.trim() === "") return { _tag: "Empty" }
+    // blkid also exits 2 when it cannot open the device: only a silent exit 2 proves emptiness.
+    if (kv.size === 0 && out.stdout.trim() === "" && out.stderr.trim() === "") return { _tag: "Empty" }
+    if (out.stderr.trim() !== "") return { _tag: "Unknown", why: `blkid exit 2 with an error: ${out.stderr.trim().slice(0, 200)}` }
     return { _tag: "Unknown", why: `blkid exit 2 but it reported ${out.stdout.trim().slice(0, 200)}` }
   }
   if (out.exitCode === 0) {

@@ -1,0 +1,55 @@
+/**
+ * Composition root of `rds-csi node`: the only place that knows every layer. Builds the live
+ * services from the settings, starts the CSI server, the HTTP endpoint, the health monitor and
+ * the orphan reconciler under one scope, and runs until interrupted (SIGTERM/SIGINT). Closing
+ * the scope stops accepting RPCs, lets in-flight ones finish (bounded), drains the event queue
+ * (bounded) and removes the socket, in that order.
+ *
+ * May import: everything.
+ */
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Effect, Layer } from "effect"
+import { describeSettings } from "./Config.ts"
+import { CsiServer } from "./csi/Server.ts"
+import { EventPoster } from "./kube/EventPoster.ts"
+import { EventPosterLive } from "./kube/EventPosterLive.ts"
+import { MounterLive } from "./mount/MounterLive.ts"
+import { HealthMonitor } from "./node/HealthMonitor.ts"
+import { nodeLayer } from "./node/NodeLayer.ts"
+import { OrphanReconciler } from "./node/OrphanReconciler.ts"
+import { StageStoreLive } from "./node/StageStoreLive.ts"
+import { NvmeCliLive } from "./nvme/NvmeCliLive.ts"
+import { SysfsLive } from "./nvme/SysfsLive.ts"
+import * as HttpEndpoints from "./observability/HttpEndpoints.ts"
+import * as Logging from "./observability/Logging.ts"
+import { type NodeSettings, Settings } from "./Settings.ts"
+
+/** The host: processes, files, sysfs, mounts, the stage records. */
+const hostLayer = Layer.mergeAll(NvmeCliLive, SysfsLive, MounterLive, StageStoreLive).pipe(
+  Layer.provide(NodeServices.layer)
+)
+
+/** Runs the node plugin until interrupted. */
+export const runNode = (settings: NodeSettings): Effect.Effect<void> => {
+  const events = settings.events ? EventPosterLive : EventPoster.layerNoop(settings.nodeId)
+  const services = nodeLayer(hostLayer, events)
+  const app = Layer.mergeAll(CsiServer.layer, HttpEndpoints.layer).pipe(Layer.provideMerge(services))
+  return Effect.gen(function*() {
+    yield* Effect.logInfo("rds-csi node starting").pipe(Effect.annotateLogs({ config: describeSettings(settings) }))
+    yield* HealthMonitor.run
+    yield* OrphanReconciler.run
+    yield* Effect.logInfo("rds-csi node ready")
+    return yield* Effect.never
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(app),
+    Effect.provide(Settings.layer(settings)),
+    Effect.annotateLogs({ node: settings.nodeId }),
+    Effect.provide(Logging.layer(settings)),
+    Effect.catchCause((cause) => Effect.logFatal("rds-csi node stopped on an error", cause).pipe(
+      Effect.andThen(Effect.sync(() => {
+        process.exitCode = 1
+      }))
+    ))
+  )
+}

@@ -1,0 +1,32 @@
+/**
+ * The node plugin's services over a host: given the four host services (NvmeCli, Sysfs,
+ * Mounter, StageStore — live in main.ts, in-memory in tests) and an EventPoster, builds
+ * NvmeTransport, DeviceResolver, VolumeLocks, HealthView, NodeVolumes, HealthMonitor and
+ * OrphanReconciler. Tests run exactly this composition on the in-memory kernel. Settings stays
+ * required, like the host's own needs.
+ *
+ * May import: nvme, kube (EventPoster contract), node, Settings.
+ */
+import { Layer } from "effect"
+import type { EventPoster } from "../kube/EventPoster.ts"
+import type { Mounter } from "../mount/Mounter.ts"
+import { DeviceResolver } from "../nvme/DeviceResolver.ts"
+import type { NvmeCli } from "../nvme/NvmeCli.ts"
+import { NvmeTransport } from "../nvme/NvmeTransport.ts"
+import type { Sysfs } from "../nvme/Sysfs.ts"
+import { HealthMonitor } from "./HealthMonitor.ts"
+import { HealthView } from "./HealthView.ts"
+import { NodeVolumesLive } from "./NodeVolumesLive.ts"
+import { OrphanReconciler } from "./OrphanReconciler.ts"
+import type { StageStore } from "./StageStore.ts"
+import { VolumeLocks } from "./VolumeLocks.ts"
+
+export type HostServices = NvmeCli | Sysfs | Mounter | StageStore
+
+/** Every node service over `host` and `events`; Settings (and the host's own needs) stay required. */
+export const nodeLayer = <E, R, RE>(host: Layer.Layer<HostServices, E, R>, events: Layer.Layer<EventPoster, never, RE>) => {
+  const base = Layer.mergeAll(host, VolumeLocks.layer, HealthView.layer, events)
+  const nvme = Layer.provideMerge(Layer.mergeAll(NvmeTransport.layer, DeviceResolver.layer), base)
+  const volumes = Layer.provideMerge(NodeVolumesLive, nvme)
+  return Layer.provideMerge(Layer.mergeAll(HealthMonitor.layer, OrphanReconciler.layer), volumes)
+}

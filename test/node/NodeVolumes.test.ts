@@ -1,0 +1,236 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
+import { StageStore } from "../../src/node/StageStore.ts"
+import { BlkidFault, KernelModel, Signature } from "../../src/testing/index.ts"
+import {
+  ADDRESS, block, events, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs
+} from "./harness.ts"
+
+const GiB = 1024 ** 3
+
+const exportVolume = (n: number, extra: { readonly signature?: Signature; readonly files?: Record<string, string> } = {}) =>
+  Effect.gen(function*() {
+    const k = yield* KernelModel
+    yield* k.exportSubsystem({ address: ADDRESS, port: PORT, nqn: nqnOf(n), namespaces: [{ nsid: 1, sizeBytes: GiB, ...extra }] })
+  })
+
+const publishRequest = (n: number, pod = 0, capability = ext4) => ({
+  volumeId: volumeIdOf(n),
+  stagingPath: stagingOf(n),
+  targetPath: targetOf(n, pod),
+  capability,
+  readOnly: false
+})
+
+/** Runs `body` on a fresh kernel with the plugin; `restart` inside rebuilds the plugin over the same kernel. */
+const run = <A, E>(body: Effect.Effect<A, E, any>) =>
+  body.pipe(Effect.provide(plugin()), Effect.provide(stateLayer)) as Effect.Effect<A, E>
+
+const controllers = Effect.gen(function*() {
+  const k = yield* KernelModel
+  return (yield* k.view).controllers.filter((c) => c.state !== "removed").map((c) => `${c.name} ${c.nqn} ${c.state}`)
+})
+
+describe("NodeVolumes on the in-memory kernel", () => {
+  it.effect("stage formats an empty device once, publish binds it, data survives unstage and restage", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1)
+      yield* volumes.stage(stageRequest(1))
+      yield* volumes.publish(publishRequest(1))
+      yield* k.writeFile(`${targetOf(1)}/db.sqlite`, "rows")
+      yield* volumes.unpublish({ volumeId: volumeIdOf(1), targetPath: targetOf(1) })
+      yield* volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })
+      assert.deepStrictEqual(yield* controllers, [], "unstage disconnects")
+      yield* volumes.stage(stageRequest(1))
+      yield* volumes.publish(publishRequest(1))
+      assert.strictEqual(yield* k.readFile(`${targetOf(1)}/db.sqlite`), "rows")
+      const mkfs = yield* k.mkfsLog
+      assert.deepStrictEqual(mkfs.map((m) => `${m.device} ${m.fsType} ${m.outcome}`), ["/dev/nvme0n1 ext4 formatted"])
+    })))
+
+  it.effect("every operation twice gives the same result and no second format", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1)
+      for (let i = 0; i < 2; i++) yield* volumes.stage(stageRequest(1))
+      for (let i = 0; i < 2; i++) yield* volumes.publish(publishRequest(1))
+      const mounts = (yield* k.view).mounts.filter((m) => m.mountPoint === targetOf(1))
+      assert.strictEqual(mounts.length, 1, "one bind mount, not two")
+      for (let i = 0; i < 2; i++) yield* volumes.unpublish({ volumeId: volumeIdOf(1), targetPath: targetOf(1) })
+      for (let i = 0; i < 2; i++) yield* volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })
+      assert.strictEqual((yield* k.mkfsLog).length, 1)
+      // CSI: unstage of a volume that was never staged is OK.
+      yield* volumes.unstage({ volumeId: volumeIdOf(9), stagingPath: stagingOf(9) })
+    })))
+
+  it.effect("a device holding another file system is refused with MountFailure, never formatted", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1, { signature: Signature.filesystem("xfs", "u-1", 0), files: { "/keep.txt": "precious" } })
+      const err = yield* Effect.flip(volumes.stage(stageRequest(1, ext4)))
+      assert.strictEqual(err._tag, "FormatRefused")
+      assert.include(err.message, "already holds a xfs file system")
+      assert.strictEqual((yield* k.mkfsLog).length, 0)
+      assert.strictEqual((yield* k.namespace(nqnOf(1))).files["/keep.txt"], "precious")
+      const posted = yield* events
+      assert.strictEqual(posted.length, 1)
+      assert.match(posted[0]!, /^MountFailure: \[pvc-1\] on \[node-1\]: refusing to format \/dev\/nvme0n1/)
+      // The matching fs type mounts the data as it is.
+      yield* volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })
+      yield* volumes.stage(stageRequest(1, xfs))
+      yield* volumes.publish(publishRequest(1, 0, xfs))
+      assert.strictEqual(yield* k.readFile(`${targetOf(1)}/keep.txt`), "precious")
+    })))
+
+  it.effect("whatever blkid does short of a clean exit 2, nothing is formatted", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1)
+      for (const fault of [BlkidFault.exit(1), BlkidFault.exit(4), BlkidFault.exit(8), BlkidFault.timeout, BlkidFault.garbage, BlkidFault.exit(2, "", "blkid: error: /dev/nvme0n1: No such file or directory")]) {
+        yield* k.injectBlkid(fault, 1)
+        const err = yield* Effect.flip(volumes.stage(stageRequest(1)))
+        assert.oneOf(err._tag, ["FormatRefused", "MountError"], String(fault._tag))
+      }
+      assert.strictEqual((yield* k.mkfsLog).length, 0)
+      // With an honest blkid the retry formats the (really empty) device.
+      yield* volumes.stage(stageRequest(1))
+      assert.strictEqual((yield* k.mkfsLog).length, 1)
+    })))
+
+  it.effect("publish before stage is FailedPrecondition; concurrent operations on one volume: exactly one ABORTED", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1)
+      const early = yield* Effect.flip(volumes.publish(publishRequest(1)))
+      assert.strictEqual(early._tag, "FailedPrecondition")
+      // The first stage waits on its connect backoff (link down); the second arrives meanwhile.
+      yield* k.linkDown(ADDRESS, PORT)
+      const first = yield* Effect.forkChild(volumes.stage(stageRequest(1)))
+      yield* Effect.yieldNow
+      const second = yield* Effect.flip(volumes.stage(stageRequest(1)))
+      assert.strictEqual(second._tag, "VolumeBusy")
+      assert.include(second.message, "an operation is already in progress (stage)")
+      yield* k.linkUp(ADDRESS, PORT)
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(first)
+    })))
+
+  it.effect("two volumes on one target: unstaging one leaves the other connected", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      yield* exportVolume(1)
+      yield* exportVolume(2)
+      yield* volumes.stage(stageRequest(1))
+      yield* volumes.stage(stageRequest(2, block))
+      yield* volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })
+      assert.deepStrictEqual(yield* controllers, [`nvme1 ${nqnOf(2)} live`])
+    })))
+
+  it.effect("an NQN outside the managed prefix is refused, and its existing connection is never touched", () =>
+    Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      const foreign = "nqn.2014-08.org.example:boot-disk"
+      yield* k.exportSubsystem({ address: ADDRESS, port: PORT, nqn: foreign, namespaces: [{ nsid: 1, sizeBytes: GiB }] })
+      const req = { ...stageRequest(1), target: { ...stageRequest(1).target, nqn: foreign as never } }
+      const err = yield* Effect.flip(volumes.stage(req))
+      assert.strictEqual(err._tag, "SafetyRefusal")
+      assert.include(err.message, "outside the managed prefix")
+      assert.deepStrictEqual(yield* controllers, [])
+    }).pipe(Effect.provide(plugin()), Effect.provide(stateLayer)))
+
+  it.live("failed connect attempts post ConnectionFailure each, then ConnectionRecovery", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1)
+      yield* k.failNvme("connect", { reason: "Unreachable", detail: "could not connect: Connection timed out" }, 2)
+      yield* volumes.stage(stageRequest(1))
+      const posted = yield* events
+      assert.strictEqual(posted.filter((e) => e.startsWith("ConnectionFailure: [pvc-1] on [node-1]: Connection to 10.0.0.5:4420 failed:")).length, 2)
+      assert.include(posted, "ConnectionRecovery: [pvc-1] on [node-1]: Connection to 10.0.0.5:4420 recovered after 3 attempts")
+    })))
+
+  it.live("an unreachable target fails within the attempt budget and leaves no connection", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      yield* exportVolume(1)
+      const req = { ...stageRequest(1), target: { ...stageRequest(1).target, address: "10.9.9.9" as never } }
+      const err = yield* Effect.flip(volumes.stage(req))
+      assert.strictEqual(err._tag, "ConnectFailed")
+      assert.include(err.message, "after 3 attempt(s)")
+      assert.deepStrictEqual(yield* controllers, [])
+      const store = yield* StageStore
+      assert.deepStrictEqual(yield* store.list, [])
+    })))
+
+  it.effect("a lost controller is recovered at publish: StaleMountDetected, new device, data intact, every target re-bound", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1)
+      yield* volumes.stage(stageRequest(1))
+      yield* volumes.publish(publishRequest(1, 0))
+      yield* k.writeFile(`${targetOf(1, 0)}/before.txt`, "written before the outage")
+      yield* k.loseControllers(nqnOf(1))
+      yield* volumes.publish(publishRequest(1, 1))
+      const dev = yield* k.deviceOf(nqnOf(1))
+      assert.strictEqual(dev?.name, "nvme0n2", "the kernel renumbered the namespace head")
+      assert.strictEqual(yield* k.readFile(`${targetOf(1, 0)}/before.txt`), "written before the outage")
+      assert.strictEqual(yield* k.readFile(`${targetOf(1, 1)}/before.txt`), "written before the outage")
+      yield* k.writeFile(`${targetOf(1, 0)}/after.txt`, "new writes work")
+      assert.include(yield* events, "StaleMountDetected: [pvc-1] on [node-1]: Stale mount detected - old device: /dev/nvme0n1 (259:1), new device: /dev/nvme0n2 (259:2)")
+      assert.strictEqual((yield* k.mkfsLog).length, 1, "recovery never formats")
+    })))
+
+  it.effect("a restarted plugin knows its volumes from the stage records and unstages them", () =>
+    Effect.gen(function*() {
+      yield* Effect.gen(function*() {
+        const volumes = yield* NodeVolumes
+        yield* exportVolume(1)
+        yield* volumes.stage(stageRequest(1, block))
+        yield* volumes.publish(publishRequest(1, 0, block))
+      }).pipe(Effect.provide(plugin()))
+      yield* Effect.gen(function*() {
+        const volumes = yield* NodeVolumes
+        yield* volumes.stage(stageRequest(1, block))
+        yield* volumes.unpublish({ volumeId: volumeIdOf(1), targetPath: targetOf(1) })
+        yield* volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })
+        assert.deepStrictEqual(yield* controllers, [])
+      }).pipe(Effect.provide(plugin()))
+    }).pipe(Effect.provide(stateLayer)))
+
+  it.effect("stats: usage and a healthy condition; unknown volume is VolumeNotFound", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      yield* exportVolume(1)
+      yield* volumes.stage(stageRequest(1))
+      yield* volumes.publish(publishRequest(1))
+      const stats = yield* volumes.stats({ volumeId: volumeIdOf(1), volumePath: targetOf(1) })
+      assert.strictEqual(stats.usage?._tag, "Filesystem")
+      assert.isFalse(stats.condition.abnormal)
+      const missing = yield* Effect.flip(volumes.stats({ volumeId: volumeIdOf(7), volumePath: targetOf(7) }))
+      assert.strictEqual(missing._tag, "VolumeNotFound")
+    })))
+
+  it.effect("expand grows the file system to the namespace's new size", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* exportVolume(1)
+      yield* volumes.stage(stageRequest(1))
+      yield* k.resizeNamespace(nqnOf(1), 1, 2 * GiB)
+      const r = yield* volumes.expand({ volumeId: volumeIdOf(1), volumePath: stagingOf(1), requiredBytes: 2 * GiB })
+      assert.strictEqual(r.capacityBytes, 2 * GiB)
+      const tooBig = yield* Effect.flip(volumes.expand({ volumeId: volumeIdOf(1), volumePath: stagingOf(1), requiredBytes: 3 * GiB }))
+      assert.strictEqual(tooBig._tag, "FailedPrecondition")
+    })))
+})
