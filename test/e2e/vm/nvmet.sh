@@ -82,9 +82,11 @@ _nvmet_make_subsys() {
 nvmet_add_namespace() {
   local ns=$NVMET_CFG/subsystems/$1/namespaces/$2
   nvmet_identity "$1" "$2"
-  mkdir "$ns" && echo "$3" > "$ns/device_path" &&
+  mkdir "$ns" && echo "$3" > "$ns/device_path" || _nvmet_err "namespace $2 of $1 on $3" || return
+  # a file on tmpfs cannot be opened O_DIRECT (nvmet's default for files): use the page cache
+  if [ -f "$3" ]; then echo 1 > "$ns/buffered_io" || _nvmet_err "buffered_io for $3" || return; fi
   echo "$NVMET_NGUID" > "$ns/device_nguid" && echo "$NVMET_UUID" > "$ns/device_uuid" &&
-  echo 1 > "$ns/enable" || _nvmet_err "namespace $2 of $1 on $3"
+  echo 1 > "$ns/enable" || _nvmet_err "enable namespace $2 of $1 on $3"
 }
 
 # A memory-backed null_blk through its configfs interface; prints nothing, sets NVMET_DEV.
