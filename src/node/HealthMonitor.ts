@@ -156,8 +156,9 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         const snapshot = yield* sysfs.snapshot
         const mounts = yield* mounter.mountinfo
         let live = 0
-        for (const r of records) if (yield* one(r, snapshot, mounts)) live++
-        const ids = new Set(records.map((r) => r.volumeId))
+        const staged = records.filter((r) => r.complete)
+        for (const r of staged) if (yield* one(r, snapshot, mounts)) live++
+        const ids = new Set(staged.map((r) => r.volumeId))
         for (const [id] of yield* view.all) {
           if (ids.has(id)) continue
           for (const state of STATES) yield* Metric.update(Metric.withAttributes(Metrics.nvmeControllerState, { volume: id, state }), 0)
@@ -165,7 +166,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         }
         yield* view.retain(ids)
         yield* Metric.update(Metrics.nvmeConnectionsActive, live)
-        yield* Metric.update(Metrics.stagedVolumes, records.length)
+        yield* Metric.update(Metrics.stagedVolumes, staged.length)
       }).pipe(
         Effect.catchCause((cause) => Effect.logError("health monitor tick failed", cause)),
         Effect.provideContext(ctx),

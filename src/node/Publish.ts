@@ -21,6 +21,9 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
   if (record === undefined) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "not staged on this node; NodeStageVolume must come first" })
   }
+  if (!record.complete) {
+    return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "NodeStageVolume has not finished; it must succeed first" })
+  }
   if (record.stagingPath !== req.stagingPath) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: `staged at ${record.stagingPath}, not at ${req.stagingPath}` })
   }

@@ -57,15 +57,14 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
         detail: `already staged at ${existing.stagingPath} as ${describeCapability(existing)} from ${existing.nqn}`
       })
     }
-    const check = yield* checkStale(existing)
-    if (!check.stale) return
-    const stagingMounted = entryAt(yield* mounter.mountinfo, existing.stagingPath) !== undefined
-    if (block || stagingMounted) {
+    if (existing.complete) {
+      const check = yield* checkStale(existing)
+      if (!check.stale) return
       // Staged before, and its mounts reach an old device (lost controller, renumbering): recover.
       yield* recover(existing)
       return
     }
-    // Recorded but never mounted (the plugin stopped midway): finish the stage below.
+    // Recorded but never finished (a failure or a restart midway): finish the stage below.
   }
 
   const address = `${target.address}:${target.port}`
@@ -97,12 +96,16 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
     mountFlags: [...mountFlags],
     readOnly,
     connectedByPlugin: existing?.connectedByPlugin ?? !preexisting,
+    complete: false,
     publishedTargets: [],
     stagedAt: new Date(yield* Clock.currentTimeMillis).toISOString()
   }
   // Written before mounting: a plugin killed midway still knows the connection is this volume's.
   yield* store.put(record)
-  if (block || fsType === undefined) return
+  if (block || fsType === undefined) {
+    yield* store.put({ ...record, complete: true })
+    return
+  }
 
   const mountStep = Effect.gen(function*() {
     yield* mounter.makeDirectory(req.stagingPath)
@@ -118,6 +121,7 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
     })
   })
   yield* mountStep.pipe(Effect.tapError((e) => events.postMountFailure(req.volumeId, e.message)))
+  yield* store.put({ ...record, complete: true })
 })
 
 /** Unstages the volume; OK when it is not staged (CSI: "MUST reply 0 OK"). */

@@ -41,6 +41,11 @@ export const StageRecord = Schema.Struct({
    * disconnects only such connections: one the plugin found (a boot volume, say) is never its to drop.
    */
   connectedByPlugin: Schema.Boolean,
+  /**
+   * False from the connect until NodeStage has finished mounting: such a record only tells unstage
+   * which connection is this volume's; nothing publishes, monitors or recovers it.
+   */
+  complete: Schema.Boolean,
   /** Published target paths of this volume (re-bound after a stale-mount recovery). */
   publishedTargets: Schema.Array(Schema.Struct({ path: Schema.String, readOnly: Schema.Boolean })),
   stagedAt: Schema.String

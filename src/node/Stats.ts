@@ -37,7 +37,7 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   const locks = yield* VolumeLocks
   const view = yield* HealthView
   const record = yield* store.get(req.volumeId)
-  if (record === undefined || !isVolumePath(record, req.volumePath)) {
+  if (record === undefined || !record.complete || !isVolumePath(record, req.volumePath)) {
     return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `${req.volumePath} is not a staged or published path of this volume on this node` })
   }
   const block = record.accessType === "Block"

@@ -1,13 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type StageRecord, StageStore } from "../../src/node/StageStore.ts"
+import { StageRecord, StageStore } from "../../src/node/StageStore.ts"
 import { fileNameFor, StageStoreLive } from "../../src/node/StageStoreLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 
+// Fields the StageRecord schema is growing (NodeVolumes work in progress): present here, and
+// stripped by decoding when the schema does not know them yet.
+const newer: object = { complete: true }
 const record = (volumeId: string, over: Partial<Pick<StageRecord, "port" | "publishedTargets" | "version">> = {}): StageRecord => ({
+  ...newer,
   version: 1,
   volumeId,
   stagingPath: `/var/lib/kubelet/plugins/kubernetes.io/csi/rds.csi.srvlab.io/${volumeId}/globalmount`,
@@ -23,10 +27,11 @@ const record = (volumeId: string, over: Partial<Pick<StageRecord, "port" | "publ
   mountFlags: ["noatime"],
   readOnly: false,
   connectedByPlugin: true,
+  complete: true,
   publishedTargets: [{ path: "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/pvc-1/mount", readOnly: false }],
   stagedAt: "2026-11-26T10:00:00.000Z",
   ...over
-})
+}) as StageRecord
 
 /** A fresh state dir per test; `dir` is created lazily by the store itself. */
 const withStore = <A, E>(f: (dir: string) => Effect.Effect<A, E, StageStore>) => {
@@ -38,6 +43,7 @@ const withStore = <A, E>(f: (dir: string) => Effect.Effect<A, E, StageStore>) =>
   )
 }
 const plain = (r: unknown) => JSON.parse(JSON.stringify(r)) as unknown
+const asStored = (r: StageRecord) => plain(Schema.decodeUnknownSync(StageRecord)(r))
 
 describe("StageStoreLive", () => {
   it.live("put then get gives the record back; the file is private and no temp file is left", () =>
@@ -47,7 +53,7 @@ describe("StageStoreLive", () => {
         assert.strictEqual(yield* store.get("pvc-1"), undefined)
         assert.deepStrictEqual(yield* store.list, [])
         yield* store.put(record("pvc-1"))
-        assert.deepStrictEqual(plain(yield* store.get("pvc-1")), plain(record("pvc-1")))
+        assert.deepStrictEqual(plain(yield* store.get("pvc-1")), asStored(record("pvc-1")))
         assert.deepStrictEqual(fs.readdirSync(dir), ["pvc-1.json"])
         assert.strictEqual(fs.statSync(path.join(dir, "pvc-1.json")).mode & 0o777, 0o600)
         assert.strictEqual(fs.statSync(dir).mode & 0o777, 0o700)

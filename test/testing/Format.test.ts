@@ -96,7 +96,7 @@ describe("Format.ensureFilesystem over the kernel model", () => {
       if (first >= 0) assert.deepStrictEqual([log[0]?.previous?._tag, log[0]?.filesLost, log[0]?.fsType], ["Empty", 0, requested])
     }).pipe(Effect.provide(env)), { timeout: 60_000, arbitrary: { runs: 200 } })
 
-  it.effect("a device that vanished probes as exit 2 (blkid cannot open it) and is classified Empty; mkfs then fails, nothing is lost", () =>
+  it.effect("a device that vanished probes as exit 2 with an error (blkid cannot open it): refused, mkfs never runs", () =>
     Effect.gen(function*() {
       const k = yield* KernelModel
       const dev = yield* device(CONTENTS.ext4, { "/keep": "me" })
@@ -104,8 +104,9 @@ describe("Format.ensureFilesystem over the kernel model", () => {
       const probe = yield* (yield* Mounter).probe(dev)
       assert.deepStrictEqual([probe.exitCode, probe.stdout], [2, ""])
       const r = yield* Effect.flip(ensureFilesystem(dev, "ext4"))
-      assert.strictEqual(r._tag, "MountError")
-      assert.deepStrictEqual((yield* k.mkfsLog).map((m) => [m.outcome, m.previous, m.filesLost]), [["failed", undefined, 0]], "mkfs was called, and failed")
+      assert.strictEqual(r._tag, "FormatRefused")
+      assert.include(r.message, "blkid exit 2 with an error")
+      assert.deepStrictEqual(yield* k.mkfsLog, [], "mkfs was never called")
       assert.deepStrictEqual((yield* k.namespace(NQN)).files, { "/keep": "me" })
     }).pipe(Effect.provide(env)))
 })

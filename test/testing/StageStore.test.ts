@@ -24,6 +24,7 @@ const record = (volumeId: string): StageRecord => ({
   mountFlags: [],
   readOnly: false,
   connectedByPlugin: true,
+  complete: true,
   publishedTargets: [{ path: "/var/lib/kubelet/pods/u/volumes/x/mount", readOnly: false }],
   stagedAt: "2026-11-26T10:00:00.000Z"
 })
