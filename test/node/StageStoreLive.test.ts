@@ -7,11 +7,7 @@ import { StageRecord, StageStore } from "../../src/node/StageStore.ts"
 import { fileNameFor, StageStoreLive } from "../../src/node/StageStoreLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 
-// Fields the StageRecord schema is growing (NodeVolumes work in progress): present here, and
-// stripped by decoding when the schema does not know them yet.
-const newer: object = { complete: true }
 const record = (volumeId: string, over: Partial<Pick<StageRecord, "port" | "publishedTargets" | "version">> = {}): StageRecord => ({
-  ...newer,
   version: 1,
   volumeId,
   stagingPath: `/var/lib/kubelet/plugins/kubernetes.io/csi/rds.csi.srvlab.io/${volumeId}/globalmount`,
@@ -31,7 +27,7 @@ const record = (volumeId: string, over: Partial<Pick<StageRecord, "port" | "publ
   publishedTargets: [{ path: "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/pvc-1/mount", readOnly: false }],
   stagedAt: "2026-11-26T10:00:00.000Z",
   ...over
-}) as StageRecord
+})
 
 /** A fresh state dir per test; `dir` is created lazily by the store itself. */
 const withStore = <A, E>(f: (dir: string) => Effect.Effect<A, E, StageStore>) => {

@@ -129,7 +129,7 @@ const program = Effect.gen(function*() {
       version: 1, volumeId: "smoke", stagingPath: STAGING, nqn: target.nqn, address: target.address, port: target.port,
       ctrlLossTmo: 30, reconnectDelay: 1, selector: { nguid },
       device: { name: attached.device.name, devT: attached.device.devT, identity: { nsid: attached.device.nsid } },
-      accessType: "Mount", fsType: "ext4", mountFlags: [], readOnly: false, connectedByPlugin: true, publishedTargets: [],
+      accessType: "Mount", fsType: "ext4", mountFlags: [], readOnly: false, connectedByPlugin: true, complete: true, publishedTargets: [],
       stagedAt: new Date().toISOString()
     })
     const back = yield* store.get("smoke")
