@@ -11,7 +11,6 @@
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Cause, Context, Effect, Exit, Layer, Scope, Schema } from "effect"
-import { TestClock } from "effect/testing"
 import { HealthMonitor } from "../../src/node/HealthMonitor.ts"
 import { entryAt } from "../../src/node/MountOps.ts"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
@@ -22,7 +21,7 @@ import type { Nqn } from "../../src/domain/Ids.ts"
 import type { VolumeCapability } from "../../src/domain/Volume.ts"
 import { Duration } from "effect"
 import { BlkidFault, KernelModel, NvmeCliTest, Signature } from "../../src/testing/index.ts"
-import { ADDRESS, block, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs } from "./harness.ts"
+import { ADDRESS, block, drive, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs } from "./harness.ts"
 
 const RUNS = Number(process.env["MODEL_RUNS"] ?? 1000)
 const GiB = 1024 ** 3
@@ -79,19 +78,6 @@ const NODE_ERRORS = new Set([
   "InvalidArgument", "VolumeNotFound", "FailedPrecondition", "IncompatibleRequest", "VolumeBusy", "SafetyRefusal",
   "ConnectFailed", "DeviceNotFound", "SysfsError", "NvmeCliError", "MountError", "FormatRefused", "StageStoreError"
 ])
-
-/** Runs `self` while advancing the TestClock, so backoffs and bounded waits finish; returns its Exit. */
-const drive = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.forkChild(self)
-    for (let i = 0; i < 2000; i++) {
-      yield* Effect.yieldNow
-      const exit = fiber.pollUnsafe()
-      if (exit !== undefined) return exit
-      yield* TestClock.adjust("50 millis")
-    }
-    return yield* Effect.die(new Error("step did not finish within 100 s of test time"))
-  })
 
 const liveControllers = (nqn: string) =>
   Effect.map(Effect.flatMap(KernelModel, (k) => k.view), (v) =>

@@ -4,6 +4,7 @@
  * plugin restart; `plugin(...)` is rebuilt on each restart.
  */
 import { Context, Effect, Layer, Ref } from "effect"
+import { TestClock } from "effect/testing"
 import type { Nqn, VolumeId } from "../../src/domain/Ids.ts"
 import type { HostPath } from "../../src/domain/Paths.ts"
 import type { Port, TargetAddress } from "../../src/domain/Target.ts"
@@ -66,3 +67,16 @@ export const events = Effect.gen(function*() {
 export const clearEvents = Effect.gen(function*() {
   yield* Ref.set(yield* RecordedEvents, [])
 })
+
+/** Runs `self` while advancing the TestClock in 50 ms steps, so backoffs and bounded waits finish; returns its Exit. */
+export const drive = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(self)
+    for (let i = 0; i < 4000; i++) {
+      yield* Effect.yieldNow
+      const exit = fiber.pollUnsafe()
+      if (exit !== undefined) return exit
+      yield* TestClock.adjust("50 millis")
+    }
+    return yield* Effect.die(new Error("did not finish within 200 s of test time"))
+  })

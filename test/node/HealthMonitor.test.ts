@@ -1,0 +1,98 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Metric } from "effect"
+import { TestClock } from "effect/testing"
+import { HealthMonitor } from "../../src/node/HealthMonitor.ts"
+import { HealthView } from "../../src/node/HealthView.ts"
+import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
+import { KernelModel } from "../../src/testing/index.ts"
+import { ADDRESS, drive, events, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf } from "./harness.ts"
+
+const GiB = 1024 ** 3
+
+const staged = Effect.gen(function*() {
+  const k = yield* KernelModel
+  const volumes = yield* NodeVolumes
+  yield* k.exportSubsystem({ address: ADDRESS, port: PORT, nqn: nqnOf(1), namespaces: [{ nsid: 1, sizeBytes: GiB }] })
+  yield* volumes.stage(stageRequest(1))
+  yield* volumes.publish({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1), targetPath: targetOf(1), capability: ext4, readOnly: false })
+  yield* k.writeFile(`${targetOf(1)}/before.txt`, "kept")
+})
+
+const tick = Effect.flatMap(HealthMonitor, (m) => m.tick)
+const condition = Effect.flatMap(HealthView, (v) => Effect.map(v.get(volumeIdOf(1)), (h) => h?.condition))
+
+const run = <A, E>(self: Effect.Effect<A, E, any>) =>
+  self.pipe(Effect.provide(plugin({ connectAttempts: 2 })), Effect.provide(stateLayer)) as Effect.Effect<A, E>
+
+describe("HealthMonitor", () => {
+  it.effect("link down then up: one ConnectionFailure, one ConnectionRecovery, condition follows", () =>
+    run(Effect.gen(function*() {
+      const k = yield* KernelModel
+      yield* staged
+      yield* tick
+      assert.deepStrictEqual(yield* condition, { abnormal: false, message: `controller nvme0 live to ${ADDRESS}:${PORT}` })
+      yield* k.linkDown(ADDRESS, PORT)
+      yield* tick
+      yield* TestClock.adjust("6 seconds")
+      yield* tick
+      const down = yield* condition
+      assert.isTrue(down?.abnormal)
+      assert.strictEqual(down?.message, `controller nvme0 connecting for 6 s to ${ADDRESS}:${PORT}`)
+      yield* k.linkUp(ADDRESS, PORT)
+      yield* tick
+      assert.isFalse((yield* condition)?.abnormal)
+      assert.deepStrictEqual(yield* events, [
+        `ConnectionFailure: [pvc-1] on [node-1]: Connection to ${ADDRESS}:${PORT} failed: controller nvme0 is connecting`,
+        `ConnectionRecovery: [pvc-1] on [node-1]: Connection to ${ADDRESS}:${PORT} recovered after 3 attempts`
+      ])
+      assert.strictEqual(yield* k.readFile(`${targetOf(1)}/before.txt`), "kept")
+    })))
+
+  it.effect("controller deleted by the kernel: reconnects, StaleMountDetected, recovered without any RPC", () =>
+    run(Effect.gen(function*() {
+      const k = yield* KernelModel
+      yield* staged
+      yield* tick
+      yield* k.loseControllers(nqnOf(1))
+      yield* tick
+      const posted = yield* events
+      assert.deepStrictEqual(posted, [
+        `ConnectionFailure: [pvc-1] on [node-1]: Connection to ${ADDRESS}:${PORT} failed: controller removed by the kernel`,
+        "StaleMountDetected: [pvc-1] on [node-1]: Stale mount detected - old device: /dev/nvme0n1 (259:1), new device: /dev/nvme0n2 (259:2)",
+        `ConnectionRecovery: [pvc-1] on [node-1]: Connection to ${ADDRESS}:${PORT} recovered after 1 attempts`
+      ])
+      assert.match((yield* condition)?.message ?? "", /^stale mount recovered at /)
+      assert.strictEqual(yield* k.readFile(`${targetOf(1)}/before.txt`), "kept")
+      yield* k.writeFile(`${targetOf(1)}/after.txt`, "works")
+      const ok = yield* Metric.value(Metric.withAttributes(Metrics.staleRecoveries, { status: "ok" }))
+      assert.isAtLeast(ok.count, 1)
+    })))
+
+  it.effect("target never returns: RecoveryFailed, abnormal condition, backoff; unpublish and unstage still succeed", () =>
+    run(Effect.gen(function*() {
+      const k = yield* KernelModel
+      const volumes = yield* NodeVolumes
+      yield* staged
+      yield* tick
+      yield* k.unexportSubsystem(ADDRESS, PORT, nqnOf(1))
+      yield* k.loseControllers(nqnOf(1))
+      yield* drive(tick)
+      const failed = (yield* events).filter((e) => e.startsWith("RecoveryFailed"))
+      assert.strictEqual(failed.length, 1)
+      assert.match(failed[0]!, /^RecoveryFailed: \[pvc-1\] on \[node-1\]: Recovery failed after 3 attempts: connect to nqn\.2000-02\.com\.mikrotik:pvc-1 at 10\.0\.0\.5:4420 failed/)
+      const c = yield* condition
+      assert.isTrue(c?.abnormal)
+      assert.match(c?.message ?? "", /no controller connected to 10\.0\.0\.5:4420 .*recovery failed: /)
+      // The next tick is within the backoff: no second attempt, no second event.
+      yield* tick
+      assert.strictEqual((yield* events).filter((e) => e.startsWith("RecoveryFailed")).length, 1)
+      const stats = yield* drive(volumes.stats({ volumeId: volumeIdOf(1), volumePath: targetOf(1) }))
+      assert.strictEqual(stats._tag, "Success")
+      if (stats._tag === "Success") assert.isTrue(stats.value.condition.abnormal)
+      assert.strictEqual((yield* drive(volumes.unpublish({ volumeId: volumeIdOf(1), targetPath: targetOf(1) })))._tag, "Success")
+      assert.strictEqual((yield* drive(volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })))._tag, "Success")
+      const mounts = (yield* k.view).mounts.filter((m) => m.mountPoint === stagingOf(1) || m.mountPoint === targetOf(1))
+      assert.deepStrictEqual(mounts, [])
+    })))
+})
