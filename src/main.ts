@@ -12,7 +12,6 @@ import { Effect, Layer } from "effect"
 import { describeSettings } from "./Config.ts"
 import { CsiServer } from "./csi/Server.ts"
 import { EventPoster } from "./kube/EventPoster.ts"
-import { EventPosterLive } from "./kube/EventPosterLive.ts"
 import { MounterLive } from "./mount/MounterLive.ts"
 import { HealthMonitor } from "./node/HealthMonitor.ts"
 import { nodeLayer } from "./node/NodeLayer.ts"
@@ -31,7 +30,11 @@ const hostLayer = Layer.mergeAll(NvmeCliLive, SysfsLive, MounterLive, StageStore
 
 /** Runs the node plugin until interrupted. */
 export const runNode = (settings: NodeSettings): Effect.Effect<void> => {
-  const events = settings.events ? EventPosterLive : EventPoster.layerNoop(settings.nodeId)
+  // The Kubernetes client is loaded only when events are on: with --events=false it never
+  // costs memory or start-up time.
+  const events = settings.events
+    ? Layer.unwrap(Effect.promise(() => import("./kube/EventPosterLive.ts")).pipe(Effect.map((m) => m.EventPosterLive)))
+    : EventPoster.layerNoop(settings.nodeId)
   const services = nodeLayer(hostLayer, events)
   const app = Layer.mergeAll(CsiServer.layer, HttpEndpoints.layer).pipe(Layer.provideMerge(services))
   return Effect.gen(function*() {
