@@ -1,0 +1,233 @@
+/**
+ * PvcLookup: volume ID → the PVC an event about that volume belongs on, and node name → the
+ * Node object. The volume ID is a PV's spec.csi.volumeHandle (of our driver), not necessarily
+ * its name (static PVs), so PVs are kept in a watch-fed index: list, then watch from the list's
+ * resourceVersion, relist on 410 or failure. Claims and nodes are cached with a TTL, misses in
+ * a negative cache, so a storm of events costs no extra API calls. Meant to be called off the
+ * caller's path (the event recorder resolves in its own fibers).
+ *
+ * May import: effect, ../Settings.ts, ./KubeClient.ts.
+ */
+import { Clock, Context, Deferred, Duration, Effect, Layer, Result, Stream } from "effect"
+import { Settings } from "../Settings.ts"
+import { KubeClient, kubeError, type KubeError, type ObjectRef, type PersistentVolume } from "./KubeClient.ts"
+import { Lru } from "./Lru.ts"
+
+/** Found: where to post. Missing: there is nothing to post on, and why (logged once by the recorder). */
+export type Lookup = Result.Result<ObjectRef, string>
+
+export interface PvcLookupOptions {
+  readonly driverName: string
+  /** How long a lookup waits for the first PV list before failing (retryable). */
+  readonly syncWait: Duration.Duration
+  /** A found claim or node is trusted this long. */
+  readonly positiveTtl: Duration.Duration
+  /** A missing PV, claim or node is not asked for again this long. */
+  readonly negativeTtl: Duration.Duration
+  readonly cacheSize: number
+}
+
+export const DEFAULT_LOOKUP_OPTIONS: Omit<PvcLookupOptions, "driverName"> = {
+  syncWait: Duration.seconds(30),
+  positiveTtl: Duration.minutes(5),
+  negativeTtl: Duration.seconds(30),
+  cacheSize: 4096
+}
+
+export class PvcLookup extends Context.Service<PvcLookup, {
+  /** The PVC bound to the PV whose volumeHandle is `volumeId`; fails only on a transient API error. */
+  readonly pvcForVolume: (volumeId: string) => Effect.Effect<Lookup, KubeError>
+  /** The Node object named `name`. */
+  readonly node: (name: string) => Effect.Effect<Lookup, KubeError>
+  /** True once the PV index has been filled from a list. */
+  readonly synced: Effect.Effect<boolean>
+}>()("rds-csi/kube/PvcLookup") {}
+
+export const pvcRef = (namespace: string, name: string, uid: string): ObjectRef => ({
+  apiVersion: "v1", kind: "PersistentVolumeClaim", namespace, name, uid
+})
+export const nodeRef = (name: string, uid: string): ObjectRef => ({ apiVersion: "v1", kind: "Node", namespace: "", name, uid })
+
+interface Cached {
+  readonly value: Lookup
+  readonly until: number
+}
+
+/** The live lookup: starts the PV list+watch in the layer's scope. */
+export const make = (options: PvcLookupOptions) =>
+  Effect.gen(function*() {
+    const kube = yield* KubeClient
+    const byHandle = new Map<string, PersistentVolume>()
+    const handleOfName = new Map<string, string>()
+    const synced = yield* Deferred.make<void>()
+    let lastListError: KubeError | undefined
+    const claims = new Lru<string, Cached>(options.cacheSize)
+    const nodes = new Lru<string, Cached>(options.cacheSize)
+    const pvMisses = new Lru<string, number>(options.cacheSize)
+    const positive = Duration.toMillis(options.positiveTtl)
+    const negative = Duration.toMillis(options.negativeTtl)
+
+    const ours = (pv: PersistentVolume) => pv.csi !== undefined && pv.csi.driver === options.driverName
+    const index = (pv: PersistentVolume) => {
+      const old = handleOfName.get(pv.name)
+      if (old !== undefined) byHandle.delete(old)
+      handleOfName.delete(pv.name)
+      if (ours(pv)) {
+        byHandle.set(pv.csi!.volumeHandle, pv)
+        handleOfName.set(pv.name, pv.csi!.volumeHandle)
+      }
+    }
+    const unindex = (pv: PersistentVolume) => {
+      const old = handleOfName.get(pv.name)
+      if (old !== undefined) byHandle.delete(old)
+      handleOfName.delete(pv.name)
+    }
+
+    const list = kube.listPersistentVolumes().pipe(
+      Effect.tap((l) =>
+        Effect.sync(() => {
+          byHandle.clear()
+          handleOfName.clear()
+          for (const pv of l.items) index(pv)
+          lastListError = undefined
+        })
+      ),
+      Effect.tap(() => Deferred.succeed(synced, undefined)),
+      Effect.map((l) => l.resourceVersion),
+      Effect.tapError((e) => Effect.sync(() => { lastListError = e }))
+    )
+
+    // list → watch → (server closed: watch again from the last version) → (error: back off, relist)
+    const informer = Effect.gen(function*() {
+      let failures = 0
+      while (true) {
+        const listed = yield* Effect.result(list)
+        if (Result.isFailure(listed)) {
+          failures++
+          if (failures === 1 || failures % 10 === 0) yield* Effect.logWarning("PV list failed; events cannot find their PVC until it works", listed.failure.message)
+          yield* Effect.sleep(Duration.millis(Math.min(30_000, 500 * 2 ** Math.min(failures, 6))))
+          continue
+        }
+        failures = 0
+        let rv = listed.success
+        while (true) {
+          const started = yield* Clock.currentTimeMillis
+          let seen = 0
+          const watched = yield* Effect.result(
+            kube.watchPersistentVolumes(rv).pipe(
+              Stream.runForEach((e) =>
+                Effect.sync(() => {
+                  seen++
+                  if (e.type === "BOOKMARK") rv = e.resourceVersion
+                  else {
+                    rv = e.object.resourceVersion || rv
+                    if (e.type === "DELETED") unindex(e.object)
+                    else index(e.object)
+                  }
+                })
+              )
+            )
+          )
+          if (Result.isFailure(watched)) {
+            if (watched.failure.reason !== "Conflict") yield* Effect.logDebug("PV watch failed; relisting", watched.failure.message)
+            yield* Effect.sleep(Duration.seconds(1))
+            break
+          }
+          // A server that closes watches at once must not make this a busy loop.
+          if (seen === 0 && (yield* Clock.currentTimeMillis) - started < 1000) yield* Effect.sleep(Duration.seconds(1))
+        }
+      }
+    })
+    yield* Effect.forkScoped(informer)
+
+    const awaitSync = Deferred.await(synced).pipe(
+      Effect.timeoutOrElse({
+        duration: options.syncWait,
+        orElse: () =>
+          Effect.fail(lastListError ?? kubeError("Timeout", "listPersistentVolumes", `PV cache not synced within ${Duration.format(options.syncWait)}`))
+      })
+    )
+
+    const cachedLookup = (cache: Lru<string, Cached>, key: string, fetch: Effect.Effect<Lookup, KubeError>) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const hit = cache.get(key)
+        if (hit !== undefined && hit.until > now) return hit.value
+        const value = yield* fetch
+        cache.set(key, { value, until: now + (Result.isSuccess(value) ? positive : negative) })
+        return value
+      })
+
+    const claimOf = (pv: PersistentVolume): Effect.Effect<Lookup, KubeError> => {
+      const claim = pv.claimRef
+      if (claim === undefined) return Effect.succeed(Result.fail(`PV ${pv.name} is not bound to a claim`))
+      const key = `${claim.namespace}/${claim.name}`
+      return cachedLookup(
+        claims,
+        key,
+        kube.getPersistentVolumeClaim(claim.namespace, claim.name).pipe(
+          Effect.map((pvc): Lookup => Result.succeed(pvcRef(pvc.namespace, pvc.name, pvc.uid))),
+          Effect.catchTag("KubeError", (e) =>
+            e.reason === "NotFound" ? Effect.succeed(Result.fail(`PVC ${key} (claim of PV ${pv.name}) does not exist`)) : Effect.fail(e))
+        )
+      ).pipe(
+        Effect.map((found) =>
+          Result.isSuccess(found) && claim.uid !== undefined && found.success.uid !== claim.uid
+            ? Result.fail(`PVC ${key} was re-created; PV ${pv.name} is bound to its predecessor ${claim.uid}`)
+            : found
+        )
+      )
+    }
+
+    /** Informer lag: a PV created a moment ago may not be indexed yet; dynamic PVs are named like their handle. */
+    const direct = (volumeId: string): Effect.Effect<PersistentVolume | undefined, KubeError> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const missedUntil = pvMisses.get(volumeId)
+        if (missedUntil !== undefined && missedUntil > now) return undefined
+        const pv = yield* kube.getPersistentVolume(volumeId).pipe(
+          Effect.map((pv): PersistentVolume | undefined => (ours(pv) && pv.csi!.volumeHandle === volumeId ? pv : undefined)),
+          Effect.catchTag("KubeError", (e) => (e.reason === "NotFound" ? Effect.succeed(undefined) : Effect.fail(e)))
+        )
+        if (pv === undefined) pvMisses.set(volumeId, now + negative)
+        else index(pv)
+        return pv
+      })
+
+    return PvcLookup.of({
+      pvcForVolume: (volumeId) =>
+        Effect.gen(function*() {
+          yield* awaitSync
+          const pv = byHandle.get(volumeId) ?? (yield* direct(volumeId))
+          if (pv === undefined) return Result.fail(`no PersistentVolume of driver ${options.driverName} has volumeHandle ${volumeId}`)
+          return yield* claimOf(pv)
+        }),
+      node: (name) =>
+        cachedLookup(
+          nodes,
+          name,
+          kube.getNode(name).pipe(
+            Effect.map((n): Lookup => Result.succeed(nodeRef(n.name, n.uid))),
+            Effect.catchTag("KubeError", (e) => (e.reason === "NotFound" ? Effect.succeed(Result.fail(`Node ${name} does not exist`)) : Effect.fail(e)))
+          )
+        ),
+      synced: Deferred.isDone(synced)
+    })
+  })
+
+/** Live, from Settings (driver name); needs a KubeClient. */
+export const layer: Layer.Layer<PvcLookup, never, KubeClient | Settings> = Layer.effect(
+  PvcLookup,
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    return yield* make({ ...DEFAULT_LOOKUP_OPTIONS, driverName: settings.driverName })
+  })
+)
+
+/** Fixed answers, for tests of code that only needs a lookup. */
+export const layerStatic = (volumes: Record<string, ObjectRef>, nodes: Record<string, ObjectRef>): Layer.Layer<PvcLookup> =>
+  Layer.succeed(PvcLookup, PvcLookup.of({
+    pvcForVolume: (v) => Effect.succeed(volumes[v] === undefined ? Result.fail(`no PV for ${v}`) : Result.succeed(volumes[v]!)),
+    node: (n) => Effect.succeed(nodes[n] === undefined ? Result.fail(`no Node ${n}`) : Result.succeed(nodes[n]!)),
+    synced: Effect.succeed(true)
+  }))
