@@ -8,34 +8,23 @@
  *
  * May import: effect, domain, mount/Mounter, mount/Mountinfo, Settings.
  */
-import { Duration, Effect, Layer, Result, Stream } from "effect"
-import type { PlatformError } from "effect/PlatformError"
-import * as ChildProcess from "effect/process/ChildProcess"
+import { Duration, Effect, Layer, Result } from "effect"
 import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
+import { type CommandOutput, runCommand, tail } from "../process/Command.ts"
 import { Settings } from "../Settings.ts"
 import { type FsStats, MountError, Mounter, type MountOptions, type PathKind, type ProbeOutput } from "./Mounter.ts"
 import { parseMountinfo, topMountAt } from "./Mountinfo.ts"
 
-export const FORCE_KILL_AFTER = Duration.seconds(2)
 /** mkfs of a large volume discards and writes metadata: far longer than a mount. */
 export const mkfsTimeout = (commandTimeout: Duration.Duration): Duration.Duration =>
   Duration.max(Duration.times(commandTimeout, 10), Duration.minutes(5))
 export const TOOLS = ["mount", "umount", "blkid", "mkfs.ext4", "mkfs.xfs", "resize2fs", "xfs_growfs"] as const
 
-interface CommandOutput {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly stderr: string
-}
 type Reason = MountError["reason"]
 
-const tail = (s: string, n = 500): string => {
-  const t = s.trim()
-  return t.length <= n ? t : "…" + t.slice(-n)
-}
 
 // ---------------------------------------------------------------------------- pure decisions
 
@@ -136,7 +125,6 @@ const io = (operation: string, target: string, reason: Reason = "Io") => (e: unk
 const sync = <A>(operation: string, target: string, f: () => A): Effect.Effect<A, MountError> =>
   Effect.try({ try: f, catch: io(operation, target) })
 
-const collect = (s: Stream.Stream<Uint8Array, PlatformError>) => s.pipe(Stream.decodeText(), Stream.mkString)
 
 /** The rdev of a block device node, or why it is not one. */
 const blockRdev = (device: string): bigint | "missing" | "not a block device" => {
@@ -158,32 +146,16 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings | ChildProcessSpa
 
     /** execFile semantics; every failure to run (not a non-zero exit) is a MountError. */
     const run = (operation: string, target: string, command: string, args: ReadonlyArray<string>, timeout = settings.commandTimeout) =>
-      Effect.scoped(Effect.gen(function*() {
-        const handle = yield* spawner.spawn(ChildProcess.make(command, args, {
-          extendEnv: true,
-          env: { LC_ALL: "C" },
-          stdin: "ignore",
-          forceKillAfter: FORCE_KILL_AFTER
-        }))
-        const [stdout, stderr, exitCode] = yield* Effect.all([collect(handle.stdout), collect(handle.stderr), handle.exitCode], {
-          concurrency: "unbounded"
-        })
-        return { exitCode: Number(exitCode), stdout, stderr } satisfies CommandOutput
-      })).pipe(
-        Effect.mapError((e) =>
+      runCommand(spawner, command, args, timeout).pipe(
+        Effect.mapError((f) =>
           new MountError({
-            reason: e.reason._tag === "NotFound" ? "NotInstalled" : "Failed",
+            reason: f._tag === "SpawnFailed" ? "Failed" : f._tag,
             operation,
             target,
             exitCode: undefined,
-            detail: `${command}: ${e.message}`
+            detail: f._tag === "Timeout" ? `${command} gave no answer within ${Duration.format(timeout)}, killed` : `${command}: ${f.detail}`
           })
-        ),
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.fail(new MountError({ reason: "Timeout", operation, target, exitCode: undefined, detail: `${command} gave no answer within ${Duration.format(timeout)}, killed` }))
-        })
+        )
       )
 
     const failed = (operation: string, target: string, out: CommandOutput, reason: Reason = "Failed") =>

@@ -7,28 +7,13 @@
  *
  * May import: effect, nvme/NvmeCli, Settings.
  */
-import { Duration, Effect, Layer, Result, Schema, Stream } from "effect"
-import type { PlatformError } from "effect/PlatformError"
-import * as ChildProcess from "effect/process/ChildProcess"
+import { Duration, Effect, Layer, Result, Schema } from "effect"
 import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import type { Nqn } from "../domain/Ids.ts"
+import { type CommandOutput, FORCE_KILL_AFTER, runCommand, tail } from "../process/Command.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectArgs, NvmeCli, NvmeCliError, type SubsystemListing } from "./NvmeCli.ts"
 
-/** What a finished command printed. */
-export interface CommandOutput {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** After SIGTERM (timeout or interruption), SIGKILL this much later. */
-export const FORCE_KILL_AFTER = Duration.seconds(2)
-
-const tail = (s: string, n = 500): string => {
-  const t = s.trim()
-  return t.length <= n ? t : "…" + t.slice(-n)
-}
 
 // ---------------------------------------------------------------------------- pure decisions
 
@@ -153,34 +138,6 @@ export const parseVersion = (stdout: string): string | undefined => {
 
 // ---------------------------------------------------------------------------- running nvme
 
-type RunFailure =
-  | { readonly _tag: "NotInstalled"; readonly detail: string }
-  | { readonly _tag: "Timeout" }
-  | { readonly _tag: "SpawnFailed"; readonly detail: string }
-
-const spawnFailure = (e: PlatformError): RunFailure =>
-  e.reason._tag === "NotFound" ? { _tag: "NotInstalled", detail: e.message } : { _tag: "SpawnFailed", detail: e.message }
-
-const collect = (s: Stream.Stream<Uint8Array, PlatformError>) => s.pipe(Stream.decodeText(), Stream.mkString)
-
-/** execFile semantics: argv, no shell, stdin closed, stdout/stderr collected, killed on timeout. */
-const run = (spawner: ChildProcessSpawner["Service"], command: string, args: ReadonlyArray<string>, timeout: Duration.Duration) =>
-  Effect.scoped(Effect.gen(function*() {
-    const handle = yield* spawner.spawn(ChildProcess.make(command, args, {
-      extendEnv: true,
-      env: { LC_ALL: "C" },
-      stdin: "ignore",
-      forceKillAfter: FORCE_KILL_AFTER
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([collect(handle.stdout), collect(handle.stderr), handle.exitCode], {
-      concurrency: "unbounded"
-    })
-    return { exitCode: Number(exitCode), stdout, stderr } satisfies CommandOutput
-  })).pipe(
-    Effect.mapError(spawnFailure),
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail<RunFailure>({ _tag: "Timeout" }) })
-  )
-
 export const NvmeCliLive: Layer.Layer<NvmeCli, never, Settings | ChildProcessSpawner> = Layer.effect(
   NvmeCli,
   Effect.gen(function*() {
@@ -190,7 +147,7 @@ export const NvmeCliLive: Layer.Layer<NvmeCli, never, Settings | ChildProcessSpa
 
     const nvme = (args: ReadonlyArray<string>) => {
       const command = `nvme ${args.join(" ")}`
-      return run(spawner, "nvme", args, timeout).pipe(
+      return runCommand(spawner, "nvme", args, timeout).pipe(
         Effect.mapError((f) =>
           new NvmeCliError({
             reason: f._tag === "SpawnFailed" ? "Failed" : f._tag,
@@ -247,3 +204,5 @@ export const NvmeCliLive: Layer.Layer<NvmeCli, never, Settings | ChildProcessSpa
 )
 
 export const layer = NvmeCliLive
+
+export { type CommandOutput, FORCE_KILL_AFTER }
