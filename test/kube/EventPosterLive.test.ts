@@ -1,0 +1,81 @@
+/**
+ * EventPosterLive over the in-memory API: each of the seven reasons reaches the right object
+ * with the right type and message, and the layer main.ts uses degrades to "log and post
+ * nothing" when events are off or there is no API server configuration.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import type { NodeId } from "../../src/domain/Ids.ts"
+import { EventPoster } from "../../src/kube/EventPoster.ts"
+import { EventPosterLive, layerWith } from "../../src/kube/EventPosterLive.ts"
+import { EventRecorder } from "../../src/kube/EventRecorder.ts"
+import { KubeFake } from "../../src/kube/KubeFake.ts"
+import { DEFAULT_LOOKUP_OPTIONS, make as makeLookup, PvcLookup } from "../../src/kube/PvcLookup.ts"
+import { Settings, testSettings } from "../../src/Settings.ts"
+import { advance, collectLogs, recorderOn, settle } from "./helpers.ts"
+
+const settings = testSettings({ nodeId: "node-1" as NodeId, events: true })
+
+const posterOn = (fake: KubeFake) =>
+  Effect.gen(function*() {
+    const recorder = yield* recorderOn(fake)
+    const lookup = yield* makeLookup({ ...DEFAULT_LOOKUP_OPTIONS, driverName: settings.driverName }).pipe(Effect.provide(fake.layer))
+    const ctx = yield* Layer.build(layerWith.pipe(
+      Layer.provide(Layer.mergeAll(Settings.layer(settings), Layer.succeed(EventRecorder, recorder), Layer.succeed(PvcLookup, lookup)))
+    ))
+    return { poster: Context.get(ctx, EventPoster), recorder }
+  })
+
+describe("EventPosterLive", () => {
+  it.effect("posts the seven reasons on the PVC or the Node, as kubectl describe will show them", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      const pvc = fake.putPvc("team-a", "data")
+      fake.putPv({ name: "pv-static", csi: { driver: settings.driverName, volumeHandle: "vol-1" }, claimRef: { namespace: "team-a", name: "data", uid: pvc.uid } })
+      const node = fake.putNode("node-1")
+      const { poster } = yield* posterOn(fake)
+      yield* poster.postMountFailure("vol-1", "mount: wrong fs type")
+      yield* poster.postRecoveryFailed("vol-1", 3, "device gone")
+      yield* poster.postStaleMountDetected("vol-1", "/dev/nvme0n1", "/dev/nvme0n2")
+      yield* poster.postConnectionFailure("vol-1", "10.0.0.5:4420", "connection refused")
+      yield* poster.postConnectionRecovery("vol-1", "10.0.0.5:4420", 4)
+      yield* poster.postOrphanDetected("nqn.2000-02.com.mikrotik:pvc-x", "10.0.0.5:4420", "no staged volume uses it")
+      yield* poster.postOrphanCleaned("nqn.2000-02.com.mikrotik:pvc-x", "disconnected")
+      yield* advance(0)
+      const got = fake.eventList().map((e) => [e.involvedObject.kind, e.involvedObject.uid, e.type, e.reason, e.message])
+      assert.deepStrictEqual(got, [
+        ["PersistentVolumeClaim", pvc.uid, "Warning", "MountFailure", "[vol-1] on [node-1]: mount: wrong fs type"],
+        ["PersistentVolumeClaim", pvc.uid, "Warning", "RecoveryFailed", "[vol-1] on [node-1]: Recovery failed after 3 attempts: device gone"],
+        ["PersistentVolumeClaim", pvc.uid, "Normal", "StaleMountDetected", "[vol-1] on [node-1]: Stale mount detected - old device: /dev/nvme0n1, new device: /dev/nvme0n2"],
+        ["PersistentVolumeClaim", pvc.uid, "Warning", "ConnectionFailure", "[vol-1] on [node-1]: Connection to 10.0.0.5:4420 failed: connection refused"],
+        ["PersistentVolumeClaim", pvc.uid, "Normal", "ConnectionRecovery", "[vol-1] on [node-1]: Connection to 10.0.0.5:4420 recovered after 4 attempts"],
+        ["Node", node.uid, "Warning", "OrphanDetected", "[node-1]: orphan NVMe connection nqn.2000-02.com.mikrotik:pvc-x to 10.0.0.5:4420: no staged volume uses it"],
+        ["Node", node.uid, "Normal", "OrphanCleaned", "[node-1]: orphan NVMe connection nqn.2000-02.com.mikrotik:pvc-x: disconnected"]
+      ])
+    }))
+
+  it.effect("a volume without a PVC: nothing posted", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      const { poster, recorder } = yield* posterOn(fake)
+      yield* poster.postMountFailure("vol-unknown", "x")
+      yield* settle
+      assert.strictEqual(fake.count("createEvent"), 0)
+      assert.strictEqual((yield* recorder.stats).dropped.no_object, 1)
+    }))
+
+  it.effect("events off, or no API server configured: logs why and posts nothing", () =>
+    Effect.gen(function*() {
+      const saved = process.env["KUBERNETES_SERVICE_HOST"]
+      delete process.env["KUBERNETES_SERVICE_HOST"]
+      for (const s of [testSettings({ events: false }), testSettings({ events: true, kubeconfig: undefined })]) {
+        const logs = collectLogs()
+        yield* Effect.gen(function*() {
+          const poster = yield* EventPoster
+          yield* poster.postMountFailure("vol-1", "x")
+        }).pipe(Effect.provide(EventPosterLive.pipe(Layer.provide(Settings.layer(s)))), Effect.provide(logs.layer))
+        assert.isTrue(logs.lines.some((l) => l.startsWith("Warn: Kubernetes events disabled")), logs.lines.join("\n"))
+      }
+      if (saved !== undefined) process.env["KUBERNETES_SERVICE_HOST"] = saved
+    }))
+})
