@@ -10,6 +10,7 @@ import { Effect, Result } from "effect"
 import { Command } from "effect/cli"
 import { readFileSync } from "node:fs"
 import { nodeFlags, toSettings } from "./Config.ts"
+import { doctorCommand } from "./doctor/Doctor.ts"
 import { runNode } from "./main.ts"
 
 const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version
@@ -31,7 +32,7 @@ const node = Command.make("node", nodeFlags, (parsed) =>
 
 export const cli = Command.make("rds-csi").pipe(
   Command.withDescription("Kubernetes CSI driver for NVMe over TCP block storage."),
-  Command.withSubcommands([node])
+  Command.withSubcommands([node, doctorCommand(VERSION)])
 )
 
 /** Runs the command line in this process (exits when done; SIGTERM/SIGINT interrupt gracefully). */
