@@ -24,6 +24,8 @@ export interface PvcLookupOptions {
   readonly positiveTtl: Duration.Duration
   /** A missing PV, claim or node is not asked for again this long. */
   readonly negativeTtl: Duration.Duration
+  /** On an index miss, how long to wait for the watch to deliver a PV created a moment ago. */
+  readonly lagGrace: Duration.Duration
   readonly cacheSize: number
 }
 
@@ -31,6 +33,7 @@ export const DEFAULT_LOOKUP_OPTIONS: Omit<PvcLookupOptions, "driverName"> = {
   syncWait: Duration.seconds(30),
   positiveTtl: Duration.minutes(5),
   negativeTtl: Duration.seconds(30),
+  lagGrace: Duration.seconds(2),
   cacheSize: 4096
 }
 
@@ -198,7 +201,12 @@ export const make = (options: PvcLookupOptions) =>
       pvcForVolume: (volumeId) =>
         Effect.gen(function*() {
           yield* awaitSync
-          const pv = byHandle.get(volumeId) ?? (yield* direct(volumeId))
+          let pv = byHandle.get(volumeId) ?? (yield* direct(volumeId))
+          // A static PV created just before the event may still be on its way through the watch.
+          for (let waited = 0; pv === undefined && waited < Duration.toMillis(options.lagGrace); waited += 100) {
+            yield* Effect.sleep(Duration.millis(100))
+            pv = byHandle.get(volumeId)
+          }
           if (pv === undefined) return Result.fail(`no PersistentVolume of driver ${options.driverName} has volumeHandle ${volumeId}`)
           return yield* claimOf(pv)
         }),

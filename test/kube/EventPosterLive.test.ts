@@ -4,7 +4,7 @@
  * nothing" when events are off or there is no API server configuration.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import type { NodeId } from "../../src/domain/Ids.ts"
 import { EventPoster } from "../../src/kube/EventPoster.ts"
 import { EventPosterLive, layerWith } from "../../src/kube/EventPosterLive.ts"
@@ -19,7 +19,7 @@ const settings = testSettings({ nodeId: "node-1" as NodeId, events: true })
 const posterOn = (fake: KubeFake) =>
   Effect.gen(function*() {
     const recorder = yield* recorderOn(fake)
-    const lookup = yield* makeLookup({ ...DEFAULT_LOOKUP_OPTIONS, driverName: settings.driverName }).pipe(Effect.provide(fake.layer))
+    const lookup = yield* makeLookup({ ...DEFAULT_LOOKUP_OPTIONS, driverName: settings.driverName, lagGrace: Duration.zero }).pipe(Effect.provide(fake.layer))
     const ctx = yield* Layer.build(layerWith.pipe(
       Layer.provide(Layer.mergeAll(Settings.layer(settings), Layer.succeed(EventRecorder, recorder), Layer.succeed(PvcLookup, lookup)))
     ))

@@ -3,13 +3,14 @@
  * claimRef → PVC, the watch keeping the index fresh, the caches keeping the API quiet.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Result } from "effect"
+import { Duration, Effect, Exit, Result } from "effect"
 import { KubeFake, Fault } from "../../src/kube/KubeFake.ts"
 import { DEFAULT_LOOKUP_OPTIONS, make, pvcRef } from "../../src/kube/PvcLookup.ts"
 import { advance, advanceBy, settle } from "./helpers.ts"
 
 const DRIVER = "rds.csi.srvlab.io"
-const lookupOn = (fake: KubeFake) => make({ ...DEFAULT_LOOKUP_OPTIONS, driverName: DRIVER }).pipe(Effect.provide(fake.layer))
+const lookupOn = (fake: KubeFake, lagGrace = Duration.zero) =>
+  make({ ...DEFAULT_LOOKUP_OPTIONS, driverName: DRIVER, lagGrace }).pipe(Effect.provide(fake.layer))
 
 const csiPv = (fake: KubeFake, name: string, handle: string, claim?: { namespace: string; name: string; uid?: string }, driver = DRIVER) =>
   fake.putPv({
@@ -145,6 +146,23 @@ describe("PvcLookup", () => {
       assert.isTrue(Result.isFailure(yield* lookup.pvcForVolume("vol-404")))
       assert.isTrue(Result.isFailure(yield* lookup.pvcForVolume("vol-404")))
       assert.strictEqual(fake.count("getPersistentVolume"), 2) // vol-3 once, vol-404 once (negative cache)
+    }))
+
+  it.effect("a miss waits (bounded) for a static PV the watch has not delivered yet", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      const lookup = yield* lookupOn(fake, Duration.seconds(2))
+      yield* settle
+      const waiting = yield* Effect.forkChild(lookup.pvcForVolume("vol-late"))
+      yield* advance(500)
+      const pvc = fake.putPvc("team-a", "late")
+      csiPv(fake, "static-late", "vol-late", { namespace: "team-a", name: "late", uid: pvc.uid })
+      yield* advance(200)
+      assert.deepStrictEqual(waiting.pollUnsafe(), Exit.succeed(Result.succeed(pvcRef("team-a", "late", pvc.uid))))
+      const never = yield* Effect.forkChild(lookup.pvcForVolume("vol-never"))
+      yield* advanceBy(2_100, 100)
+      const r = never.pollUnsafe()
+      assert.isTrue(r !== undefined && Exit.isSuccess(r) && Result.isFailure(r.value))
     }))
 
   it.effect("node name → Node uid, cached; a missing node is Missing", () =>
