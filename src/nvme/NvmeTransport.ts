@@ -70,13 +70,22 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
           Effect.catchIf((e): e is "pending" => e === "pending", () => Effect.succeed(undefined))
         )
 
-      // The device once a controller of the target is live; undefined while it is not (yet).
-      const liveDevice = (target: VolumeTarget) =>
+      // The device once a controller of the target is live; undefined while it is not (yet), after
+      // telling `waiting` why, so that a caller who gives up can say what it was waiting for.
+      const liveDevice = (target: VolumeTarget, waiting: (why: string) => void = () => {}) =>
         Effect.gen(function*() {
           const snap = yield* sysfs.snapshot
-          const live = controllersOf(snap.controllers, target).some((c) => c.state === "live")
-          if (!live) return undefined
-          return yield* resolveIn(snap, target.nqn, target.namespace).pipe(Effect.orElseSucceed(() => undefined))
+          const ctrls = controllersOf(snap.controllers, target)
+          if (!ctrls.some((c) => c.state === "live")) {
+            waiting(ctrls.length === 0
+              ? "no controller of the subsystem at this address"
+              : `controller(s) ${ctrls.map((c) => `${c.name} ${c.state}`).join(", ")}, none live`)
+            return undefined
+          }
+          const resolved = yield* Effect.result(resolveIn(snap, target.nqn, target.namespace))
+          if (resolved._tag === "Success") return resolved.success
+          waiting(resolved.failure.detail)
+          return undefined
         })
 
       const attach = Effect.fn("NvmeTransport.attach")(function*(target: VolumeTarget, onAttemptFailed: AttemptFailed) {
@@ -93,6 +102,13 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
         }
 
         let attempts = 0
+        // The connect timeout can end the attempts in the middle of one: keep the last problem
+        // seen (a refused connection, an NQN the target rejects, a namespace it does not have)
+        // for the error, instead of a bare "timed out".
+        let lastProblem: string | undefined
+        const note = (why: string) => {
+          lastProblem = why
+        }
         const once = Effect.gen(function*() {
           attempts++
           yield* cli.connect({
@@ -105,13 +121,19 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
             hostNqn: settings.hostNqn,
             hostId: settings.hostId
           })
-          const device = yield* pollUntil(liveDevice(target), settings.deviceWaitTimeout)
+          const device = yield* pollUntil(liveDevice(target, note), settings.deviceWaitTimeout)
           if (device === undefined) {
             const snap = yield* sysfs.snapshot
             return yield* resolveIn(snap, target.nqn, target.namespace)
           }
           return device
-        }).pipe(Effect.tapError((e) => e._tag === "SysfsError" ? Effect.void : onAttemptFailed(attempts, e)))
+        }).pipe(
+          Effect.tapError((e) => {
+            if (e._tag === "SysfsError") return Effect.void
+            note(e._tag === "NvmeCliError" ? e.detail : e.message)
+            return onAttemptFailed(attempts, e)
+          })
+        )
 
         const result = yield* once.pipe(
           Effect.retry({
@@ -128,7 +150,8 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
                 nqn: target.nqn,
                 address,
                 attempts,
-                detail: `no live connection within ${Duration.format(settings.connectTimeout)}`
+                detail: `no usable connection within ${Duration.format(settings.connectTimeout)}` +
+                  (lastProblem === undefined ? "" : `; last problem: ${lastProblem}`)
               }))
           }),
           Effect.mapError((e) =>

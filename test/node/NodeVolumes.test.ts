@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
 import { StageStore } from "../../src/node/StageStore.ts"
 import { BlkidFault, KernelModel, Signature } from "../../src/testing/index.ts"
 import {
-  ADDRESS, block, events, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs
+  ADDRESS, block, drive, events, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs
 } from "./harness.ts"
 
 const GiB = 1024 ** 3
@@ -171,6 +171,33 @@ describe("NodeVolumes on the in-memory kernel", () => {
       const store = yield* StageStore
       assert.deepStrictEqual(yield* store.list, [])
     })))
+
+  // Seen on the real kernel (test/e2e, scenario bad-context): with the production backoff the
+  // connect timeout ends the attempts, and the error said only "no live connection within 8s" —
+  // for a refused port, an NQN the target does not export and a namespace it does not have alike.
+  it.effect("when the connect timeout cuts the attempts short, the error still says what went wrong", () =>
+    Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      yield* exportVolume(1)
+      const refused = { ...stageRequest(1), target: { ...stageRequest(1).target, port: 4999 as never } }
+      const e1 = yield* drive(volumes.stage(refused))
+      assert.isTrue(Exit.isFailure(e1))
+      const err1 = Cause.findErrorOption((e1 as Exit.Failure<unknown, { message: string }>).cause)
+      assert.isTrue(Option.isSome(err1))
+      assert.match((err1 as Option.Some<{ message: string }>).value.message, /within 2s.*Connection refused/)
+
+      const wrongNsid = { ...stageRequest(1), target: { ...stageRequest(1).target, namespace: { nsid: 7, nguid: undefined, uuid: undefined } } }
+      const e2 = yield* drive(volumes.stage(wrongNsid))
+      const err2 = Cause.findErrorOption((e2 as Exit.Failure<unknown, { _tag: string; message: string }>).cause)
+      assert.isTrue(Option.isSome(err2))
+      const failure = (err2 as Option.Some<{ _tag: string; message: string }>).value
+      assert.strictEqual(failure._tag, "ConnectFailed")
+      assert.match(failure.message, /within 2s.*nsid 1.*do not match.*"nsid":7/)
+      assert.deepStrictEqual(yield* controllers, [], "the controller made for the wrong namespace is disconnected")
+    }).pipe(
+      Effect.provide(plugin({ connectTimeout: Duration.seconds(2), connectAttempts: 5, connectBackoff: Duration.millis(500) })),
+      Effect.provide(stateLayer)
+    ))
 
   it.effect("a lost controller is recovered at publish: StaleMountDetected, new device, data intact, every target re-bound", () =>
     run(Effect.gen(function*() {
