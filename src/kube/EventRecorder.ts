@@ -153,6 +153,8 @@ export const make = (options: RecorderOptions) =>
     let busy = 0 // occurrences not yet correlated + writers running
     let idleWaiters: Array<Deferred.Deferred<void>> = []
     const coalesceMs = Duration.toMillis(options.coalesceWindow)
+    // A Retry-After is about the server, not one event: every writer holds off until then.
+    let notBefore = 0
 
     const settle = (delta: number) => {
       busy += delta
@@ -237,11 +239,14 @@ export const make = (options: RecorderOptions) =>
     const write = (slot: Slot, e: KubeEvent): Effect.Effect<DropReason | undefined> =>
       Effect.gen(function*() {
         for (let attempt = 1; ; attempt++) {
+          const pause = notBefore - (yield* Clock.currentTimeMillis)
+          if (pause > 0) yield* Effect.sleep(Duration.millis(pause))
           const wait = limiter.reserve(yield* Clock.currentTimeMillis)
           if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
           const r = yield* Effect.result(semaphore.withPermit(attemptWrite(slot, e)))
           if (Result.isSuccess(r)) return undefined
           const err = r.failure
+          if (err.retryAfter !== undefined) notBefore = Math.max(notBefore, (yield* Clock.currentTimeMillis) + Duration.toMillis(err.retryAfter))
           if (!isRetryable(err)) {
             yield* logOnce(`rejected:${err.reason}:${err.status}`, `event ${e.reason} rejected by the API server; dropped`, err.message)
             return "rejected"

@@ -166,36 +166,38 @@ export const make = (kc: KubeConfig, requestTimeout: Duration.Duration = DEFAULT
 
   const watchPersistentVolumes = (resourceVersion: string): Stream.Stream<PvWatchEvent, KubeError> =>
     Stream.callback<PvWatchEvent, KubeError>((queue) =>
+      // Not awaited: Watch.watch resolves only when the response headers arrive, and a hung server
+      // would make the (uninterruptible) acquire, and so shutdown, wait for its 30 s timeout.
       Effect.acquireRelease(
-        Effect.tryPromise({
-          try: () =>
-            new Watch(kc).watch(
-              "/api/v1/persistentvolumes",
-              { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
-              (phase, obj) => {
-                if (phase === "BOOKMARK") {
-                  Queue.offerUnsafe(queue, { type: "BOOKMARK", resourceVersion: obj?.metadata?.resourceVersion ?? resourceVersion })
-                } else if (phase === "ERROR") {
-                  const status = typeof obj?.code === "number" ? obj.code : 500
-                  Queue.failCauseUnsafe(queue, Cause.fail(kubeError(reasonOf(status), "watchPersistentVolumes", obj?.message ?? "watch error", { status })))
-                } else if (phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED") {
-                  Queue.offerUnsafe(queue, { type: phase, object: fromPv(obj as V1PersistentVolume) })
-                }
-              },
-              (err) => {
-                // client-node ends a silent watch after 30 s with a TimeoutError: a normal end, resume from the last version.
-                if (err === null || err === undefined || err?.name === "TimeoutError" || err?.name === "AbortError") Queue.endUnsafe(queue)
-                else {
-                  const e = typeof err?.statusCode === "number"
-                    ? kubeError(reasonOf(err.statusCode), "watchPersistentVolumes", err.message ?? "", { status: err.statusCode })
-                    : toKubeError("watchPersistentVolumes", err)
-                  Queue.failCauseUnsafe(queue, Cause.fail(e))
-                }
+        Effect.sync(() => {
+          const started = new Watch(kc).watch(
+            "/api/v1/persistentvolumes",
+            { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
+            (phase, obj) => {
+              if (phase === "BOOKMARK") {
+                Queue.offerUnsafe(queue, { type: "BOOKMARK", resourceVersion: obj?.metadata?.resourceVersion ?? resourceVersion })
+              } else if (phase === "ERROR") {
+                const status = typeof obj?.code === "number" ? obj.code : 500
+                Queue.failCauseUnsafe(queue, Cause.fail(kubeError(reasonOf(status), "watchPersistentVolumes", obj?.message ?? "watch error", { status })))
+              } else if (phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED") {
+                Queue.offerUnsafe(queue, { type: phase, object: fromPv(obj as V1PersistentVolume) })
               }
-            ),
-          catch: (e) => toKubeError("watchPersistentVolumes", e)
+            },
+            (err) => {
+              // client-node ends a silent watch after 30 s with a TimeoutError: a normal end, resume from the last version.
+              if (err === null || err === undefined || err?.name === "TimeoutError" || err?.name === "AbortError") Queue.endUnsafe(queue)
+              else {
+                const e = typeof err?.statusCode === "number"
+                  ? kubeError(reasonOf(err.statusCode), "watchPersistentVolumes", err.message ?? "", { status: err.statusCode })
+                  : toKubeError("watchPersistentVolumes", err)
+                Queue.failCauseUnsafe(queue, Cause.fail(e))
+              }
+            }
+          )
+          started.catch((e) => Queue.failCauseUnsafe(queue, Cause.fail(toKubeError("watchPersistentVolumes", e))))
+          return started
         }),
-        (controller) => Effect.sync(() => controller.abort())
+        (started) => Effect.sync(() => void started.then((controller) => controller.abort(), () => undefined))
       ), { bufferSize: 1024 })
 
   return {

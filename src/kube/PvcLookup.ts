@@ -184,16 +184,27 @@ export const make = (options: PvcLookupOptions) =>
 
     /** Informer lag: a PV created a moment ago may not be indexed yet; dynamic PVs are named like their handle. */
     const direct = (volumeId: string): Effect.Effect<PersistentVolume | undefined, KubeError> =>
+      kube.getPersistentVolume(volumeId).pipe(
+        Effect.map((pv): PersistentVolume | undefined => (ours(pv) && pv.csi!.volumeHandle === volumeId ? pv : undefined)),
+        Effect.tap((pv) => Effect.sync(() => pv !== undefined && index(pv))),
+        Effect.catchTag("KubeError", (e) => (e.reason === "NotFound" ? Effect.succeed(undefined) : Effect.fail(e)))
+      )
+
+    /** The PV of `volumeId`: the index; on a miss (not missed recently) a GET by name, then a short wait for the watch. */
+    const pvOf = (volumeId: string): Effect.Effect<PersistentVolume | undefined, KubeError> =>
       Effect.gen(function*() {
+        const indexed = byHandle.get(volumeId)
+        if (indexed !== undefined) return indexed
         const now = yield* Clock.currentTimeMillis
         const missedUntil = pvMisses.get(volumeId)
         if (missedUntil !== undefined && missedUntil > now) return undefined
-        const pv = yield* kube.getPersistentVolume(volumeId).pipe(
-          Effect.map((pv): PersistentVolume | undefined => (ours(pv) && pv.csi!.volumeHandle === volumeId ? pv : undefined)),
-          Effect.catchTag("KubeError", (e) => (e.reason === "NotFound" ? Effect.succeed(undefined) : Effect.fail(e)))
-        )
-        if (pv === undefined) pvMisses.set(volumeId, now + negative)
-        else index(pv)
+        let pv = yield* direct(volumeId)
+        // A static PV created just before the event may still be on its way through the watch.
+        for (let waited = 0; pv === undefined && waited < Duration.toMillis(options.lagGrace); waited += 100) {
+          yield* Effect.sleep(Duration.millis(100))
+          pv = byHandle.get(volumeId)
+        }
+        if (pv === undefined) pvMisses.set(volumeId, (yield* Clock.currentTimeMillis) + negative)
         return pv
       })
 
@@ -201,12 +212,7 @@ export const make = (options: PvcLookupOptions) =>
       pvcForVolume: (volumeId) =>
         Effect.gen(function*() {
           yield* awaitSync
-          let pv = byHandle.get(volumeId) ?? (yield* direct(volumeId))
-          // A static PV created just before the event may still be on its way through the watch.
-          for (let waited = 0; pv === undefined && waited < Duration.toMillis(options.lagGrace); waited += 100) {
-            yield* Effect.sleep(Duration.millis(100))
-            pv = byHandle.get(volumeId)
-          }
+          const pv = yield* pvOf(volumeId)
           if (pv === undefined) return Result.fail(`no PersistentVolume of driver ${options.driverName} has volumeHandle ${volumeId}`)
           return yield* claimOf(pv)
         }),

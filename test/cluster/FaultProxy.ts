@@ -146,6 +146,7 @@ export class FaultProxy {
         const out: Record<string, string | Array<string>> = {}
         for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP.has(k)) out[k] = v
         res.writeHead(upRes.statusCode ?? 502, out)
+        res.flushHeaders() // a quiet watch must still get its headers now
         upRes.pipe(res)
         res.on("close", () => upRes.destroy())
       })
