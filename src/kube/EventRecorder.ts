@@ -333,22 +333,25 @@ export const make = (options: RecorderOptions) =>
 
     const keyOf = (t: Target) => (t._tag === "Object" ? `${t.ref.kind}/${t.ref.namespace}/${t.ref.name}/${t.ref.uid}` : t.key)
 
+    // Takes everything queued at once: one scheduler turn moves a whole burst into the lanes.
     const dispatcher = Effect.forever(
       Effect.gen(function*() {
-        const item = yield* Queue.take(queue)
-        if (inLanes >= options.queueCapacity) {
-          yield* drop("queue_full", 1)
-          settle(-1)
-          return
-        }
-        const key = keyOf(item.target)
-        const lane = lanes.get(key)
-        inLanes++
-        if (lane !== undefined) lane.push(item)
-        else {
-          const fresh = [item]
-          lanes.set(key, fresh)
-          yield* Effect.forkIn(laneWorker(key, fresh), workScope)
+        const items = yield* Queue.takeAll(queue)
+        for (const item of items) {
+          if (inLanes >= options.queueCapacity) {
+            yield* drop("queue_full", 1)
+            settle(-1)
+            continue
+          }
+          const key = keyOf(item.target)
+          const lane = lanes.get(key)
+          inLanes++
+          if (lane !== undefined) lane.push(item)
+          else {
+            const fresh = [item]
+            lanes.set(key, fresh)
+            yield* Effect.forkIn(laneWorker(key, fresh), workScope)
+          }
         }
       })
     )

@@ -4,9 +4,10 @@
  * backlog, isolation of a bad event, bounded drain).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Metric, Scope } from "effect"
+import { PrometheusMetrics } from "effect/observability"
 import { COMBINED_PREFIX } from "../../src/kube/EventCorrelator.ts"
-import { Target } from "../../src/kube/EventRecorder.ts"
+import { EventsDropped, EventsPosted, Target } from "../../src/kube/EventRecorder.ts"
 import { Fault, KubeFake } from "../../src/kube/KubeFake.ts"
 import { kubeError } from "../../src/kube/KubeClient.ts"
 import { Result } from "effect"
@@ -81,16 +82,22 @@ describe("EventRecorder: dedup (client-go eventObserve)", () => {
       assert.strictEqual((yield* rec.stats).posted, 10)
     }))
 
-  it.effect("a burst of ten repeats costs two writes, not ten (coalescing)", () =>
+  it.effect("a burst of ten repeats is one write; repeats after the first write are folded into one PATCH", () =>
     Effect.gen(function*() {
       const fake = new KubeFake()
       const rec = yield* recorderOn(fake)
-      for (let i = 0; i < 10; i++) yield* rec.record({ target: on(pvc("data")), type: "Warning", reason: "ConnectionFailure", message: "down" })
+      const post = rec.record({ target: on(pvc("data")), type: "Warning", reason: "ConnectionFailure", message: "down" })
+      for (let i = 0; i < 10; i++) yield* post
+      yield* settle
+      assert.deepStrictEqual(fake.eventList().map((e) => e.count), [10])
+      assert.strictEqual(fake.requests.length, 1)
+      for (let i = 0; i < 10; i++) {
+        yield* post
+        yield* advance(50)
+      }
       yield* advance(1_000)
-      const evs = fake.eventList()
-      assert.strictEqual(evs.length, 1)
-      assert.strictEqual(evs[0]!.count, 10)
-      assert.strictEqual(fake.count("createEvent") + fake.count("patchEvent"), 2)
+      assert.deepStrictEqual(fake.eventList().map((e) => e.count), [20])
+      assert.deepStrictEqual(fake.requests.map((r) => r.op), ["createEvent", "patchEvent"])
     }))
 
   it.effect("PATCH 404 (the server expired the event) → CREATE with the count so far", () =>
@@ -366,7 +373,11 @@ describe("EventRecorder: drain on shutdown", () => {
       const fake = new KubeFake()
       const scope = yield* Scope.make()
       const rec = yield* recorderIn(fake, scope)
-      for (let i = 0; i < 3; i++) yield* rec.record({ target: on(pvc("data")), type: "Warning", reason: "MountFailure", message: "m" })
+      const post = rec.record({ target: on(pvc("data")), type: "Warning", reason: "MountFailure", message: "m" })
+      yield* post
+      yield* settle
+      yield* post
+      yield* post
       yield* settle
       assert.strictEqual(fake.eventList()[0]!.count, 1) // the repeats wait for the coalescing window
       yield* Scope.close(scope, Exit.void)
@@ -390,4 +401,23 @@ describe("EventRecorder: drain on shutdown", () => {
       yield* Fiber.join(closing)
       assert.strictEqual((yield* rec.stats).dropped.shutdown, 4)
     }))
+})
+
+describe("EventRecorder: metrics", () => {
+  it.effect("rds_csi_events_posted_total{reason} counts occurrences, rds_csi_events_dropped_total{why} losses", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      fake.fault = (r) => (r.target.includes("/bad.") ? Fault.fail("Invalid", 422) : undefined)
+      const rec = yield* recorderOn(fake)
+      for (let i = 0; i < 3; i++) yield* rec.record({ target: on(pvc("data")), type: "Warning", reason: "MountFailure", message: "m" })
+      yield* rec.record({ target: on(pvc("bad")), type: "Warning", reason: "MountFailure", message: "m" })
+      yield* advance(1_000)
+      const posted = yield* Metric.value(Metric.withAttributes(EventsPosted, { reason: "MountFailure" }))
+      const rejected = yield* Metric.value(Metric.withAttributes(EventsDropped, { why: "rejected" }))
+      assert.strictEqual(posted.count, 3)
+      assert.strictEqual(rejected.count, 1)
+      const text = yield* PrometheusMetrics.format()
+      assert.match(text, /rds_csi_events_posted_total\{reason="MountFailure"\} 3/)
+      assert.match(text, /rds_csi_events_dropped_total\{why="rejected"\} 1/)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map())))
 })
