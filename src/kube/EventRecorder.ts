@@ -19,15 +19,18 @@
  * Counters: `rds_csi_events_posted_total{reason}` (occurrences the server has),
  * `rds_csi_events_dropped_total{why}`, `rds_csi_event_api_requests_total{verb}`.
  *
- * May import: effect, ../Settings.ts, ./KubeClient.ts, ./EventCorrelator.ts, ./PvcLookup.ts (types).
+ * May import: effect, ../Settings.ts, and ./KubeClient.ts, ./EventCorrelator.ts, ./EventSender.ts,
+ * ./Lru.ts, ./PvcLookup.ts (types) of this folder.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Random, Result, Scope, Semaphore } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Result, Scope } from "effect"
 import { Settings } from "../Settings.ts"
 import { CLIENT_GO_DEFAULTS, type CorrelatorOptions, EventCorrelator, type Slot } from "./EventCorrelator.ts"
-import { isRetryable, KubeClient, type KubeError, type KubeEvent, type ObjectRef } from "./KubeClient.ts"
-import type { Lookup } from "./PvcLookup.ts"
+import { EventApiRequests, backoffMs, makeSender, type SenderOptions } from "./EventSender.ts"
+import { isRetryable, type KubeClient, type KubeError, type ObjectRef } from "./KubeClient.ts"
 import { Lru } from "./Lru.ts"
-import { TokenBucket } from "./TokenBucket.ts"
+import type { Lookup } from "./PvcLookup.ts"
+
+export { EventApiRequests }
 
 /** Why an occurrence never reached the server. */
 export type DropReason =
@@ -68,18 +71,10 @@ export interface RecorderStats {
   readonly writers: number
 }
 
-export interface RecorderOptions extends CorrelatorOptions {
+export interface RecorderOptions extends CorrelatorOptions, SenderOptions {
   readonly queueCapacity: number
   /** Events (not occurrences) that may wait for the server at once; more are dropped. */
   readonly maxWriters: number
-  readonly concurrency: number
-  /** Global request rate: `qps` sustained, `burst` at once. */
-  readonly qps: number
-  readonly burst: number
-  /** Tries per write (first + retries). */
-  readonly attempts: number
-  readonly backoffBase: Duration.Duration
-  readonly backoffMax: Duration.Duration
   /** How long a lookup may keep failing before its events are dropped. */
   readonly resolveBudget: Duration.Duration
   /** Repeats of one event within this window after a write are folded into the next write. */
@@ -111,11 +106,6 @@ export const EventsDropped = Metric.counter("rds_csi_events_dropped_total", {
   description: "Event occurrences never posted, by why",
   incremental: true
 })
-export const EventApiRequests = Metric.counter("rds_csi_event_api_requests_total", {
-  description: "Event API requests sent (create, patch), successful or not",
-  incremental: true
-})
-
 export class EventRecorder extends Context.Service<EventRecorder, {
   /** Enqueues one occurrence and returns at once; never fails, never waits on the API server. */
   readonly record: (input: RecordInput) => Effect.Effect<void>
@@ -135,26 +125,21 @@ const ALL_REASONS: ReadonlyArray<DropReason> = ["queue_full", "no_object", "unre
 /** The recorder; its fibers live in the caller's scope, whose closing drains them (bounded). */
 export const make = (options: RecorderOptions) =>
   Effect.gen(function*() {
-    const kube = yield* KubeClient
     const layerScope = yield* Effect.scope
     // Workers live in a child scope, closed after the drain finalizer below has run.
     const workScope = yield* Scope.fork(layerScope)
     const queue = yield* Queue.dropping<Item>(options.queueCapacity)
     const correlator = new EventCorrelator(options)
-    const semaphore = yield* Semaphore.make(options.concurrency)
-    const limiter = new TokenBucket(options.burst, 1000 / options.qps, yield* Clock.currentTimeMillis)
     const draining = yield* Deferred.make<void>()
     const lanes = new Map<string, Array<Item>>()
     const writers = new Set<Slot>()
     const loggedAt = new Lru<string, number>(1024)
-    const stats = { recorded: 0, posted: 0, create: 0, patch: 0, dropped: Object.fromEntries(ALL_REASONS.map((r) => [r, 0])) as Record<DropReason, number> }
+    const stats = { recorded: 0, posted: 0, dropped: Object.fromEntries(ALL_REASONS.map((r) => [r, 0])) as Record<DropReason, number> }
     let closing = false
     let inLanes = 0
     let busy = 0 // occurrences not yet correlated + writers running
     let idleWaiters: Array<Deferred.Deferred<void>> = []
     const coalesceMs = Duration.toMillis(options.coalesceWindow)
-    // A Retry-After is about the server, not one event: every writer holds off until then.
-    let notBefore = 0
 
     const settle = (delta: number) => {
       busy += delta
@@ -184,12 +169,7 @@ export const make = (options: RecorderOptions) =>
     const sleepOrDrain = (ms: number) =>
       ms <= 0 ? Effect.void : Effect.raceFirst(Effect.sleep(Duration.millis(ms)), Deferred.await(draining))
 
-    const backoff = (attempt: number, retryAfter: Duration.Duration | undefined) =>
-      Effect.gen(function*() {
-        const exp = Math.min(Duration.toMillis(options.backoffMax), Duration.toMillis(options.backoffBase) * 2 ** (attempt - 1))
-        const jittered = exp / 2 + (yield* Random.next) * (exp / 2)
-        return Math.max(jittered, retryAfter === undefined ? 0 : Duration.toMillis(retryAfter))
-      })
+    const sender = yield* makeSender(options, logOnce)
 
     // ---- resolution: volume → PVC, node name → Node, retried within the budget ----
     const resolve = (target: Target): Effect.Effect<Resolved> => {
@@ -204,7 +184,7 @@ export const make = (options: RecorderOptions) =>
             return { _tag: "Drop", why: "no_object", detail: r.success.failure } as const
           }
           const e = r.failure
-          const wait = yield* backoff(attempt, e.retryAfter)
+          const wait = yield* backoffMs(options, attempt, e.retryAfter)
           const now = yield* Clock.currentTimeMillis
           if (!isRetryable(e) || now + wait - started > Duration.toMillis(options.resolveBudget)) {
             yield* logOnce(`unresolved:${e.reason}`, "event not posted: cannot look up its object", e.message)
@@ -215,50 +195,7 @@ export const make = (options: RecorderOptions) =>
       })
     }
 
-    // ---- writing one event: create or patch, retried ----
-    const attemptWrite = (slot: Slot, e: KubeEvent): Effect.Effect<void, KubeError> => {
-      const create = Effect.suspend(() => {
-        stats.create++
-        return Effect.andThen(Metric.update(Metric.withAttributes(EventApiRequests, { verb: "create" }), 1), kube.createEvent(e))
-      })
-      const patch = Effect.suspend(() => {
-        stats.patch++
-        return Effect.andThen(
-          Metric.update(Metric.withAttributes(EventApiRequests, { verb: "patch" }), 1),
-          kube.patchEvent(e.namespace, e.name, { count: e.count, lastTimestamp: e.lastTimestamp, message: e.message })
-        )
-      })
-      const once = slot.created
-        // The server forgets events after its TTL (1 h by default): PATCH 404 → CREATE with the count so far.
-        ? patch.pipe(Effect.catchTag("KubeError", (err) => (err.reason === "NotFound" ? create : Effect.fail(err))))
-        // A CREATE that timed out may have landed: 409 → PATCH it to the state we want.
-        : create.pipe(Effect.catchTag("KubeError", (err) => (err.reason === "Conflict" ? patch : Effect.fail(err))))
-      return Effect.asVoid(once)
-    }
-
-    const write = (slot: Slot, e: KubeEvent): Effect.Effect<DropReason | undefined> =>
-      Effect.gen(function*() {
-        for (let attempt = 1; ; attempt++) {
-          const pause = notBefore - (yield* Clock.currentTimeMillis)
-          if (pause > 0) yield* Effect.sleep(Duration.millis(pause))
-          const wait = limiter.reserve(yield* Clock.currentTimeMillis)
-          if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
-          const r = yield* Effect.result(semaphore.withPermit(attemptWrite(slot, e)))
-          if (Result.isSuccess(r)) return undefined
-          const err = r.failure
-          if (err.retryAfter !== undefined) notBefore = Math.max(notBefore, (yield* Clock.currentTimeMillis) + Duration.toMillis(err.retryAfter))
-          if (!isRetryable(err)) {
-            yield* logOnce(`rejected:${err.reason}:${err.status}`, `event ${e.reason} rejected by the API server; dropped`, err.message)
-            return "rejected"
-          }
-          if (attempt >= options.attempts) {
-            yield* logOnce(`exhausted:${err.reason}`, `event ${e.reason} not posted after ${attempt} tries; dropped`, err.message)
-            return "retries_exhausted"
-          }
-          yield* Effect.sleep(Duration.millis(yield* backoff(attempt, err.retryAfter)))
-        }
-      })
-
+    // ---- one writer per event: coalescing, spam filter, then the sender ----
     const writer = (slot: Slot): Effect.Effect<void> =>
       Effect.gen(function*() {
         while (slot.dirty) {
@@ -280,7 +217,7 @@ export const make = (options: RecorderOptions) =>
           const snapshot = slot.event
           const carried = slot.pending
           slot.dirty = false
-          const failed = yield* write(slot, snapshot)
+          const failed = yield* sender.send(slot.created, snapshot)
           slot.pending -= carried
           if (failed === undefined) {
             slot.created = true
@@ -401,7 +338,7 @@ export const make = (options: RecorderOptions) =>
         recorded: stats.recorded,
         posted: stats.posted,
         dropped: { ...stats.dropped },
-        requests: { create: stats.create, patch: stats.patch },
+        requests: sender.requests(),
         inFlight: pendingCount(),
         queued: Queue.sizeUnsafe(queue) + inLanes,
         writers: writers.size

@@ -32,6 +32,7 @@ export interface ProxiedRequest {
   readonly path: string
   /** `forwarded:<status>`, `status:<code>`, `hang`, `reset`. */
   readonly outcome: string
+  readonly contentType: string
   readonly at: number
 }
 
@@ -108,7 +109,7 @@ export class FaultProxy {
   }
 
   private record(req: IncomingMessage, outcome: string): void {
-    this.log.push({ method: req.method ?? "", path: req.url ?? "", outcome, at: Date.now() })
+    this.log.push({ method: req.method ?? "", path: req.url ?? "", outcome, contentType: req.headers["content-type"] ?? "", at: Date.now() })
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

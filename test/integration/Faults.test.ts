@@ -68,6 +68,10 @@ describe("through the fault proxy", () => {
       expect(proxy.count(/^POST .*\/it-faults\/events/, /status:50[03]/)).toBe(2)
       expect(proxy.count(/^POST .*\/it-faults\/events/, /reset/)).toBe(1)
       expect(proxy.count(/^PATCH .*\/it-faults\/events/, /status:503/)).toBe(2)
+      // client-node defaults PATCH to JSON Patch; every one of ours is a strategic merge.
+      const patches = proxy.log.filter((r) => r.method === "PATCH")
+      expect(patches.length).toBeGreaterThan(0)
+      for (const p of patches) expect(p.contentType).toBe("application/strategic-merge-patch+json")
       // Retry-After: 1 was honoured by every writer: after the requests already in flight with the
       // first 429, nothing reached the server for a second.
       const writes = proxy.log.filter((r) => /\/it-faults\/events/.test(r.path))
