@@ -95,7 +95,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export async function startCluster(): Promise<{ readonly cluster: KubeTestCluster; readonly stop: () => Promise<void> }> {
   const bin = ensureApiserver()
   if (!which("etcd")) aptInstall("etcd-server")
-  if (!which("kubectl")) throw new Error("kubectl is needed (the machine's own; any version >= 1.20)")
+  // The machine's kubectl (any version >= 1.20); Debian's own is 1.20, from the same source package as the server.
+  if (!which("kubectl")) aptInstall("kubernetes-client")
   const stateDir = mkdtempSync(join(tmpdir(), "rds-csi-cluster-"))
   const etcdPort = Number(process.env["ETCD_PORT"] ?? (await freePorts(3)))
   const apiPort = Number(process.env["API_PORT"] ?? (await freePorts(1)))
