@@ -6,7 +6,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Result } from "effect"
+import { Cause, Effect, Exit, Result, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { readFileSync } from "node:fs"
 import { nodeFlags, toSettings } from "./Config.ts"
@@ -35,8 +35,19 @@ export const cli = Command.make("rds-csi").pipe(
   Command.withSubcommands([node, doctorCommand(VERSION)])
 )
 
+/**
+ * Exit codes: a stop by SIGTERM/SIGINT after the graceful shutdown is a clean exit (0, as the
+ * DaemonSet's rolling update expects), an exit code a command chose is kept (2 for bad flags,
+ * 1 for doctor's failures or a fatal error), anything else is 1.
+ */
+const teardown: Runtime.Teardown = (exit, onExit) => {
+  const chosen = Number(process.exitCode ?? 0)
+  if (chosen !== 0) return onExit(chosen)
+  onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+}
+
 /** Runs the command line in this process (exits when done; SIGTERM/SIGINT interrupt gracefully). */
 export const runCli = (): void =>
-  Command.run(cli, { version: VERSION }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+  Command.run(cli, { version: VERSION }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown }))
 
 if (import.meta.main) runCli()
