@@ -1,0 +1,86 @@
+/**
+ * Runs INSIDE the VM (Node 24, as root) after node-plugin.sh has exported the nvmet-tcp
+ * subsystems on 127.0.0.1:4420: starts the real `rds-csi node` and runs the named scenarios
+ * one after another against it over its CSI socket. Each scenario writes OUT/scenario-NAME.json
+ * (checks, timings, device names); the host-side tests (test/e2e/node-plugin-*.test.ts) assert
+ * on those files one test per scenario. Between scenarios, whatever a failed scenario left
+ * staged is unstaged so the next one starts clean.
+ *
+ *   node node-plugin.guest.ts OUT_DIR SCENARIO...
+ */
+import * as fs from "node:fs"
+import { call, controllers, log, PREFIX, RUN_DIR, scenario, startPlugin, STATE_DIR, type Plugin, run } from "./harness.ts"
+import { badContext, foreign, neverFormat } from "./scenarios-safety.ts"
+import { idempotency, lifecycle, restart, twoVolumes } from "./scenarios-volumes.ts"
+
+export interface Env {
+  /** The plugin instance currently serving the socket (scenarios restart it). */
+  plugin: Plugin
+  readonly outDir: string
+  readonly start: (options?: { readonly pathPrefix?: string }) => Promise<Plugin>
+}
+
+const SCENARIOS: Record<string, { readonly title: string; readonly body: (env: Env, r: Parameters<Parameters<typeof scenario>[3]>[0]) => Promise<void> }> = {
+  lifecycle: { title: "stage ext4, xfs, raw block; publish; write; unpublish; unstage (disconnected); stage again → data intact", body: lifecycle },
+  idempotency: { title: "every RPC twice → same result; unstage of a never-staged volume → OK", body: idempotency },
+  "two-volumes": { title: "two volumes on one target, different NQNs: unstaging one leaves the other connected", body: twoVolumes },
+  "bad-context": { title: "bad volume context → clear gRPC error within the connect timeout, no leftover connection", body: badContext },
+  restart: { title: "plugin SIGKILLed while a volume is staged and published → Probe OK, unpublish/unstage from the state files", body: restart },
+  "never-format": { title: "a device holding data is never formatted, even when stage is retried after the plugin died midway", body: neverFormat },
+  foreign: { title: "connections outside the managed NQN prefix are never touched (orphan reconciler every 2 s)", body: foreign }
+}
+
+const [outDir, ...names] = process.argv.slice(2) as [string, ...Array<string>]
+const unknown = names.filter((n) => !(n in SCENARIOS))
+if (unknown.length > 0) {
+  console.error(`unknown scenario(s) ${unknown.join(", ")}; known: ${Object.keys(SCENARIOS).join(", ")}`)
+  process.exit(2)
+}
+fs.mkdirSync(STATE_DIR, { recursive: true })
+
+const env: Env = {
+  plugin: undefined as unknown as Plugin,
+  outDir,
+  start: (options = {}) => startPlugin(outDir, options)
+}
+
+/** Leaves no managed volume or connection behind a scenario, whatever it did. */
+const sweep = async (): Promise<void> => {
+  if (env.plugin === undefined || (await call(() => env.plugin.client.Probe({}, { deadlineMs: 3000 }))).code !== 0) {
+    log("sweep: (re)starting the plugin")
+    await env.plugin?.stop("SIGKILL")
+    env.plugin = await env.start()
+  }
+  const c = env.plugin.client
+  for (const f of fs.readdirSync(STATE_DIR).filter((n) => n.endsWith(".json"))) {
+    const rec = JSON.parse(fs.readFileSync(`${STATE_DIR}/${f}`, "utf8")) as { volumeId: string; stagingPath: string; publishedTargets: Array<{ path: string }> }
+    for (const t of rec.publishedTargets) await call(() => c.NodeUnpublishVolume({ volume_id: rec.volumeId, target_path: t.path }, { deadlineMs: 60_000 }))
+    const u = await call(() => c.NodeUnstageVolume({ volume_id: rec.volumeId, staging_target_path: rec.stagingPath }, { deadlineMs: 60_000 }))
+    log(`sweep: unstaged leftover ${rec.volumeId}: ${u.code === 0 ? "OK" : u.details}`)
+  }
+  for (const ctrl of controllers().filter((x) => x.nqn.startsWith(PREFIX))) {
+    log(`sweep: disconnecting leftover ${ctrl.name} ${ctrl.nqn}`)
+    await run("nvme", ["disconnect", "-d", ctrl.name])
+  }
+}
+
+const started = performance.now()
+let failed = 0
+try {
+  env.plugin = await env.start()
+  fs.writeFileSync(`${outDir}/plugin-start.json`, JSON.stringify({ readyMs: env.plugin.readyMs }) + "\n")
+  for (const name of names) {
+    const s = SCENARIOS[name]!
+    if (!(await scenario(outDir, name, s.title, (r) => s.body(env, r)))) failed++
+    await sweep()
+  }
+} catch (e) {
+  log(`guest runner failed: ${(e as Error)?.stack ?? String(e)}`)
+  failed++
+} finally {
+  const how = await env.plugin?.stop("SIGTERM")
+  log(`plugin stopped (${how}); socket ${fs.existsSync(`${RUN_DIR}/csi.sock`) ? "LEFT BEHIND" : "removed"}`)
+  fs.writeFileSync(`${outDir}/plugin-stop.json`, JSON.stringify({ how, socketRemoved: !fs.existsSync(`${RUN_DIR}/csi.sock`) }) + "\n")
+}
+log(`${names.length - failed}/${names.length} scenarios passed in ${Math.round(performance.now() - started)} ms`)
+process.exit(failed === 0 ? 0 : 1)

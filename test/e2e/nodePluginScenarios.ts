@@ -1,0 +1,72 @@
+/**
+ * Host side of the node-plugin e2e scenarios: ONE VM boot per test file runs the named
+ * scenarios in sequence against the real `rds-csi node` (test/e2e/guest/node-plugin.sh), and
+ * each scenario becomes its own vitest test that prints what it checked — with the device names
+ * and timings the guest saw — and fails on the first failed check it recorded.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { guestLines, runInVm, type VmRun } from "./vm/runInVm.ts"
+
+interface ScenarioResult {
+  readonly name: string
+  readonly title: string
+  readonly ok: boolean
+  readonly ms: number
+  readonly checks: ReadonlyArray<{ readonly what: string; readonly ok: boolean; readonly detail: string }>
+  readonly timings: Readonly<Record<string, number>>
+  readonly devices: Readonly<Record<string, string>>
+  readonly error?: string
+}
+
+const report = (r: ScenarioResult): string =>
+  [
+    `scenario ${r.name}: ${r.title} — ${r.ok ? "passed" : "FAILED"} in ${r.ms} ms`,
+    `  devices: ${Object.entries(r.devices).map(([k, v]) => `${k} = ${v}`).join("; ") || "(none)"}`,
+    `  timings (ms): ${Object.entries(r.timings).map(([k, v]) => `${k} ${v}`).join("; ")}`,
+    ...r.checks.map((c) => `  ${c.ok ? "ok  " : "FAIL"} ${c.what}${c.detail === "" ? "" : ` — ${c.detail.slice(0, 240)}`}`),
+    ...(r.error === undefined ? [] : [`  error: ${r.error}`])
+  ].join("\n")
+
+/** Boots one VM for `names` (in this order) and declares one test per scenario. */
+export const describeScenarios = (title: string, names: ReadonlyArray<string>, timeoutSeconds: number): void => {
+  describe(title, () => {
+    let run: VmRun | undefined
+    beforeAll(async () => {
+      run = await runInVm({
+        command: (out) => ["bash", "test/e2e/guest/node-plugin.sh", out, ...names],
+        timeoutSeconds,
+        memoryMb: 1024
+      })
+      const start = path.join(run.outDir, "plugin-start.json")
+      const stop = path.join(run.outDir, "plugin-stop.json")
+      console.log([
+        `VM run ${run.wallMs} ms, guest exit ${run.exitCode}`,
+        fs.existsSync(start) ? `first plugin start → Probe ready: ${fs.readFileSync(start, "utf8").trim()}` : "no plugin start recorded",
+        fs.existsSync(stop) ? `final SIGTERM: ${fs.readFileSync(stop, "utf8").trim()}` : "no plugin stop recorded",
+        ...guestLines(run.console, "[guest").filter((l) => !l.includes("] ok ") && !l.includes("] FAIL"))
+      ].join("\n"))
+    })
+    afterAll(() => {
+      if (run !== undefined && process.env["E2E_KEEP"] === undefined) fs.rmSync(run.outDir, { recursive: true, force: true })
+      else if (run !== undefined) console.log(`kept ${run.outDir} (E2E_KEEP)`)
+    })
+
+    for (const name of names) {
+      it(name, () => {
+        assert.isDefined(run, "the VM did not run")
+        const file = path.join(run!.outDir, `scenario-${name}.json`)
+        const tail = () => run!.console.split("\n").slice(-40).join("\n")
+        assert.isTrue(fs.existsSync(file), `the guest wrote no result for ${name} (VM exit ${run!.exitCode}); console tail:\n${tail()}`)
+        const result = JSON.parse(fs.readFileSync(file, "utf8")) as ScenarioResult
+        console.log(report(result))
+        assert.isAbove(result.checks.length, 0, "a scenario that checked nothing proves nothing")
+        const failed = result.checks.filter((c) => !c.ok)
+        assert.deepStrictEqual(failed, [], `failed checks in ${name}`)
+        assert.isUndefined(result.error, `${name} stopped: ${result.error}`)
+        assert.isTrue(result.ok)
+      })
+    }
+  })
+}
