@@ -3,11 +3,17 @@
  * ServiceAccount (RBAC from deploy/base), read back with the machine's kubectl the way an
  * operator would: `kubectl describe pvc` / `kubectl describe node`.
  */
-import { Effect } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Duration, Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { NodeId } from "../../src/domain/Ids.ts"
 import { EventPoster } from "../../src/kube/EventPoster.ts"
+import { EventPosterLive } from "../../src/kube/EventPosterLive.ts"
 import { EventRecorder } from "../../src/kube/EventRecorder.ts"
-import { describeEvents, ensureNamespace, eventsFor, logSink, nodeFixture, pluginRuntime, unique, volumeFixture } from "./support.ts"
+import { Settings, testSettings } from "../../src/Settings.ts"
+import { describeEvents, ensureNamespace, eventsFor, kube, logSink, nodeFixture, pluginRuntime, unique, volumeFixture } from "./support.ts"
 
 const NS = "it-events"
 const nodeName = unique("node")
@@ -115,5 +121,32 @@ describe("events on a real API server", () => {
     expect(lines).toHaveLength(2)
     expect(lines.join("\n")).toContain(`PVC ${NS}/${missingPvc}`)
     expect(lines.join("\n")).toContain(`no PersistentVolume of driver rds.csi.srvlab.io has volumeHandle ${noPv}`)
+  })
+
+  it("EventPosterLive, as main.ts builds it from Settings with --kubeconfig, posts and checks its permissions quietly", async () => {
+    const volumeId = unique("vol")
+    const pvc = unique("data")
+    volumeFixture(NS, { pvName: volumeId, pvcName: pvc, volumeId, withUid: true })
+    const dir = mkdtempSync(join(tmpdir(), "rds-csi-kubeconfig-"))
+    const kubeconfig = join(dir, "kubeconfig")
+    writeFileSync(kubeconfig, [
+      "apiVersion: v1", "kind: Config",
+      `clusters: [{name: t, cluster: {server: "${kube.server}", certificate-authority: "${kube.caFile}"}}]`,
+      `users: [{name: node, user: {token: ${kube.nodeToken}}}]`,
+      "contexts: [{name: t, context: {cluster: t, user: node}}]",
+      "current-context: t", ""
+    ].join("\n"))
+    const own = logSink()
+    const settings = Settings.layer(testSettings({ nodeId: nodeName as NodeId, events: true, kubeconfig }))
+    const main = ManagedRuntime.make(EventPosterLive.pipe(Layer.provide(settings), Layer.provideMerge(own.layer)))
+    await main.runPromise(Effect.gen(function*() {
+      const p = yield* EventPoster
+      yield* p.postMountFailure(volumeId, "through the composition root's layer")
+      yield* Effect.sleep(Duration.seconds(1))
+    }))
+    await main.dispose() // drains
+    const evs = eventsFor("PersistentVolumeClaim", pvc, NS)
+    expect(evs.map((e) => e.message)).toEqual([`[${volumeId}] on [${nodeName}]: through the composition root's layer`])
+    expect(own.lines.filter((l) => l.startsWith("Warn"))).toEqual([])
   })
 })
