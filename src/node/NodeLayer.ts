@@ -16,6 +16,7 @@ import { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import type { Sysfs } from "../nvme/Sysfs.ts"
 import { HealthMonitor } from "./HealthMonitor.ts"
 import { HealthView } from "./HealthView.ts"
+import { instrumentedMounter } from "./Instrumented.ts"
 import { NodeVolumesLive } from "./NodeVolumesLive.ts"
 import { OrphanReconciler } from "./OrphanReconciler.ts"
 import type { StageStore } from "./StageStore.ts"
@@ -25,7 +26,9 @@ export type HostServices = NvmeCli | Sysfs | Mounter | StageStore
 
 /** Every node service over `host` and `events`; Settings (and the host's own needs) stay required. */
 export const nodeLayer = <E, R, RE>(host: Layer.Layer<HostServices, E, R>, events: Layer.Layer<EventPoster, never, RE>) => {
-  const base = Layer.mergeAll(host, VolumeLocks.layer, HealthView.layer, events)
+  // The host's Mounter is replaced by one that counts every operation for the metrics.
+  const measuredHost = Layer.provideMerge(instrumentedMounter, host)
+  const base = Layer.mergeAll(measuredHost, VolumeLocks.layer, HealthView.layer, events)
   const nvme = Layer.provideMerge(Layer.mergeAll(NvmeTransport.layer, DeviceResolver.layer), base)
   const volumes = Layer.provideMerge(NodeVolumesLive, nvme)
   return Layer.provideMerge(Layer.mergeAll(HealthMonitor.layer, OrphanReconciler.layer), volumes)

@@ -5,11 +5,12 @@
  * time budget, and waits (bounded, polling sysfs, no fixed sleep) for the namespace block
  * device. A failed attach leaves no connection it created behind.
  *
- * May import: domain, nvme/*, Settings.
+ * May import: domain, nvme/*, observability/Metrics (a leaf), Settings.
  */
-import { Context, Data, Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import type { Nqn } from "../domain/Ids.ts"
 import type { VolumeTarget } from "../domain/Volume.ts"
+import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
 import { type DeviceNotFound, resolveIn } from "./DeviceResolver.ts"
 import { NvmeCli, type NvmeCliError } from "./NvmeCli.ts"
@@ -42,6 +43,13 @@ export const controllersOf = (controllers: ReadonlyArray<Controller>, target: Vo
     c.subsysnqn === target.nqn && !isDeleting(c) &&
     (c.traddr === undefined || c.traddr === target.address) &&
     (c.trsvcid === undefined || c.trsvcid === String(target.port))
+  )
+
+/** Counts one `nvme connect` by outcome. */
+const countConnect = <A, E>(self: Effect.Effect<A, E>) =>
+  self.pipe(
+    Effect.tap(() => Metric.update(Metric.withAttributes(Metrics.nvmeConnects, { status: "ok" }), 1)),
+    Effect.tapError(() => Metric.update(Metric.withAttributes(Metrics.nvmeConnects, { status: "failed" }), 1))
   )
 
 export class NvmeTransport extends Context.Service<NvmeTransport, {
@@ -102,6 +110,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
         }
 
         let attempts = 0
+        const started = yield* Clock.currentTimeMillis
         // The connect timeout can end the attempts in the middle of one: keep the last problem
         // seen (a refused connection, an NQN the target rejects, a namespace it does not have)
         // for the error, instead of a bare "timed out".
@@ -111,7 +120,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
         }
         const once = Effect.gen(function*() {
           attempts++
-          yield* cli.connect({
+          yield* countConnect(cli.connect({
             nqn: target.nqn,
             address: target.address,
             port: target.port,
@@ -120,7 +129,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
             keepAliveTmo: target.keepAliveTmo,
             hostNqn: settings.hostNqn,
             hostId: settings.hostId
-          })
+          }))
           const device = yield* pollUntil(liveDevice(target, note), settings.deviceWaitTimeout)
           if (device === undefined) {
             const snap = yield* sysfs.snapshot
@@ -162,6 +171,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
           // Leave nothing behind: a controller we created for this target that never worked is removed.
           Effect.tapError(() => cleanupCreated(target))
         )
+        yield* Metric.update(Metrics.nvmeConnectDuration, ((yield* Clock.currentTimeMillis) - started) / 1000)
         return { device: result, failedAttempts: attempts - 1, connected: true } satisfies Attached
       })
 

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Duration, Effect, Exit, Fiber, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Metric, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
 import { StageStore } from "../../src/node/StageStore.ts"
+import * as Metrics from "../../src/observability/Metrics.ts"
 import { BlkidFault, KernelModel, Signature } from "../../src/testing/index.ts"
 import {
   ADDRESS, block, drive, events, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs
@@ -50,6 +51,13 @@ describe("NodeVolumes on the in-memory kernel", () => {
       assert.strictEqual(yield* k.readFile(`${targetOf(1)}/db.sqlite`), "rows")
       const mkfs = yield* k.mkfsLog
       assert.deepStrictEqual(mkfs.map((m) => `${m.device} ${m.fsType} ${m.outcome}`), ["/dev/nvme0n1 ext4 formatted"])
+      // The metrics saw it (counters are process-wide, hence "at least").
+      const formats = yield* Metric.value(Metric.withAttributes(Metrics.mountOperations, { operation: "format", status: "ok" }))
+      const connects = yield* Metric.value(Metric.withAttributes(Metrics.nvmeConnects, { status: "ok" }))
+      const binds = yield* Metric.value(Metric.withAttributes(Metrics.mountOperations, { operation: "bind", status: "ok" }))
+      assert.isAtLeast(formats.count, 1)
+      assert.isAtLeast(connects.count, 2)
+      assert.isAtLeast(binds.count, 2)
     })))
 
   it.effect("every operation twice gives the same result and no second format", () =>
