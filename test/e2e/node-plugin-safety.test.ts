@@ -7,4 +7,4 @@
  */
 import { describeScenarios } from "./nodePluginScenarios.ts"
 
-describeScenarios("node plugin on a real kernel: safety", ["bad-context", "never-format", "foreign"], 420)
+describeScenarios("node plugin on a real kernel: safety", ["foreign", "bad-context", "never-format"], 420)

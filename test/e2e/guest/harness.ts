@@ -375,7 +375,8 @@ export class Recorder {
     this.title = title
   }
   /** Records a check; a failed one ends the scenario. */
-  check(ok: boolean, what: string, detail = ""): void {
+  check(ok: boolean, what: string, rawDetail = ""): void {
+    const detail = rawDetail.replace(/\s*\n\s*/g, " ⏎ ").trim()
     this.checks.push({ what, ok, detail })
     log(`[${this.name}] ${ok ? "ok  " : "FAIL"} ${what}${detail === "" ? "" : ` — ${detail}`}`)
     if (!ok) throw new CheckFailed(`${what}${detail === "" ? "" : `: ${detail}`}`)

@@ -14,20 +14,27 @@ import { badContext, foreign, neverFormat } from "./scenarios-safety.ts"
 import { idempotency, lifecycle, restart, twoVolumes } from "./scenarios-volumes.ts"
 
 export interface Env {
-  /** The plugin instance currently serving the socket (scenarios restart it). */
+  /** The plugin instance currently serving the socket (scenarios restart it); undefined before the first start. */
   plugin: Plugin
   readonly outDir: string
   readonly start: (options?: { readonly pathPrefix?: string }) => Promise<Plugin>
 }
 
-const SCENARIOS: Record<string, { readonly title: string; readonly body: (env: Env, r: Parameters<Parameters<typeof scenario>[3]>[0]) => Promise<void> }> = {
+interface Scenario {
+  readonly title: string
+  readonly body: (env: Env, r: Parameters<Parameters<typeof scenario>[3]>[0]) => Promise<void>
+  /** It starts the plugin itself (after preparing the host); first in a run, that saves a plugin start. */
+  readonly startsPlugin?: true
+}
+
+const SCENARIOS: Record<string, Scenario> = {
   lifecycle: { title: "stage ext4, xfs, raw block; publish; write; unpublish; unstage (disconnected); stage again → data intact", body: lifecycle },
   idempotency: { title: "every RPC twice → same result; unstage of a never-staged volume → OK", body: idempotency },
   "two-volumes": { title: "two volumes on one target, different NQNs: unstaging one leaves the other connected", body: twoVolumes },
   "bad-context": { title: "bad volume context → clear gRPC error within the connect timeout, no leftover connection", body: badContext },
   restart: { title: "plugin SIGKILLed while a volume is staged and published → Probe OK, unpublish/unstage from the state files", body: restart },
   "never-format": { title: "a device holding data is never formatted, even when stage is retried after the plugin died midway", body: neverFormat },
-  foreign: { title: "connections outside the managed NQN prefix are never touched (orphan reconciler every 2 s)", body: foreign }
+  foreign: { title: "connections outside the managed NQN prefix are never touched (orphan reconciler every 2 s)", body: foreign, startsPlugin: true }
 }
 
 const [outDir, ...names] = process.argv.slice(2) as [string, ...Array<string>]
@@ -41,16 +48,27 @@ fs.mkdirSync(STATE_DIR, { recursive: true })
 const env: Env = {
   plugin: undefined as unknown as Plugin,
   outDir,
-  start: (options = {}) => startPlugin(outDir, options)
+  start: async (options = {}) => {
+    const plugin = await startPlugin(outDir, options)
+    const first = `${outDir}/plugin-start.json`
+    if (!fs.existsSync(first)) fs.writeFileSync(first, JSON.stringify({ readyMs: plugin.readyMs }) + "\n")
+    return plugin
+  }
+}
+
+/** A plugin that answers Probe: the current one, or a new one. */
+const ensurePlugin = async (): Promise<void> => {
+  if (env.plugin !== undefined && (await call(() => env.plugin.client.Probe({}, { deadlineMs: 3000 }))).code === 0) return
+  if (env.plugin !== undefined) {
+    log("the plugin does not answer: starting a new one")
+    await env.plugin.stop("SIGKILL")
+  }
+  env.plugin = await env.start()
 }
 
 /** Leaves no managed volume or connection behind a scenario, whatever it did. */
 const sweep = async (): Promise<void> => {
-  if (env.plugin === undefined || (await call(() => env.plugin.client.Probe({}, { deadlineMs: 3000 }))).code !== 0) {
-    log("sweep: (re)starting the plugin")
-    await env.plugin?.stop("SIGKILL")
-    env.plugin = await env.start()
-  }
+  await ensurePlugin()
   const c = env.plugin.client
   for (const f of fs.readdirSync(STATE_DIR).filter((n) => n.endsWith(".json"))) {
     const rec = JSON.parse(fs.readFileSync(`${STATE_DIR}/${f}`, "utf8")) as { volumeId: string; stagingPath: string; publishedTargets: Array<{ path: string }> }
@@ -67,10 +85,9 @@ const sweep = async (): Promise<void> => {
 const started = performance.now()
 let failed = 0
 try {
-  env.plugin = await env.start()
-  fs.writeFileSync(`${outDir}/plugin-start.json`, JSON.stringify({ readyMs: env.plugin.readyMs }) + "\n")
   for (const name of names) {
     const s = SCENARIOS[name]!
+    if (s.startsPlugin !== true) await ensurePlugin()
     if (!(await scenario(outDir, name, s.title, (r) => s.body(env, r)))) failed++
     await sweep()
   }

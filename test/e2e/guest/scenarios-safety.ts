@@ -12,6 +12,7 @@ import {
   call,
   codeName,
   CONNECT_TIMEOUT_MS,
+  controllers,
   ctrlsOf,
   ctx,
   FOREIGN,
@@ -32,6 +33,7 @@ import {
   sha,
   since,
   sleep,
+  SOCKET,
   stagingPath,
   stateFileOf,
   targetPath,
@@ -80,7 +82,8 @@ export const neverFormat = async (env: Env, r: Recorder): Promise<void> => {
 
   // A plugin whose `mount` of this staging path waits for us: the wrapper is only a timing point
   // (it announces itself and waits; it would then run the real mount), the real tools do the work.
-  await env.plugin.stop("SIGTERM")
+  const stopped = await env.plugin.stop("SIGTERM")
+  r.check(stopped === "exit 0" && !fs.existsSync(SOCKET), "plugin stopped by SIGTERM: exit 0, socket removed", stopped)
   const hold = path.join(RUN_DIR, "hold-mount")
   const mark = path.join(RUN_DIR, "hold-mount.pid")
   fs.mkdirSync(hold, { recursive: true })
@@ -145,72 +148,78 @@ export const foreign = async (env: Env, r: Recorder): Promise<void> => {
   const idle = `${FOREIGN}idle`
   const orphan = `${PREFIX}s5-orphan`
   const mnt = "/mnt/e2e-foreign"
-  const howStopped = await env.plugin.stop("SIGTERM")
-  r.check(true, "plugin stopped with SIGTERM before the foreign connections are made", howStopped)
-
-  for (const nqn of [mounted, idle, orphan]) {
-    await must("nvme", ["connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", nqn, "--ctrl-loss-tmo=30", "--reconnect-delay=1"])
+  if (env.plugin !== undefined) {
+    const howStopped = await env.plugin.stop("SIGTERM")
+    r.check(howStopped === "exit 0" && !fs.existsSync(SOCKET), "running plugin stopped by SIGTERM first: exit 0, socket removed", howStopped)
   }
-  const ready = await waitFor(() => [mounted, idle, orphan].every((n) => attachedOf(n) !== undefined) ? true : undefined, 15_000)
-  r.check(ready === true, "nvme connect (not the plugin): two foreign NQNs and one managed orphan connected")
-  const fm = attachedOf(mounted)!
-  const fi = attachedOf(idle)!
-  const mo = attachedOf(orphan)!
-  r.device("foreign mounted", `${fm.ctrl.name} ${fm.ns.name} (${fm.ns.devT})`)
-  r.device("foreign idle", `${fi.ctrl.name} ${fi.ns.name} (${fi.ns.devT})`)
-  r.device("managed orphan", `${mo.ctrl.name} ${mo.ns.name} (${mo.ns.devT})`)
-  await must("mkfs.ext4", ["-q", "-F", `/dev/${fm.ns.name}`])
-  fs.mkdirSync(mnt, { recursive: true })
-  await must("mount", [`/dev/${fm.ns.name}`, mnt])
-  const data = pattern("foreign", 256 * 1024)
-  writeSynced(`${mnt}/boot-data.bin`, data)
+  r.check(controllers().filter((c) => c.nqn.startsWith(PREFIX) || c.nqn.startsWith(FOREIGN)).length === 0, "no plugin runs; no e2e connection exists yet")
 
-  env.plugin = await env.start()
-  const c = env.plugin.client
-  const started = performance.now()
-  r.time("restart: spawn → Probe ready", env.plugin.readyMs)
-  const cleaned = await waitFor(() => goneFromSysfs(orphan) ? true : undefined, 3 * ORPHAN_INTERVAL_MS + 10_000, 100)
-  r.time("managed orphan disconnected after ready", since(started))
-  r.check(cleaned === true, `the reconciler runs: managed orphan ${mo.ctrl.name} (${orphan}) disconnected`, `${since(started)} ms after ready`)
+  try {
+    for (const nqn of [mounted, idle, orphan]) {
+      await must("nvme", ["connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", nqn, "--ctrl-loss-tmo=30", "--reconnect-delay=1"])
+    }
+    const ready = await waitFor(() => [mounted, idle, orphan].every((n) => attachedOf(n) !== undefined) ? true : undefined, 15_000)
+    r.check(ready === true, "nvme connect (not the plugin): two foreign NQNs and one managed orphan connected")
+    const fm = attachedOf(mounted)!
+    const fi = attachedOf(idle)!
+    const mo = attachedOf(orphan)!
+    r.device("foreign mounted", `${fm.ctrl.name} ${fm.ns.name} (${fm.ns.devT})`)
+    r.device("foreign idle", `${fi.ctrl.name} ${fi.ns.name} (${fi.ns.devT})`)
+    r.device("managed orphan", `${mo.ctrl.name} ${mo.ns.name} (${mo.ns.devT})`)
+    await must("mkfs.ext4", ["-q", "-F", `/dev/${fm.ns.name}`])
+    fs.mkdirSync(mnt, { recursive: true })
+    await must("mount", [`/dev/${fm.ns.name}`, mnt])
+    const data = pattern("foreign", 256 * 1024)
+    writeSynced(`${mnt}/boot-data.bin`, data)
 
-  const vol = "pvc-s5-vol"
-  const nqn = `${PREFIX}s5-vol`
-  const cap = mountCap("ext4")
-  r.ok("stage a managed volume", await call(() =>
-    c.NodeStageVolume({ volume_id: vol, staging_target_path: stagingPath(vol), volume_capability: cap, volume_context: ctx(nqn) }, LONG)))
-  r.ok("publish it", await call(() =>
-    c.NodePublishVolume({ volume_id: vol, staging_target_path: stagingPath(vol), target_path: targetPath(vol), volume_capability: cap, readonly: false }, LONG)))
-  r.ok("unpublish it", await call(() => c.NodeUnpublishVolume({ volume_id: vol, target_path: targetPath(vol) }, LONG)))
-  r.ok("unstage it", await call(() => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }, LONG)))
-  r.check(goneFromSysfs(nqn), "the managed volume is disconnected")
+    env.plugin = await env.start()
+    const c = env.plugin.client
+    const started = performance.now()
+    r.time("restart: spawn → Probe ready", env.plugin.readyMs)
+    const cleaned = await waitFor(() => goneFromSysfs(orphan) ? true : undefined, 3 * ORPHAN_INTERVAL_MS + 10_000, 100)
+    r.time("managed orphan disconnected after ready", since(started))
+    r.check(cleaned === true, `the reconciler runs: managed orphan ${mo.ctrl.name} (${orphan}) disconnected`, `${since(started)} ms after ready`)
 
-  const refused = await call(() =>
-    c.NodeStageVolume({ volume_id: "pvc-s5-foreign", staging_target_path: stagingPath("pvc-s5-foreign"), volume_capability: cap, volume_context: ctx(idle) }, LONG))
-  r.check(refused.code === 9 && refused.details.includes("managed prefix"), "staging a foreign NQN is refused (FAILED_PRECONDITION)",
-    `${codeName(refused.code)}: ${refused.details}`)
-  r.ok("unstage of that never-staged volume", await call(() =>
-    c.NodeUnstageVolume({ volume_id: "pvc-s5-foreign", staging_target_path: stagingPath("pvc-s5-foreign") }, LONG)))
+    const vol = "pvc-s5-vol"
+    const nqn = `${PREFIX}s5-vol`
+    const cap = mountCap("ext4")
+    r.ok("stage a managed volume", await call(() =>
+      c.NodeStageVolume({ volume_id: vol, staging_target_path: stagingPath(vol), volume_capability: cap, volume_context: ctx(nqn) }, LONG)))
+    r.ok("publish it", await call(() =>
+      c.NodePublishVolume({ volume_id: vol, staging_target_path: stagingPath(vol), target_path: targetPath(vol), volume_capability: cap, readonly: false }, LONG)))
+    r.ok("unpublish it", await call(() => c.NodeUnpublishVolume({ volume_id: vol, target_path: targetPath(vol) }, LONG)))
+    r.ok("unstage it", await call(() => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }, LONG)))
+    r.check(goneFromSysfs(nqn), "the managed volume is disconnected")
 
-  const waited = 3 * ORPHAN_INTERVAL_MS + 500 - since(started)
-  if (waited > 0) await sleep(waited)
-  r.time("plugin running alongside the foreign connections", since(started))
-  const fmNow = attachedOf(mounted)
-  const fiNow = attachedOf(idle)
-  r.check(fmNow?.ctrl.name === fm.ctrl.name && fmNow.ctrl.state === "live" && fmNow.ns.devT === fm.ns.devT,
-    `foreign mounted ${fm.ctrl.name} still connected, same device`, JSON.stringify(fmNow))
-  r.check(fiNow?.ctrl.name === fi.ctrl.name && fiNow.ctrl.state === "live", `foreign idle ${fi.ctrl.name} (nothing mounted) still connected`,
-    JSON.stringify(fiNow))
-  const mm = mountsAt(mnt)
-  r.check(mm.length === 1 && mm[0]!.devT === fm.ns.devT && sha(readAt(`${mnt}/boot-data.bin`, data.length)) === sha(data),
-    `foreign mount ${mnt} still there, data intact`)
-  const touched = env.plugin.logText().split("\n").filter((l) => l.includes(FOREIGN) && /orphan|disconnect/i.test(l))
-  r.check(touched.length === 0, "the plugin's log never names a foreign NQN as orphan or disconnects it", touched.join(" | ").slice(0, 300))
-  const seen = env.plugin.logText().split("\n").filter((l) => l.includes(orphan) && /orphan/i.test(l)).length
-  r.check(seen > 0, "while it did report the managed orphan", `${seen} log line(s)`)
+    const refused = await call(() =>
+      c.NodeStageVolume({ volume_id: "pvc-s5-foreign", staging_target_path: stagingPath("pvc-s5-foreign"), volume_capability: cap, volume_context: ctx(idle) }, LONG))
+    r.check(refused.code === 9 && refused.details.includes("managed prefix"), "staging a foreign NQN is refused (FAILED_PRECONDITION)",
+      `${codeName(refused.code)}: ${refused.details}`)
+    r.ok("unstage of that never-staged volume", await call(() =>
+      c.NodeUnstageVolume({ volume_id: "pvc-s5-foreign", staging_target_path: stagingPath("pvc-s5-foreign") }, LONG)))
 
-  await must("umount", [mnt])
-  await must("nvme", ["disconnect", "-n", mounted])
-  await must("nvme", ["disconnect", "-n", idle])
+    const waited = 3 * ORPHAN_INTERVAL_MS + 500 - since(started)
+    if (waited > 0) await sleep(waited)
+    r.time("plugin running alongside the foreign connections", since(started))
+    const fmNow = attachedOf(mounted)
+    const fiNow = attachedOf(idle)
+    r.check(fmNow?.ctrl.name === fm.ctrl.name && fmNow.ctrl.state === "live" && fmNow.ns.devT === fm.ns.devT,
+      `foreign mounted ${fm.ctrl.name} still connected, same device`, JSON.stringify(fmNow))
+    r.check(fiNow?.ctrl.name === fi.ctrl.name && fiNow.ctrl.state === "live", `foreign idle ${fi.ctrl.name} (nothing mounted) still connected`,
+      JSON.stringify(fiNow))
+    const mm = mountsAt(mnt)
+    r.check(mm.length === 1 && mm[0]!.devT === fm.ns.devT && sha(readAt(`${mnt}/boot-data.bin`, data.length)) === sha(data),
+      `foreign mount ${mnt} still there, data intact`)
+    const touched = env.plugin.logText().split("\n").filter((l) => l.includes(FOREIGN) && /orphan|disconnect/i.test(l))
+    r.check(touched.length === 0, "the plugin's log never names a foreign NQN as orphan or disconnects it", touched.join(" | ").slice(0, 300))
+    const seen = env.plugin.logText().split("\n").filter((l) => l.includes(orphan) && /orphan/i.test(l)).length
+    r.check(seen > 0, "while it did report the managed orphan", `${seen} log line(s)`)
+  } finally {
+    // Whatever happened above, the foreign connections are the test's to undo, not the plugin's.
+    if (mountsAt(mnt).length > 0) await run("umount", [mnt])
+    for (const nqn of [mounted, idle]) if (ctrlsOf(nqn).length > 0) await run("nvme", ["disconnect", "-n", nqn])
+  }
+  r.check(goneFromSysfs(mounted) && goneFromSysfs(idle), "the test undid its foreign connections")
 }
 
 /** 6. Bad volume contexts → a clear gRPC error within the connect timeout, nothing left in sysfs. */

@@ -222,7 +222,9 @@ export const restart = async (env: Env, r: Recorder): Promise<void> => {
   env.plugin = await env.start()
   c = env.plugin.client
   r.time("restart: spawn → Probe ready", env.plugin.readyMs)
-  r.check(true, "restarted plugin replaced the stale socket and answers Probe ready", `${env.plugin.readyMs} ms`)
+  const probe = await call(() => c.Probe({}))
+  r.check(probe.code === 0 && probe.response?.ready?.value === true, "restarted plugin replaced the stale socket and answers Probe ready",
+    `${env.plugin.readyMs} ms after spawn`)
   const stats = await call(() => c.NodeGetVolumeStats({ volume_id: vol, volume_path: target }))
   r.time("stats after restart", stats.ms)
   r.check(stats.code === 0 && stats.response?.volume_condition?.abnormal === false,
