@@ -10,7 +10,7 @@
  */
 import { Clock, Context, Deferred, Duration, Effect, Layer, Result, Stream } from "effect"
 import { Settings } from "../Settings.ts"
-import { KubeClient, kubeError, type KubeError, type ObjectRef, type PersistentVolume } from "./KubeClient.ts"
+import { isRetryable, KubeClient, kubeError, type KubeError, type ObjectRef, type PersistentVolume } from "./KubeClient.ts"
 import { Lru } from "./Lru.ts"
 
 /** Found: where to post. Missing: there is nothing to post on, and why (logged once by the recorder). */
@@ -143,13 +143,17 @@ export const make = (options: PvcLookupOptions) =>
     })
     yield* Effect.forkScoped(informer)
 
-    const awaitSync = Deferred.await(synced).pipe(
-      Effect.timeoutOrElse({
-        duration: options.syncWait,
-        orElse: () =>
-          Effect.fail(lastListError ?? kubeError("Timeout", "listPersistentVolumes", `PV cache not synced within ${Duration.format(options.syncWait)}`))
-      })
-    )
+    // Waits for the first list, bounded; a refusal (403) is final at once: waiting will not fix RBAC.
+    const awaitSync: Effect.Effect<void, KubeError> = Effect.gen(function*() {
+      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(options.syncWait)
+      while (!Deferred.isDoneUnsafe(synced)) {
+        if (lastListError !== undefined && !isRetryable(lastListError)) return yield* Effect.fail(lastListError)
+        if ((yield* Clock.currentTimeMillis) >= deadline) {
+          return yield* Effect.fail(lastListError ?? kubeError("Timeout", "listPersistentVolumes", `PV cache not synced within ${Duration.format(options.syncWait)}`))
+        }
+        yield* Effect.sleep(Duration.millis(100))
+      }
+    })
 
     const cachedLookup = (cache: Lru<string, Cached>, key: string, fetch: Effect.Effect<Lookup, KubeError>) =>
       Effect.gen(function*() {

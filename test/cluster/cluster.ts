@@ -27,6 +27,8 @@ export interface KubeTestCluster {
   readonly adminToken: string
   /** system:serviceaccount:rds-csi:rds-csi-node: everything the plugin does. */
   readonly nodeToken: string
+  /** system:serviceaccount:rds-csi:nobody: authenticated, granted nothing. */
+  readonly nobodyToken: string
   readonly adminKubeconfig: string
   readonly stateDir: string
 }
@@ -138,6 +140,7 @@ export async function startCluster(): Promise<{ readonly cluster: KubeTestCluste
     pkiDir: join(stateDir, "pki"),
     adminToken: "admin-token",
     nodeToken: "csi-node-token",
+    nobodyToken: "nobody-token",
     adminKubeconfig,
     stateDir
   }

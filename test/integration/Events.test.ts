@@ -3,9 +3,6 @@
  * ServiceAccount (RBAC from deploy/base), read back with the machine's kubectl the way an
  * operator would: `kubectl describe pvc` / `kubectl describe node`.
  */
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { Duration, Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { NodeId } from "../../src/domain/Ids.ts"
@@ -13,7 +10,7 @@ import { EventPoster } from "../../src/kube/EventPoster.ts"
 import { EventPosterLive } from "../../src/kube/EventPosterLive.ts"
 import { EventRecorder } from "../../src/kube/EventRecorder.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
-import { describeEvents, ensureNamespace, eventsFor, kube, logSink, nodeFixture, pluginRuntime, unique, volumeFixture } from "./support.ts"
+import { describeEvents, ensureNamespace, eventsFor, kube, logSink, nodeFixture, pluginRuntime, unique, volumeFixture, writeKubeconfig } from "./support.ts"
 
 const NS = "it-events"
 const nodeName = unique("node")
@@ -127,15 +124,7 @@ describe("events on a real API server", () => {
     const volumeId = unique("vol")
     const pvc = unique("data")
     volumeFixture(NS, { pvName: volumeId, pvcName: pvc, volumeId, withUid: true })
-    const dir = mkdtempSync(join(tmpdir(), "rds-csi-kubeconfig-"))
-    const kubeconfig = join(dir, "kubeconfig")
-    writeFileSync(kubeconfig, [
-      "apiVersion: v1", "kind: Config",
-      `clusters: [{name: t, cluster: {server: "${kube.server}", certificate-authority: "${kube.caFile}"}}]`,
-      `users: [{name: node, user: {token: ${kube.nodeToken}}}]`,
-      "contexts: [{name: t, context: {cluster: t, user: node}}]",
-      "current-context: t", ""
-    ].join("\n"))
+    const kubeconfig = writeKubeconfig(kube.nodeToken)
     const own = logSink()
     const settings = Settings.layer(testSettings({ nodeId: nodeName as NodeId, events: true, kubeconfig }))
     const main = ManagedRuntime.make(EventPosterLive.pipe(Layer.provide(settings), Layer.provideMerge(own.layer)))
@@ -148,5 +137,25 @@ describe("events on a real API server", () => {
     const evs = eventsFor("PersistentVolumeClaim", pvc, NS)
     expect(evs.map((e) => e.message)).toEqual([`[${volumeId}] on [${nodeName}]: through the composition root's layer`])
     expect(own.lines.filter((l) => l.startsWith("Warn"))).toEqual([])
+  })
+
+  it("without permissions (a ServiceAccount no RBAC grants anything): each missing verb logged, events dropped, nothing fails", async () => {
+    const volumeId = unique("vol")
+    volumeFixture(NS, { pvName: volumeId, pvcName: unique("data"), volumeId, withUid: true })
+    const own = logSink()
+    const settings = Settings.layer(testSettings({ nodeId: nodeName as NodeId, events: true, kubeconfig: writeKubeconfig(kube.nobodyToken) }))
+    const main = ManagedRuntime.make(EventPosterLive.pipe(Layer.provide(settings), Layer.provideMerge(own.layer)))
+    await main.runPromise(Effect.gen(function*() {
+      const p = yield* EventPoster
+      yield* p.postMountFailure(volumeId, "x")
+      yield* p.postOrphanDetected("nqn.2000-02.com.mikrotik:x", "10.0.0.5:4420", "y")
+      yield* Effect.sleep(Duration.seconds(1))
+    }))
+    await main.dispose()
+    const warnings = own.lines.filter((l) => l.startsWith("Warn"))
+    for (const verb of ["create events", "patch events", "list persistentvolumes", "watch persistentvolumes", "get persistentvolumeclaims", "get nodes"]) {
+      expect(warnings.some((l) => l.includes(`may not ${verb}`)), verb).toBe(true)
+    }
+    expect(warnings.some((l) => l.includes("cannot look up its object") && l.includes("Forbidden"))).toBe(true)
   })
 })

@@ -5,6 +5,9 @@
  * FaultProxy in front of it).
  */
 import { execFileSync } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Duration, Layer, Logger, ManagedRuntime } from "effect"
 import { inject } from "vitest"
 import type { NodeId } from "../../src/domain/Ids.ts"
@@ -22,6 +25,19 @@ export const kubectl = (args: ReadonlyArray<string>, input?: string): string =>
   execFileSync("kubectl", ["--kubeconfig", kube.adminKubeconfig, ...args], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] })
 
 export const apply = (yaml: string): string => kubectl(["apply", "-f", "-"], yaml)
+
+/** A kubeconfig file for the test server with `token`, as an operator would pass with --kubeconfig. */
+export const writeKubeconfig = (token: string): string => {
+  const file = join(mkdtempSync(join(tmpdir(), "rds-csi-kubeconfig-")), "kubeconfig")
+  writeFileSync(file, [
+    "apiVersion: v1", "kind: Config",
+    `clusters: [{name: t, cluster: {server: "${kube.server}", certificate-authority: "${kube.caFile}"}}]`,
+    `users: [{name: u, user: {token: ${token}}}]`,
+    "contexts: [{name: t, context: {cluster: t, user: u}}]",
+    "current-context: t", ""
+  ].join("\n"))
+  return file
+}
 
 /** A unique, DNS-safe suffix per call. */
 let seq = 0

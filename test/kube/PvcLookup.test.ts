@@ -134,6 +134,16 @@ describe("PvcLookup", () => {
       assert.isTrue(Result.isSuccess(yield* lookup.pvcForVolume("vol-1")))
     }))
 
+  it.effect("a refused list (403) fails lookups at once instead of after the sync wait", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      fake.fault = (r) => (r.op === "listPersistentVolumes" ? Fault.fail("Forbidden", 403) : undefined)
+      const lookup = yield* lookupOn(fake)
+      yield* settle
+      const e = yield* Effect.flip(lookup.pvcForVolume("vol-1"))
+      assert.strictEqual(e.reason, "Forbidden")
+    }))
+
   it.effect("informer lag: a PV not yet in the index is fetched by name once", () =>
     Effect.gen(function*() {
       const fake = new KubeFake()
