@@ -151,7 +151,7 @@ export const make = (options: PvcLookupOptions) =>
         if ((yield* Clock.currentTimeMillis) >= deadline) {
           return yield* Effect.fail(lastListError ?? kubeError("Timeout", "listPersistentVolumes", `PV cache not synced within ${Duration.format(options.syncWait)}`))
         }
-        yield* Effect.sleep(Duration.millis(100))
+        yield* Effect.timeoutOption(Deferred.await(synced), Duration.millis(100))
       }
     })
 
