@@ -106,6 +106,7 @@ export const EventsDropped = Metric.counter("rds_csi_events_dropped_total", {
   description: "Event occurrences never posted, by why",
   incremental: true
 })
+
 export class EventRecorder extends Context.Service<EventRecorder, {
   /** Enqueues one occurrence and returns at once; never fails, never waits on the API server. */
   readonly record: (input: RecordInput) => Effect.Effect<void>
@@ -118,7 +119,7 @@ interface Item extends RecordInput {
   readonly at: number
 }
 
-type Resolved = { readonly _tag: "Ok"; readonly ref: ObjectRef } | { readonly _tag: "Drop"; readonly why: DropReason; readonly detail: string }
+type Resolved = { readonly _tag: "Ok"; readonly ref: ObjectRef } | { readonly _tag: "Drop"; readonly why: DropReason }
 
 const ALL_REASONS: ReadonlyArray<DropReason> = ["queue_full", "no_object", "unresolved", "spam_filtered", "backlog_full", "rejected", "retries_exhausted", "shutdown"]
 
@@ -181,14 +182,14 @@ export const make = (options: RecorderOptions) =>
           if (Result.isSuccess(r)) {
             if (Result.isSuccess(r.success)) return { _tag: "Ok", ref: r.success.success } as const
             yield* logOnce(`missing:${target.key}`, "event not posted: nothing to post it on", r.success.failure)
-            return { _tag: "Drop", why: "no_object", detail: r.success.failure } as const
+            return { _tag: "Drop", why: "no_object" } as const
           }
           const e = r.failure
           const wait = yield* backoffMs(options, attempt, e.retryAfter)
           const now = yield* Clock.currentTimeMillis
           if (!isRetryable(e) || now + wait - started > Duration.toMillis(options.resolveBudget)) {
             yield* logOnce(`unresolved:${e.reason}`, "event not posted: cannot look up its object", e.message)
-            return { _tag: "Drop", why: "unresolved", detail: e.message } as const
+            return { _tag: "Drop", why: "unresolved" } as const
           }
           yield* Effect.sleep(Duration.millis(wait))
         }
