@@ -164,6 +164,7 @@ export const make = (kc: KubeConfig, requestTimeout: Duration.Duration = DEFAULT
       })
     )
 
+  // Unbounded buffer: a full one would drop watch events silently (offerUnsafe), leaving the index stale.
   const watchPersistentVolumes = (resourceVersion: string): Stream.Stream<PvWatchEvent, KubeError> =>
     Stream.callback<PvWatchEvent, KubeError>((queue) =>
       // Not awaited: Watch.watch resolves only when the response headers arrive, and a hung server
@@ -198,7 +199,7 @@ export const make = (kc: KubeConfig, requestTimeout: Duration.Duration = DEFAULT
           return started
         }),
         (started) => Effect.sync(() => void started.then((controller) => controller.abort(), () => undefined))
-      ), { bufferSize: 1024 })
+      ))
 
   return {
     server,
