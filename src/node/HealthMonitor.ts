@@ -15,7 +15,7 @@ import { type Controller, type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectionState, HealthView, type VolumeHealth } from "./HealthView.ts"
-import { recover, staleIn } from "./Recovery.ts"
+import { recoverCurrent, staleIn } from "./Recovery.ts"
 import type { VolumeCondition } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
@@ -74,10 +74,15 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       const view = yield* HealthView
 
       const one = Effect.fn("HealthMonitor.volume")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>) {
+        const controllers = snapshot.controllers.filter((c) => c.subsysnqn === record.nqn)
+        // An operation owns the volume now (an unstage disconnects it on purpose, a publish may
+        // be recovering it): its controllers and mounts are in flux, judge them next tick.
+        if ((yield* locks.inFlight).has(record.volumeId)) return connectionOf(controllers) === "live"
+        // The list may predate an unstage that has finished since: only a volume still staged is watched.
+        if ((yield* store.get(record.volumeId))?.complete !== true) return false
         const now = yield* Clock.currentTimeMillis
         const prev = yield* view.get(record.volumeId)
         const address = `${record.address}:${record.port}`
-        const controllers = snapshot.controllers.filter((c) => c.subsysnqn === record.nqn)
         const connection = connectionOf(controllers)
         const wasLive = prev === undefined || prev.connection === "live"
         let downSince = prev?.downSince
@@ -106,7 +111,8 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         let failedRecoveries = prev?.failedRecoveries ?? 0
         let stale = check.stale
         if (needsRecovery && now >= nextRecoveryAt) {
-          const result = yield* Effect.result(locks.withLock(record.volumeId, "recovery", recover(record, { connectionEvents: false })))
+          const result = yield* Effect.result(locks.withLock(record.volumeId, "recovery", recoverCurrent(record.volumeId, { connectionEvents: false })))
+          if (result._tag === "Success" && result.success === undefined) return false // unstaged meanwhile
           if (result._tag === "Success") {
             lastRecovery = { at: now, ok: true, message: "recovered" }
             failedRecoveries = 0

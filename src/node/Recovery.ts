@@ -99,6 +99,17 @@ export const recover = Effect.fn("Recovery.recover")(function*(record: StageReco
   )
 })
 
+/**
+ * Recovers the volume as its stage record says now. Run it under the volume's lock: the record
+ * is read there, so a volume unstaged since the caller last looked is left alone (undefined)
+ * instead of being reconnected, remounted and recorded again.
+ */
+export const recoverCurrent = Effect.fn("Recovery.recoverCurrent")(function*(volumeId: string, options: RecoverOptions = { connectionEvents: true }) {
+  const record = yield* (yield* StageStore).get(volumeId)
+  if (record === undefined || !record.complete) return undefined
+  return yield* recover(record, options)
+})
+
 export interface RecoverOptions {
   /**
    * Post ConnectionFailure/ConnectionRecovery for the reconnect attempts. The health monitor

@@ -12,7 +12,7 @@ import { Mounter } from "../mount/Mounter.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { devicePath, entryAt } from "./MountOps.ts"
 import { HealthView } from "./HealthView.ts"
-import { checkStale, recover } from "./Recovery.ts"
+import { checkStale, recoverCurrent } from "./Recovery.ts"
 import type { ExpandRequest, StatsRequest, VolumeCondition, VolumeStats, VolumeUsage } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
@@ -49,8 +49,11 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   let condition: VolumeCondition | undefined
   const check = yield* checkStale(record)
   if (check.stale) {
-    const attempt = yield* Effect.result(locks.withLock(record.volumeId, "stats-recovery", recover(record)))
+    const attempt = yield* Effect.result(locks.withLock(record.volumeId, "stats-recovery", recoverCurrent(record.volumeId)))
     if (attempt._tag === "Success") {
+      if (attempt.success === undefined) {
+        return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: "unstaged while its stats were read" })
+      }
       current = attempt.success
       const at = new Date(yield* Clock.currentTimeMillis).toISOString()
       condition = { abnormal: false, message: `stale mount recovered at ${at} (${check.why})` }

@@ -1,12 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Metric } from "effect"
+import { Deferred, Effect, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
 import { HealthMonitor } from "../../src/node/HealthMonitor.ts"
 import { HealthView } from "../../src/node/HealthView.ts"
+import { nodeLayer } from "../../src/node/NodeLayer.ts"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
+import { StageStore } from "../../src/node/StageStore.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
-import { KernelModel } from "../../src/testing/index.ts"
-import { ADDRESS, drive, events, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf } from "./harness.ts"
+import { Settings, testSettings } from "../../src/Settings.ts"
+import { EventPoster } from "../../src/kube/EventPoster.ts"
+import { KernelModel, MounterTest, NvmeCliTest, StageStoreTest, SysfsTest } from "../../src/testing/index.ts"
+import {
+  ADDRESS, drive, events, ext4, nqnOf, plugin, PORT, RecordedEvents, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf
+} from "./harness.ts"
 
 const GiB = 1024 ** 3
 
@@ -95,4 +101,96 @@ describe("HealthMonitor", () => {
       const mounts = (yield* k.view).mounts.filter((m) => m.mountPoint === stagingOf(1) || m.mountPoint === targetOf(1))
       assert.deepStrictEqual(mounts, [])
     })))
+
+  // Seen on the real kernel (test/e2e, scenario two-volumes): a tick that fell inside a normal
+  // NodeUnstageVolume logged "connection lost: controller removed by the kernel" (and posted
+  // ConnectionFailure on the PVC) for the controller the unstage itself had just disconnected.
+  // Worse, a tick that listed the records before an unstage and read sysfs after it "recovered"
+  // the unstaged volume: reconnected it, mounted it again and wrote its record back.
+  describe("a tick racing NodeUnstageVolume", () => {
+    /** Gates the StageStore: the next `list` or `remove` announces itself and waits. */
+    interface Gate {
+      on: "list" | "remove" | undefined
+      readonly reached: Deferred.Deferred<void>
+      readonly release: Deferred.Deferred<void>
+    }
+    const gatedStore = (gate: Gate) =>
+      Layer.effect(
+        StageStore,
+        Effect.gen(function*() {
+          const inner = yield* StageStore
+          const pause = (what: "list" | "remove") =>
+            Effect.suspend(() => {
+              if (gate.on !== what) return Effect.void
+              gate.on = undefined
+              return Deferred.succeed(gate.reached, undefined).pipe(Effect.andThen(Deferred.await(gate.release)))
+            })
+          return StageStore.of({
+            ...inner,
+            list: Effect.tap(inner.list, () => pause("list")),
+            remove: (id) => Effect.andThen(pause("remove"), inner.remove(id))
+          })
+        })
+      ).pipe(Layer.provide(StageStoreTest.layer))
+    const gated = (gate: Gate) => {
+      const settings = testSettings()
+      const events = Layer.unwrap(Effect.gen(function*() {
+        return EventPoster.layerRecording(settings.nodeId, yield* RecordedEvents)
+      }))
+      const host = Layer.mergeAll(NvmeCliTest.layer, SysfsTest.layer, MounterTest.layer, gatedStore(gate))
+      return nodeLayer(host, events).pipe(Layer.provideMerge(Settings.layer(settings)))
+    }
+    const withGate = <A, E>(body: (gate: Gate) => Effect.Effect<A, E, any>) =>
+      Effect.gen(function*() {
+        const gate: Gate = { on: undefined, reached: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
+        return yield* body(gate).pipe(Effect.provide(gated(gate)), Effect.provide(stateLayer))
+      }) as Effect.Effect<A, E>
+    const unstageAll = Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      yield* volumes.unpublish({ volumeId: volumeIdOf(1), targetPath: targetOf(1) })
+      yield* volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })
+    })
+    const left = Effect.gen(function*() {
+      const k = yield* KernelModel
+      const view = yield* k.view
+      return {
+        controllers: view.controllers.filter((c) => c.state !== "removed").map((c) => c.name),
+        mounts: view.mounts.filter((m) => m.mountPoint === stagingOf(1)).length,
+        records: (yield* (yield* StageStore).list).length
+      }
+    })
+
+    it.effect("a tick during the unstage (disconnected, record not yet removed) reports no lost connection", () =>
+      withGate((gate) =>
+        Effect.gen(function*() {
+          yield* staged
+          yield* tick
+          gate.on = "remove"
+          const unstaging = yield* Effect.forkChild(unstageAll)
+          yield* Deferred.await(gate.reached)
+          yield* tick
+          yield* Deferred.succeed(gate.release, undefined)
+          yield* Fiber.join(unstaging)
+          yield* tick
+          assert.deepStrictEqual((yield* events).filter((e) => !e.startsWith("Mount")), [])
+          assert.deepStrictEqual(yield* left, { controllers: [], mounts: 0, records: 0 })
+        })
+      ))
+
+    it.effect("a volume unstaged between the tick's list and its sysfs read is left unstaged", () =>
+      withGate((gate) =>
+        Effect.gen(function*() {
+          yield* staged
+          yield* tick
+          gate.on = "list"
+          const ticking = yield* Effect.forkChild(tick)
+          yield* Deferred.await(gate.reached)
+          yield* unstageAll
+          yield* Deferred.succeed(gate.release, undefined)
+          yield* Fiber.join(ticking)
+          assert.deepStrictEqual(yield* left, { controllers: [], mounts: 0, records: 0 }, "not reconnected, remounted or recorded again")
+          assert.deepStrictEqual(yield* events, [])
+        })
+      ))
+  })
 })
