@@ -1,0 +1,68 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Option, Result } from "effect"
+import { parseDuration, toSettings } from "../src/Config.ts"
+
+const flags = {
+  endpoint: "unix:///var/lib/kubelet/plugins/rds.csi.srvlab.io/csi.sock",
+  nodeId: "worker-1",
+  driverName: "rds.csi.srvlab.io",
+  stateDir: "/var/lib/kubelet/plugins/rds.csi.srvlab.io/state",
+  allowedPathRoots: [] as Array<string>,
+  managedNqnPrefix: Option.some("nqn.2000-02.com.mikrotik:"),
+  kubeconfig: Option.none<string>(),
+  events: true,
+  metricsAddress: Option.some("0.0.0.0:9810"),
+  healthInterval: "2s",
+  orphanInterval: "5m",
+  orphanDryRun: false,
+  sysfsRoot: "/sys",
+  procRoot: "/proc",
+  hostNqn: Option.none<string>(),
+  hostId: Option.none<string>(),
+  maxVolumesPerNode: 0,
+  connectTimeout: "30s",
+  connectAttempts: 5,
+  commandTimeout: "30s"
+}
+
+const error = (r: Result.Result<unknown, { readonly message: string }>) => Result.isFailure(r) ? r.failure.message : "ok"
+
+describe("Config.toSettings", () => {
+  it("turns the defaults into settings", () => {
+    const r = toSettings(flags, "1.2.3", {})
+    assert.isTrue(Result.isSuccess(r))
+    if (Result.isSuccess(r)) {
+      assert.deepStrictEqual(r.success.allowedPathRoots, ["/var/lib/kubelet"])
+      assert.strictEqual(Duration.toMillis(r.success.orphanInterval), 300_000)
+      assert.strictEqual(r.success.managedNqnPrefix, "nqn.2000-02.com.mikrotik:")
+      assert.strictEqual(r.success.kubeconfig, undefined)
+      assert.strictEqual(r.success.version, "1.2.3")
+    }
+  })
+
+  it("names the flag and the rule for every bad value", () => {
+    assert.strictEqual(error(toSettings({ ...flags, endpoint: "tcp://0.0.0.0:9000" }, "x", {})), "--endpoint: must be unix:///absolute/path (got 'tcp://0.0.0.0:9000')")
+    assert.strictEqual(error(toSettings({ ...flags, nodeId: "Worker_1" }, "x", {})), "--node-id: must be a DNS subdomain: lower-case letters, digits, '-' and '.'")
+    assert.strictEqual(error(toSettings({ ...flags, allowedPathRoots: ["var/lib"] }, "x", {})), "--allowed-path-root: must be an absolute path (got 'var/lib')")
+    assert.strictEqual(error(toSettings({ ...flags, healthInterval: "often" }, "x", {})), "--health-interval: must be a duration like 500ms, 2s, 5m or 1h (got 'often')")
+    assert.strictEqual(error(toSettings({ ...flags, metricsAddress: Option.some("9810") }, "x", {})), "--metrics-address: must be HOST:PORT, e.g. 0.0.0.0:9810 (got '9810')")
+    assert.strictEqual(error(toSettings({ ...flags, connectAttempts: 0 }, "x", {})), "--connect-attempts: must be between 1 and 100")
+    assert.strictEqual(error(toSettings(flags, "x", { LOG_LEVEL: "loud" })), "LOG_LEVEL: must be one of trace, debug, info, warn, error")
+  })
+
+  it("reads repeated roots from the flag and comma-separated ones from the environment, normalised", () => {
+    const fromFlag = toSettings({ ...flags, allowedPathRoots: ["/var/lib/kubelet/", "/mnt/x"] }, "x", { ALLOWED_PATH_ROOTS: "/ignored" })
+    const fromEnv = toSettings(flags, "x", { ALLOWED_PATH_ROOTS: "/a, /b/" })
+    assert.deepStrictEqual(Result.isSuccess(fromFlag) && fromFlag.success.allowedPathRoots, ["/var/lib/kubelet", "/mnt/x"])
+    assert.deepStrictEqual(Result.isSuccess(fromEnv) && fromEnv.success.allowedPathRoots, ["/a", "/b"])
+  })
+
+  it("parses durations", () => {
+    const ms = (s: string) => Result.match(parseDuration(s, "f"), { onSuccess: Duration.toMillis, onFailure: () => -1 })
+    assert.strictEqual(ms("500ms"), 500)
+    assert.strictEqual(ms("1.5s"), 1500)
+    assert.strictEqual(ms("2m"), 120_000)
+    assert.isTrue(Result.isFailure(parseDuration("0ms", "f")))
+    assert.isTrue(Result.isFailure(parseDuration("5 minutes", "f")))
+  })
+})
