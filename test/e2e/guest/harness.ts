@@ -24,6 +24,8 @@ export const KUBELET = "/var/lib/kubelet"
 /** --connect-timeout given to every plugin instance (scenario 6 measures against it). */
 export const CONNECT_TIMEOUT_MS = 8000
 export const ORPHAN_INTERVAL_MS = 2000
+/** --health-interval: short, so that monitor ticks land inside the RPCs (races show up). */
+export const HEALTH_INTERVAL_MS = 500
 
 const t0 = performance.now()
 export const since = (start: number): number => Math.round(performance.now() - start)
@@ -277,7 +279,12 @@ let instance = 0
  * Starts `rds-csi node` with the e2e flags (+ `extraFlags`; `pathPrefix` goes in front of PATH)
  * and waits until Probe answers ready. Its JSON log goes to OUT/plugin-N.log.
  */
-export const startPlugin = async (outDir: string, options: { readonly extraFlags?: ReadonlyArray<string>; readonly pathPrefix?: string } = {}): Promise<Plugin> => {
+export const startPlugin = async (outDir: string, options: {
+  readonly extraFlags?: ReadonlyArray<string>
+  readonly pathPrefix?: string
+  /** Rewrites the flags after `node` (the CLI rejects a flag given twice, so replacing a default, e.g. --events, needs this). */
+  readonly editFlags?: (flags: ReadonlyArray<string>) => ReadonlyArray<string>
+} = {}): Promise<Plugin> => {
   instance++
   const logFile = path.join(outDir, `plugin-${instance}.log`)
   const fd = fs.openSync(logFile, "a")
@@ -291,12 +298,14 @@ export const startPlugin = async (outDir: string, options: { readonly extraFlags
     "--events=false",
     "--orphan-interval", `${ORPHAN_INTERVAL_MS / 1000}s`,
     "--connect-timeout", `${CONNECT_TIMEOUT_MS / 1000}s`,
+    "--health-interval", `${HEALTH_INTERVAL_MS}ms`,
     ...(options.extraFlags ?? [])
   ]
   const env = { ...process.env, ...(options.pathPrefix === undefined ? {} : { PATH: `${options.pathPrefix}:${process.env["PATH"] ?? ""}` }) }
   const start = performance.now()
   const spawnedAt = Date.now()
-  const child: ChildProcess = spawn(NODE, args, { cwd: REPO, env, stdio: ["ignore", fd, fd] })
+  const argv = options.editFlags === undefined ? args : [...args.slice(0, 2), ...options.editFlags(args.slice(2))]
+  const child: ChildProcess = spawn(NODE, argv, { cwd: REPO, env, stdio: ["ignore", fd, fd] })
   fs.closeSync(fd)
   let exited: string | undefined
   const exit = new Promise<string>((resolve) => child.once("exit", (code, signal) => {
@@ -414,4 +423,26 @@ export const scenario = async (outDir: string, name: string, title: string, body
   fs.writeFileSync(path.join(outDir, `scenario-${name}.json`), JSON.stringify(result, null, 2) + "\n")
   log(`==== scenario ${name}: ${result.ok ? "PASSED" : "FAILED"} in ${result.ms} ms, ${r.checks.length} checks; devices ${JSON.stringify(r.devices)}; timings ${JSON.stringify(r.timings)}`)
   return result.ok
+}
+
+/**
+ * Checks that no plugin instance logged trouble since `sinceIso` while no fault was injected:
+ * no error, no lost connection, no stale mount or recovery, no failed monitor tick.
+ */
+export const checkQuietLogs = (outDir: string, r: Recorder, sinceIso: string): void => {
+  const trouble: Array<string> = []
+  let lines = 0
+  for (const f of fs.readdirSync(outDir).filter((n) => /^plugin-\d+\.log$/.test(n))) {
+    for (const line of fs.readFileSync(path.join(outDir, f), "utf8").split("\n")) {
+      if (line === "") continue
+      const entry = JSON.parse(line) as { time: string; level: string; message: string }
+      if (entry.time < sinceIso) continue
+      lines++
+      if (["error", "fatal"].includes(entry.level) || /connection lost|stale mount|recover|tick failed/i.test(entry.message)) {
+        trouble.push(`${f}: ${entry.level} ${entry.message}`)
+      }
+    }
+  }
+  r.check(trouble.length === 0, `plugin logs quiet: no error, lost connection, stale mount or recovery (${lines} lines, health monitor every ${HEALTH_INTERVAL_MS} ms)`,
+    trouble.join(" | ").slice(0, 400))
 }

@@ -9,7 +9,9 @@
  *   node node-plugin.guest.ts OUT_DIR SCENARIO...
  */
 import * as fs from "node:fs"
-import { call, controllers, log, PREFIX, RUN_DIR, scenario, startPlugin, STATE_DIR, type Plugin, run } from "./harness.ts"
+import {
+  call, checkQuietLogs, controllers, log, type Plugin, PREFIX, type Recorder, run, RUN_DIR, scenario, startPlugin, STATE_DIR
+} from "./harness.ts"
 import { badContext, foreign, neverFormat } from "./scenarios-safety.ts"
 import { idempotency, lifecycle, restart, twoVolumes } from "./scenarios-volumes.ts"
 
@@ -88,7 +90,13 @@ try {
   for (const name of names) {
     const s = SCENARIOS[name]!
     if (s.startsPlugin !== true) await ensurePlugin()
-    if (!(await scenario(outDir, name, s.title, (r) => s.body(env, r)))) failed++
+    const since = new Date().toISOString()
+    const body = async (r: Recorder) => {
+      await s.body(env, r)
+      // No scenario injects a link or controller fault: whatever it does, the plugin must log no trouble.
+      checkQuietLogs(outDir, r, since)
+    }
+    if (!(await scenario(outDir, name, s.title, body))) failed++
     await sweep()
   }
 } catch (e) {
