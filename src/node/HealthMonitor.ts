@@ -41,7 +41,8 @@ export const conditionOf = (h: Omit<VolumeHealth, "condition">, now: number): Vo
     const detail = h.connection === "gone"
       ? `no controller connected to ${h.address} (the kernel gave up reconnecting); the node is reconnecting`
       : `controller ${paths} ${h.connection} for ${secondsSince(now, h.downSince)} s to ${h.address}`
-    const last = h.lastRecovery !== undefined && !h.lastRecovery.ok ? `; recovery failed: ${h.lastRecovery.message}` : ""
+    const retry = h.nextRecoveryAt > now ? `; next attempt in ${Math.ceil((h.nextRecoveryAt - now) / 1000)} s` : ""
+    const last = h.lastRecovery !== undefined && !h.lastRecovery.ok ? `; recovery failed: ${h.lastRecovery.message}${retry}` : ""
     return { abnormal: true, message: `${detail}${last}` }
   }
   if (h.stale) {
@@ -110,24 +111,29 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         let nextRecoveryAt = prev?.nextRecoveryAt ?? 0
         let failedRecoveries = prev?.failedRecoveries ?? 0
         let stale = check.stale
+        let recoveredNow = false
         if (needsRecovery && now >= nextRecoveryAt) {
           const result = yield* Effect.result(locks.withLock(record.volumeId, "recovery", recoverCurrent(record.volumeId, { connectionEvents: false })))
           if (result._tag === "Success" && result.success === undefined) return false // unstaged meanwhile
+          // A recovery can outlast the backoff (attempts × connect timeout: ~30 s against a target
+          // that is gone): the backoff runs from its end, or the next tick would start another at once.
+          const ended = yield* Clock.currentTimeMillis
           if (result._tag === "Success") {
-            lastRecovery = { at: now, ok: true, message: "recovered" }
+            lastRecovery = { at: ended, ok: true, message: "recovered" }
             failedRecoveries = 0
             nextRecoveryAt = 0
             stale = false
+            recoveredNow = true
             yield* Metric.update(Metric.withAttributes(Metrics.staleRecoveries, { status: "ok" }), 1)
           } else if (result.failure._tag !== "VolumeBusy") {
             failedRecoveries++
-            lastRecovery = { at: now, ok: false, message: result.failure.message }
-            nextRecoveryAt = now + Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (failedRecoveries - 1))
+            lastRecovery = { at: ended, ok: false, message: result.failure.message }
+            nextRecoveryAt = ended + Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (failedRecoveries - 1))
             yield* Metric.update(Metric.withAttributes(Metrics.staleRecoveries, { status: "failed" }), 1)
           }
         }
         // Re-read after a recovery: the controller set changed.
-        const after = lastRecovery?.ok === true && lastRecovery.at === now
+        const after = recoveredNow
           ? (yield* sysfs.snapshot).controllers.filter((c) => c.subsysnqn === record.nqn)
           : controllers
         const finalConnection = connectionOf(after)
@@ -148,7 +154,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
           nextRecoveryAt,
           failedRecoveries
         }
-        const condition = conditionOf(health, now)
+        const condition = conditionOf(health, yield* Clock.currentTimeMillis)
         yield* view.set({ ...health, condition })
         for (const state of STATES) {
           yield* Metric.update(Metric.withAttributes(Metrics.nvmeControllerState, { volume: record.volumeId, state }), state === finalConnection ? 1 : 0)

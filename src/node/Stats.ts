@@ -48,7 +48,17 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   let current = record
   let condition: VolumeCondition | undefined
   const check = yield* checkStale(record)
-  if (check.stale) {
+  const health = yield* view.get(req.volumeId)
+  const now = yield* Clock.currentTimeMillis
+  // The monitor's last recovery failed, its backoff has not run out and there is still no device:
+  // another attempt now would hold this call for a whole recovery (attempts × connect timeout,
+  // ~30 s against a gone target) and post its events again. Report what the monitor knows.
+  const backingOff = check.stale && check.current === undefined && health?.lastRecovery?.ok === false && now < health.nextRecoveryAt
+  if (backingOff) {
+    condition = health!.condition.abnormal
+      ? health!.condition
+      : { abnormal: true, message: `stale mount (${check.why}); recovery failed: ${health!.lastRecovery!.message}` }
+  } else if (check.stale) {
     const attempt = yield* Effect.result(locks.withLock(record.volumeId, "stats-recovery", recoverCurrent(record.volumeId)))
     if (attempt._tag === "Success") {
       if (attempt.success === undefined) {
@@ -59,15 +69,17 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
       condition = { abnormal: false, message: `stale mount recovered at ${at} (${check.why})` }
     } else {
       const e = attempt.failure
+      // Busy: the monitor is recovering it; its reading says where and what went wrong.
+      const known = health?.condition.abnormal === true ? `${health.condition.message}; ` : ""
       condition = {
         abnormal: true,
-        message: e._tag === "VolumeBusy" ? `stale mount, recovery in progress: ${check.why}` : `recovery failed: ${e.message}`
+        message: e._tag === "VolumeBusy" ? `${known}stale mount, recovery in progress: ${check.why}` : `recovery failed: ${e.message}`
       }
     }
   }
   // The health monitor's reading is the one source of the condition (SPEC §4.4); before its
   // first tick, read the controller state here.
-  if (condition === undefined) condition = (yield* view.get(req.volumeId))?.condition
+  if (condition === undefined) condition = health?.condition
   if (condition === undefined) {
     const connection = yield* connectionCondition(current)
     condition = connection === undefined ? { abnormal: false, message: "volume is healthy" } : { abnormal: true, message: connection }

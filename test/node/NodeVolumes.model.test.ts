@@ -20,6 +20,7 @@ import { NvmeCli } from "../../src/nvme/NvmeCli.ts"
 import type { Nqn } from "../../src/domain/Ids.ts"
 import type { VolumeCapability } from "../../src/domain/Volume.ts"
 import { Duration } from "effect"
+import { TestClock } from "effect/testing"
 import { BlkidFault, KernelModel, NvmeCliTest, Signature } from "../../src/testing/index.ts"
 import { ADDRESS, block, drive, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs } from "./harness.ts"
 
@@ -191,8 +192,11 @@ const sequence = (cmds: ReadonlyArray<Command>) =>
       yield* invariants(label)
     }
 
-    // Settle: the network is back; kubelet's periodic NodeGetVolumeStats and the monitor run.
+    // Settle: the network is back; kubelet's periodic NodeGetVolumeStats and the monitor run —
+    // after the monitor's backoff from a failed recovery (at most 5 min) has run out: until then
+    // stats reports the failure instead of starting another full recovery.
     yield* k.linkUp(ADDRESS, PORT)
+    yield* TestClock.adjust("5 minutes")
     const store = Context.get(ctx, StageStore)
     for (const r of yield* inPlugin(store.list).pipe(Effect.flatMap((e) => e))) {
       const path = r.accessType === "Block" ? r.publishedTargets[0]?.path : r.stagingPath
