@@ -106,7 +106,6 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         const check = yield* staleIn(record, snapshot, mounts)
         // Connecting/resetting: the kernel is still retrying within ctrl_loss_tmo; leave it alone.
         const needsRecovery = (connection === "live" && check.stale) || connection === "gone"
-        if (needsRecovery && !(prev?.stale ?? false) && connection === "live") yield* Metric.update(Metrics.staleMountsDetected, 1)
         let lastRecovery = prev?.lastRecovery
         let nextRecoveryAt = prev?.nextRecoveryAt ?? 0
         let failedRecoveries = prev?.failedRecoveries ?? 0

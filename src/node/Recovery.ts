@@ -5,14 +5,15 @@
  * Recovery: make sure the controller is connected, check the new device is the same namespace,
  * remount the staging path on it, re-bind every published target, verify. Never formats.
  *
- * May import: domain, nvme, mount, kube (EventPoster contract), node.
+ * May import: domain, nvme, mount, kube (EventPoster contract), observability/Metrics (a leaf), node.
  */
-import { Effect, Schedule } from "effect"
+import { Effect, Metric, Schedule } from "effect"
 import { SafetyRefusal } from "../domain/Errors.ts"
 import type { Nqn } from "../domain/Ids.ts"
 import type { Port, TargetAddress } from "../domain/Target.ts"
 import type { VolumeTarget } from "../domain/Volume.ts"
 import { EventPoster } from "../kube/EventPoster.ts"
+import * as Metrics from "../observability/Metrics.ts"
 import { type MountEntry, Mounter } from "../mount/Mounter.ts"
 import { identityOf, sameIdentity } from "../nvme/DeviceResolver.ts"
 import { NvmeTransport } from "../nvme/NvmeTransport.ts"
@@ -148,6 +149,9 @@ const recoverOnce = Effect.fn("Recovery.recoverOnce")(function*(record: StageRec
 
   if (before !== device.devT) {
     yield* events.postStaleMountDetected(record.volumeId, deviceLabel(record.device.name, before), deviceLabel(device.name, device.devT))
+    // Counted where it is reported, whoever found it (monitor, publish, stats) and however (a
+    // renumbered device, or a controller the kernel deleted): metric and events agree.
+    yield* Metric.update(Metrics.staleMountsDetected, 1)
     yield* Effect.logWarning("stale mount detected, recovering").pipe(
       Effect.annotateLogs({ old: before, new: `${device.name} ${device.devT}` })
     )

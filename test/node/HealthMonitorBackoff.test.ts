@@ -5,10 +5,12 @@
  * the first backoff 10 s. The backoff used to run from the tick's start, so the next tick started
  * another recovery at once: the volume lock was held almost all the time (unpublish, unstage and
  * stats got ABORTED or "recovery in progress"), RecoveryFailed repeated every 30 s, and a stats
- * call in a free moment ran a whole recovery itself.
+ * call in a free moment ran a whole recovery itself. Also: the stale-mount counter agrees with
+ * the StaleMountDetected events.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber } from "effect"
+import { Clock, Duration, Effect, Fiber, Metric } from "effect"
+import * as Metrics from "../../src/observability/Metrics.ts"
 import { HealthMonitor } from "../../src/node/HealthMonitor.ts"
 import { HealthView } from "../../src/node/HealthView.ts"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
@@ -88,5 +90,24 @@ describe("HealthMonitor backoff when a recovery outlasts it", () => {
       assert.isTrue(stats.condition.abnormal)
       assert.match(stats.condition.message, /stale mount, recovery in progress: no device for nqn\.2000-02\.com\.mikrotik:pvc-1/)
       yield* Fiber.join(recovering)
+    })))
+
+  // Seen on the real kernel (fault C): StaleMountDetected was posted but
+  // rds_csi_stale_mounts_detected_total stayed 0, because the monitor counted only a stale mount it
+  // saw while the controller was live, not one behind a controller the kernel had deleted.
+  it.effect("stale_mounts_detected_total counts every StaleMountDetected, also after the kernel deleted the controller", () =>
+    run(Effect.gen(function*() {
+      const k = yield* KernelModel
+      const volumes = yield* NodeVolumes
+      yield* k.exportSubsystem({ address: ADDRESS, port: PORT, nqn: nqnOf(1), namespaces: [{ nsid: 1, sizeBytes: GiB }] })
+      yield* volumes.stage(stageRequest(1))
+      yield* volumes.publish({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1), targetPath: targetOf(1), capability: ext4, readOnly: false })
+      yield* tick
+      const before = (yield* Metric.value(Metrics.staleMountsDetected)).count
+      yield* k.loseControllers(nqnOf(1))
+      yield* drive(tick)
+      const stale = (yield* events).filter((e) => e.startsWith("StaleMountDetected"))
+      assert.strictEqual(stale.length, 1)
+      assert.strictEqual((yield* Metric.value(Metrics.staleMountsDetected)).count - before, 1)
     })))
 })
