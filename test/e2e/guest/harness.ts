@@ -284,6 +284,8 @@ export const startPlugin = async (outDir: string, options: {
   readonly pathPrefix?: string
   /** Rewrites the flags after `node` (the CLI rejects a flag given twice, so replacing a default, e.g. --events, needs this). */
   readonly editFlags?: (flags: ReadonlyArray<string>) => ReadonlyArray<string>
+  /** Bound on spawn → Probe ready (default 60 s; a TCG guest on a busy host can need more). */
+  readonly readyTimeoutMs?: number
 } = {}): Promise<Plugin> => {
   instance++
   const logFile = path.join(outDir, `plugin-${instance}.log`)
@@ -321,11 +323,11 @@ export const startPlugin = async (outDir: string, options: {
     const r = await call(() => probe.Probe({}, { deadlineMs: 2000 }))
     probe.close()
     return r.code === 0 && r.response?.ready?.value === true ? true : undefined
-  }, 60_000, 50)
+  }, options.readyTimeoutMs ?? 60_000, 50)
   const client = makeCsiClient(SOCKET)
   if (ready === undefined) {
     child.kill("SIGKILL")
-    throw new Error(`plugin ${instance} not ready within 60 s; log:\n${fs.readFileSync(logFile, "utf8").slice(-2000)}`)
+    throw new Error(`plugin ${instance} not ready within ${(options.readyTimeoutMs ?? 60_000) / 1000} s; log:\n${fs.readFileSync(logFile, "utf8").slice(-2000)}`)
   }
   const readyMs = since(start)
   // Where the time went: the plugin's own "ready" log line against the spawn's wall clock.
