@@ -1,10 +1,24 @@
-# rds-csi node plugin image: Node 24 (runs the TypeScript sources directly, no build step), the
-# host tools the plugin spawns, and production dependencies only.
+# rds-csi node plugin image: Node 24, the host tools the plugin spawns, production dependencies
+# only, and the bundled build (dist/: one tree-shaken file, no TypeScript stripping at start-up,
+# a third less memory than running the sources).
 #
 #   docker build -t ghcr.io/srvlab/rds-csi:0.1.0 .
 #
 # The base is pinned to the Node release the tests run on (the `node` devDependency); the
 # floating node:24-bookworm-slim tag would work too. Debian 12 ships nvme-cli 2.4 (>= 2.0).
+
+# ---- build: bundle the plugin with the dev dependencies (rolldown), then throw them away
+FROM node:24.21.0-bookworm-slim AS build
+WORKDIR /build
+COPY package.json package-lock.json ./
+# --ignore-scripts: the `node` devDependency's binary is not needed, the base has Node 24.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY rolldown.config.mjs ./
+COPY scripts/build.mjs ./scripts/
+COPY src ./src
+RUN node scripts/build.mjs
+
+# ---- the image
 FROM node:24.21.0-bookworm-slim
 
 # nvme-cli: connect/disconnect; e2fsprogs, xfsprogs: mkfs, resize; util-linux, mount: blkid,
@@ -16,19 +30,20 @@ RUN apt-get update \
 
 WORKDIR /opt/rds-csi
 COPY package.json package-lock.json ./
-# --omit=dev: the `node` devDependency (the tests' Node 24) is not needed, the base has Node 24;
+# --omit=dev: gRPC, the Kubernetes client and Effect's Node platform only;
 # --ignore-scripts: no production dependency needs an install script.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
  && rm -rf /root/.npm
 COPY bin ./bin
-COPY src ./src
+COPY --from=build /build/dist ./dist
 
-# Nothing is written outside mounted volumes, so the root file system can be read-only: Node
-# strips types in memory, writes no compile cache unless asked, and HOME points at the /tmp
-# emptyDir for any tool that looks there. The heap is sized in the DaemonSet (NODE_OPTIONS).
+# Nothing is written outside mounted volumes, so the root file system can be read-only; HOME
+# points at the /tmp emptyDir for any tool that looks there. A 1 MiB young generation keeps
+# the long-running plugin's heap small (the DaemonSet sets NODE_OPTIONS too).
 ENV NODE_ENV=production \
-    HOME=/tmp
+    HOME=/tmp \
+    NODE_OPTIONS=--max-semi-space-size=1
 
 # Root, deliberately: the node plugin mounts, formats and connects NVMe devices (privileged in
 # the DaemonSet). The sidecars run without privileges; `rds-csi doctor` works as any user.

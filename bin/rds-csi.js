@@ -1,6 +1,12 @@
-#!/usr/bin/env node
-// Entry point of the `rds-csi` command. Node 24 runs the TypeScript sources directly
-// (type stripping), so there is no build step and no generated code to ship.
+#!/usr/bin/env -S node --max-semi-space-size=1
+// Entry point of the `rds-csi` command. It runs the bundled build (dist/, made by
+// `npm run build`: one tree-shaken file, no TypeScript stripping at start-up, a third of the
+// memory) when that is at least as new as every source file, and the TypeScript sources
+// directly (Node 24 strips the types) otherwise. A 1 MiB young generation keeps the
+// long-running plugin's heap small (SPEC §8: RSS idle ≤ 80 MiB); V8 takes it only at process
+// start, so `node bin/rds-csi.js` needs NODE_OPTIONS=--max-semi-space-size=1 (the DaemonSet sets it).
+import { existsSync, readdirSync, statSync } from "node:fs"
+
 const [major] = process.versions.node.split(".").map(Number)
 if (major < 24) {
   process.stderr.write(
@@ -8,5 +14,23 @@ if (major < 24) {
   )
   process.exit(1)
 }
-const { runCli } = await import("../src/cli.ts")
+
+const root = new URL("..", import.meta.url)
+const bundle = new URL("dist/rds-csi.mjs", root)
+
+/** Newest modification time under `dir` (ms), for the staleness check of dist/. */
+const newest = (dir) => {
+  let t = 0
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) t = Math.max(t, statSync(`${e.parentPath}/${e.name}`).mtimeMs)
+  }
+  return t
+}
+
+const useBundle = process.env.RDS_CSI_FROM_SOURCE !== "1" && existsSync(bundle) &&
+  (!existsSync(new URL("src", root)) || statSync(bundle).mtimeMs >= newest(new URL("src", root).pathname))
+if (!useBundle && existsSync(bundle) && process.env.RDS_CSI_FROM_SOURCE !== "1") {
+  process.stderr.write("rds-csi: dist/ is older than src/, running the sources (npm run build refreshes it)\n")
+}
+const { runCli } = await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)
 runCli()

@@ -22,6 +22,8 @@ run() { # name, vitest args...
 
 echo "==== typecheck"
 npm run -s typecheck || status=1
+echo "==== build (dist/: what the image ships and the e2e guest runs)"
+npm run -s build || status=1
 
 run unit --project unit
 if [ "${SKIP_INTEGRATION:-0}" = 1 ]; then echo "==== integration: SKIPPED (SKIP_INTEGRATION=1)"; else run integration --project integration; fi

@@ -13,9 +13,9 @@ const instructions = dockerfile.replace(/\\\n/g, " ").split("\n").map((l) => l.t
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { devDependencies: Record<string, string> }
 
 describe("Dockerfile", () => {
-  it("one stage on node:<the tests' Node 24 release>-bookworm-slim", () => {
+  it("a build stage and the image, both on node:<the tests' Node 24 release>-bookworm-slim", () => {
     const from = instructions.filter((l) => l.startsWith("FROM "))
-    expect(from).toEqual([`FROM node:${pkg.devDependencies["node"]}-bookworm-slim`])
+    expect(from).toEqual([`FROM node:${pkg.devDependencies["node"]}-bookworm-slim AS build`, `FROM node:${pkg.devDependencies["node"]}-bookworm-slim`])
     expect(pkg.devDependencies["node"]).toMatch(/^24\.\d+\.\d+$/)
   })
 
@@ -29,7 +29,10 @@ describe("Dockerfile", () => {
   it("production dependencies from the lock file only (npm ci --omit=dev), never npm install", () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev --ignore-scripts/)
     expect(dockerfile).not.toMatch(/npm (install|i) /)
-    expect(instructions.indexOf("COPY package.json package-lock.json ./")).toBeLessThan(instructions.indexOf("COPY src ./src"))
+    // The image stage copies the lock file before anything else, and ships the bundle, not the sources.
+    const image = instructions.slice(instructions.lastIndexOf(`FROM node:${pkg.devDependencies["node"]}-bookworm-slim`))
+    expect(image.indexOf("COPY package.json package-lock.json ./")).toBeLessThan(image.indexOf("COPY --from=build /build/dist ./dist"))
+    expect(image).not.toContain("COPY src ./src")
   })
 
   it("runs the CLI through the base image's Node; the DaemonSet passes `node ...` as args and sets no command", () => {
@@ -42,6 +45,6 @@ describe("Dockerfile", () => {
 
   it(".dockerignore lets in only what the Dockerfile copies, and leaves the test layers out", () => {
     const lines = fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"))
-    expect(lines).toEqual(["*", "!package.json", "!package-lock.json", "!bin/", "!src/", "src/testing/"])
+    expect(lines).toEqual(["*", "!package.json", "!package-lock.json", "!bin/", "!src/", "!rolldown.config.mjs", "!scripts/build.mjs", "src/testing/"])
   })
 })

@@ -1,7 +1,8 @@
 /**
  * What the container image holds, installed the way the Dockerfile installs it, run by Node 24:
- * the files the Dockerfile copies (tracked in git, less what .dockerignore leaves out), `npm ci`
- * with the Dockerfile's own flags (production dependencies only, no install scripts), then the
+ * the files the image stage copies from the context (tracked in git, less what .dockerignore
+ * leaves out), dist/ as the build stage makes it (`node scripts/build.mjs`), `npm ci` with the
+ * Dockerfile's own flags (production dependencies only, no install scripts), then the
  * CLI's help, `rds-csi doctor`, and `rds-csi node` started until ready and stopped with SIGTERM.
  * This proves the production dependency set is enough: no dev-only import at run time, the
  * @effect/platform-node deep imports load without their optional peers, and the lazily imported
@@ -25,10 +26,13 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
   devDependencies: Record<string, string>
 }
 
-/** The sources of the Dockerfile's COPY lines (`COPY a b ./dest` → a, b). */
-const copied = [...dockerfile.matchAll(/^COPY\s+(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1))
-/** The flags of the Dockerfile's `npm ci`. */
-const npmCiFlags = (/npm ci((?:\s+--[a-z-=]+)+)/.exec(dockerfile)?.[1] ?? "").trim().split(/\s+/)
+/** The image's stage: the last FROM (the ones before it only build). */
+const imageStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "))
+/** The context sources of the image stage's COPY lines (`COPY a b ./dest` → a, b); `--from=` copies come from the build stage. */
+const copied = [...imageStage.matchAll(/^COPY\s+(?!--from)(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1))
+const fromBuild = [...imageStage.matchAll(/^COPY\s+--from=build\s+(\S+)\s+(\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const)
+/** The flags of the image stage's `npm ci`. */
+const npmCiFlags = (/npm ci((?:\s+--[a-z-=]+)+)/.exec(imageStage)?.[1] ?? "").trim().split(/\s+/)
 /** What .dockerignore excludes after its allow-list (`!x`): plain paths only, which is all it uses. */
 const ignored = fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n")
   .map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#") && !l.startsWith("!") && l !== "*")
@@ -46,6 +50,14 @@ beforeAll(() => {
   }
   const r = spawnSync("npm", ["ci", ...npmCiFlags, "--prefer-offline"], { cwd: dir, encoding: "utf8", timeout: 240_000 })
   if (r.status !== 0) throw new Error(`npm ci ${npmCiFlags.join(" ")} failed:\n${r.stdout}\n${r.stderr}`)
+  // The build stage: the same script, into a scratch copy so the checkout's dist/ is untouched.
+  const build = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-build-"))
+  for (const f of ["package.json", "rolldown.config.mjs", "scripts", "src"]) fs.cpSync(path.join(ROOT, f), path.join(build, f), { recursive: true })
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(build, "node_modules"))
+  const b = spawnSync(NODE24, ["scripts/build.mjs"], { cwd: build, encoding: "utf8", timeout: 120_000 })
+  if (b.status !== 0) throw new Error(`build failed:\n${b.stdout}\n${b.stderr}`)
+  for (const [from, to] of fromBuild) fs.cpSync(path.join(build, path.relative("/build", from)), path.join(dir, to), { recursive: true })
+  fs.rmSync(build, { recursive: true, force: true })
 }, 300_000)
 
 afterAll(() => {
@@ -106,10 +118,13 @@ const get = (url: string) =>
   })
 
 describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () => {
-  it("the Dockerfile copies package.json, the lock file, bin/ and src/, and installs with --omit=dev --ignore-scripts", () => {
-    expect(copied).toEqual(["package.json", "package-lock.json", "bin", "src"])
+  it("the image holds package.json, the lock file, bin/ and the build stage's dist/ (no sources), installed with --omit=dev --ignore-scripts", () => {
+    expect(copied).toEqual(["package.json", "package-lock.json", "bin"])
+    expect(fromBuild).toEqual([["/build/dist", "./dist"]])
     expect(npmCiFlags).toEqual(expect.arrayContaining(["--omit=dev", "--ignore-scripts"]))
-    expect(fs.existsSync(path.join(dir, "src/testing"))).toBe(false)
+    expect(fs.existsSync(path.join(dir, "src"))).toBe(false)
+    expect(fs.existsSync(path.join(dir, "dist/rds-csi.mjs"))).toBe(true)
+    expect(fs.existsSync(path.join(dir, "dist/proto/csi.proto"))).toBe(true)
   })
 
   it("installs the production dependencies and no dev tool: no vitest, no TypeScript, no Node binary package", () => {

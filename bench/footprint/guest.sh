@@ -1,0 +1,20 @@
+#!/bin/bash
+# Runs INSIDE the VM for bench/footprint: exports the namespaces the measurements need on the
+# kernel nvmet-tcp target, then runs guest.ts with the project's Node 24.
+#   guest.sh OUT_DIR TRIALS VOLUMES
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+. "$REPO/test/e2e/vm/nvmet.sh"
+M=nqn.2014-08.io.rds-csi.e2e:managed:
+TRIALS=${2:-5} VOLUMES=${3:-100}
+nvmet_up
+for i in $(seq 1 "$TRIALS"); do
+  nvmet_add_subsystem "${M}bare-$i" 64    # the bare kernel commands, by hand
+  nvmet_add_subsystem "${M}stage-$i" 64   # the same work through NodeStage
+done
+for i in $(seq 1 "$VOLUMES"); do nvmet_add_subsystem "${M}many-$i" 8; done
+modprobe nvme-tcp
+# As the DaemonSet runs it (deploy/base): a 1 MiB young generation.
+export NODE_OPTIONS=--max-semi-space-size=1
+exec "$REPO/node_modules/node/bin/node" "$HERE/guest.ts" "$@"
