@@ -27,8 +27,15 @@ export interface PostedEvent {
   readonly message: string
 }
 
-/** `[<volumeID>] on [<nodeName>]: <text>` (SPEC §4.6). */
-export const volumeMessage = (volumeId: string, nodeName: string, text: string): string => `[${volumeId}] on [${nodeName}]: ${text}`
+/**
+ * One line: `kubectl describe` prints messages in a table, and an error's text can carry a tool's
+ * multi-line stderr (nvme-cli's "Failed to write to /dev/nvme-fabrics: …\ncould not add new
+ * controller: …" broke the RecoveryFailed line on the real kernel).
+ */
+export const oneLine = (text: string): string => text.trim().replace(/\s*[\r\n]+\s*/g, "; ")
+
+/** `[<volumeID>] on [<nodeName>]: <text>` (SPEC §4.6), on one line. */
+export const volumeMessage = (volumeId: string, nodeName: string, text: string): string => `[${volumeId}] on [${nodeName}]: ${oneLine(text)}`
 
 /** The event each method posts; shared by the live and recording layers so they cannot drift. */
 export const render = {
@@ -51,10 +58,10 @@ export const render = {
   }),
   orphanDetected: (node: string, nqn: string, address: string, why: string): PostedEvent => ({
     reason: "OrphanDetected", type: "Warning", volumeId: undefined,
-    message: `[${node}]: orphan NVMe connection ${nqn} to ${address}: ${why}`
+    message: `[${node}]: orphan NVMe connection ${nqn} to ${address}: ${oneLine(why)}`
   }),
   orphanCleaned: (node: string, nqn: string, what: string): PostedEvent => ({
-    reason: "OrphanCleaned", type: "Normal", volumeId: undefined, message: `[${node}]: orphan NVMe connection ${nqn}: ${what}`
+    reason: "OrphanCleaned", type: "Normal", volumeId: undefined, message: `[${node}]: orphan NVMe connection ${nqn}: ${oneLine(what)}`
   })
 }
 

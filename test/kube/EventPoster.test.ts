@@ -1,0 +1,28 @@
+/**
+ * EventPoster's rendering: every message is one line, whatever the error text carries (seen on the
+ * real kernel: nvme-cli's two-line stderr inside RecoveryFailed broke `kubectl describe`'s table).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { oneLine, render } from "../../src/kube/EventPoster.ts"
+
+const nvmeStderr = "Failed to write to /dev/nvme-fabrics: Input/output error\ncould not add new controller: failed to write to nvme-fabrics device\n"
+
+describe("EventPoster.render", () => {
+  it("folds a multi-line error into one line in every message that embeds text", () => {
+    const messages = [
+      render.recoveryFailed("pvc-1", "node-1", 3, `connect failed: ${nvmeStderr}`).message,
+      render.connectionFailure("pvc-1", "node-1", "10.0.0.5:4420", nvmeStderr).message,
+      render.mountFailure("pvc-1", "node-1", "mount: wrong fs type\r\n  dmesg(1) may have more information").message,
+      render.orphanDetected("node-1", "nqn.x", "10.0.0.5:4420", "line one\nline two").message,
+      render.orphanCleaned("node-1", "nqn.x", "done\n").message
+    ]
+    for (const m of messages) assert.notMatch(m, /[\r\n]/)
+    assert.strictEqual(messages[0],
+      "[pvc-1] on [node-1]: Recovery failed after 3 attempts: connect failed: Failed to write to /dev/nvme-fabrics: Input/output error; could not add new controller: failed to write to nvme-fabrics device")
+    assert.strictEqual(messages[2], "[pvc-1] on [node-1]: mount: wrong fs type; dmesg(1) may have more information")
+  })
+
+  it("leaves one-line text as it is", () => {
+    assert.strictEqual(oneLine("Connection to 10.0.0.5:4420 failed: controller nvme0 is connecting"), "Connection to 10.0.0.5:4420 failed: controller nvme0 is connecting")
+  })
+})
