@@ -5,7 +5,10 @@
 // thousands and never loads its TypeScript stripper: start-up and memory both drop (SPEC §8).
 import { defineConfig } from "rolldown"
 
-const bundled = (id) => id === "effect" || id.startsWith("effect/") || id.startsWith("@effect/platform-node")
+const bundled = (id) =>
+  id === "effect" || id.startsWith("effect/") || id.startsWith("@effect/platform-node") ||
+  id.startsWith("@grpc/") || id.startsWith("protobufjs") || id.startsWith("@protobufjs/") || id === "long" ||
+  id === "lodash.camelcase" || id.startsWith("@js-sdsl/")
 
 export default defineConfig({
   input: { "rds-csi": "src/cli.ts" },
