@@ -17,4 +17,7 @@ for s in s1-ext4 s1-block s2-idem s3-a s3-b s4-data s5-vol s5-orphan s6-real r-r
 for s in mounted idle; do nvmet_add_subsystem "$F$s" 64; done
 modprobe nvme-tcp
 echo "[guest] nvmet target ready in $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms: $(ls /sys/kernel/config/nvmet/subsystems | wc -l) subsystems, kernel $(uname -r), multipath=$(cat /sys/module/nvme_core/parameters/multipath)"
+# Node's compile cache, filled on the host (nodePluginScenarios.ts), copied to guest RAM: the
+# plugin and this runner start faster (the plugin processes inherit NODE_COMPILE_CACHE).
+if [ -d "$1/node-compile-cache" ]; then cp -r "$1/node-compile-cache" /tmp/; export NODE_COMPILE_CACHE=/tmp/node-compile-cache; fi
 exec "$REPO/node_modules/node/bin/node" "$HERE/node-plugin.guest.ts" "$@"
