@@ -6,6 +6,8 @@
 // long-running plugin's heap small (SPEC §8: RSS idle ≤ 80 MiB); V8 takes it only at process
 // start, so `node bin/rds-csi.js` needs NODE_OPTIONS=--max-semi-space-size=1 (the DaemonSet sets it).
 import { existsSync, readdirSync, statSync } from "node:fs"
+import { enableCompileCache } from "node:module"
+import { tmpdir } from "node:os"
 
 const [major] = process.versions.node.split(".").map(Number)
 if (major < 24) {
@@ -32,5 +34,9 @@ const useBundle = process.env.RDS_CSI_FROM_SOURCE !== "1" && existsSync(bundle) 
 if (!useBundle && existsSync(bundle) && process.env.RDS_CSI_FROM_SOURCE !== "1") {
   process.stderr.write("rds-csi: dist/ is older than src/, running the sources (npm run build refreshes it)\n")
 }
+// V8's code cache for the bundle: a restarted plugin skips compiling it again (seconds under
+// emulation). NODE_COMPILE_CACHE (the DaemonSet points it into the plugin's host directory)
+// wins; otherwise the temp dir. A cache that cannot be written only costs the saving.
+if (useBundle && process.env.NODE_COMPILE_CACHE === undefined) enableCompileCache(`${tmpdir()}/rds-csi-compile-cache`)
 const { runCli } = await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)
 runCli()

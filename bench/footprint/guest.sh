@@ -6,11 +6,12 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 . "$REPO/test/e2e/vm/nvmet.sh"
-M=nqn.2014-08.io.rds-csi.e2e:managed:
+M=nqn.2014-08.io.rds-csi.e2e:managed:   # the plugin's --managed-nqn-prefix (harness.ts PREFIX)
+F=nqn.2014-08.io.rds-csi.e2e:foreign-   # outside it: the orphan reconciler leaves these alone
 TRIALS=${2:-5} VOLUMES=${3:-100}
 nvmet_up
 for i in $(seq 1 "$TRIALS"); do
-  nvmet_add_subsystem "${M}bare-$i" 64    # the bare kernel commands, by hand
+  nvmet_add_subsystem "${F}bare-$i" 64    # the bare kernel commands, by hand (outside the prefix)
   nvmet_add_subsystem "${M}stage-$i" 64   # the same work through NodeStage
 done
 for i in $(seq 1 "$VOLUMES"); do nvmet_add_subsystem "${M}many-$i" 8; done

@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import {
-  attachedOf, blockCap, blockStagingPath, ctx, log, mountCap, must, PREFIX, run, stagingPath, startPlugin, targetPath, waitFor
+  attachedOf, blockCap, blockStagingPath, ctx, FOREIGN, log, mountCap, must, PREFIX, run, stagingPath, startPlugin, targetPath, waitFor
 } from "../../test/e2e/guest/harness.ts"
 
 const [outDir, trialsArg, volumesArg] = process.argv.slice(2)
@@ -83,7 +83,7 @@ const main = async () => {
   for (let i = 1; i <= TRIALS; i++) {
     // Bare: the kernel commands by hand; then the same through NodeStage on a twin namespace.
     const bareMount = `/mnt/bare-${i}`
-    bare.push(await bareStage(`${PREFIX}bare-${i}`, bareMount))
+    bare.push(await bareStage(`${FOREIGN}bare-${i}`, bareMount))
     const vol = `stage-${i}`
     const [, st] = await timed(async () =>
       ok(await grpc(() => c.NodeStageVolume({ volume_id: vol, staging_target_path: stagingPath(vol), volume_capability: mountCap("ext4"), volume_context: ctx(`${PREFIX}${vol}`) })), "stage"))

@@ -24,7 +24,7 @@ const vm = await runInVm({
 })
 const file = path.join(vm.outDir, "footprint.json")
 if (vm.exitCode !== 0 || !fs.existsSync(file)) {
-  console.error(vm.console.split("\n").slice(-40).join("\n"))
+  console.error(vm.console.split("\n").filter((l) => l.includes("[guest") || l.includes("Error") || l.includes("failed")).slice(-60).join("\n"))
   console.error(`footprint: the guest failed (exit ${vm.exitCode})`)
   process.exit(1)
 }
