@@ -3,10 +3,11 @@
  * (execFile through effect's ChildProcess, `LC_ALL=C`, Settings.commandTimeout — mkfs gets
  * more — and a SIGKILL `forceKillAfter`); everything else is a file-system call: mountinfo from
  * /proc/self/mountinfo, statfs, lstat/stat, the in-use scan of Settings.procRoot, device sizes
- * from sysfs, tools looked up on PATH. Outcome classification is pure and tested against
- * real util-linux output (test/fixtures/mount).
+ * from sysfs, tools looked up on PATH. The argv builders and outcome classification are pure and
+ * live in MountCommands.ts; this file is the layer that runs them.
  *
- * May import: effect, domain, mount/Mounter, mount/Mountinfo, Settings.
+ * May import: effect, node:fs, node:path, domain, process/Command, mount/Mounter,
+ * mount/MountCommands, mount/Mountinfo, Settings.
  */
 import { Duration, Effect, Layer, Result } from "effect"
 import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
@@ -16,106 +17,21 @@ import type { FsType } from "../domain/Volume.ts"
 import { type CommandOutput, runCommand, tail } from "../process/Command.ts"
 import { Settings } from "../Settings.ts"
 import { type FsStats, MountError, Mounter, type MountOptions, type PathKind, type ProbeOutput } from "./Mounter.ts"
+import {
+  classifyMount,
+  classifyUmount,
+  devTOf,
+  findOnPath,
+  isReadOnly,
+  mkfsArgv,
+  mkfsTimeout,
+  mountArgv,
+  type Reason,
+  resizeArgv,
+  scanHolders,
+  TOOLS
+} from "./MountCommands.ts"
 import { parseMountinfo, topMountAt } from "./Mountinfo.ts"
-
-/** mkfs of a large volume discards and writes metadata: far longer than a mount. */
-export const mkfsTimeout = (commandTimeout: Duration.Duration): Duration.Duration =>
-  Duration.max(Duration.times(commandTimeout, 10), Duration.minutes(5))
-export const TOOLS = ["mount", "umount", "blkid", "mkfs.ext4", "mkfs.xfs", "resize2fs", "xfs_growfs"] as const
-
-type Reason = MountError["reason"]
-
-
-// ---------------------------------------------------------------------------- pure decisions
-
-/** True when the mount will be read-only: asked for, or `ro` among the options (ro always wins). */
-export const isReadOnly = (o: MountOptions): boolean => o.readOnly || o.options.includes("ro")
-
-/** `mount` argv: a file system with -t/-o, or a bind (`-o bind,ro` makes libmount remount it read-only). */
-export const mountArgv = (source: string, target: string, o: MountOptions): ReadonlyArray<string> => {
-  const ro = isReadOnly(o)
-  const rest = o.options.filter((x) => x !== "bind" && x !== "ro" && !(ro && x === "rw"))
-  const opts = [...(o.bind ? ["bind"] : []), ...rest, ...(ro ? ["ro"] : [])]
-  return [
-    ...(!o.bind && o.fsType !== undefined ? ["-t", o.fsType] : []),
-    ...(opts.length > 0 ? ["-o", opts.join(",")] : []),
-    source,
-    target
-  ]
-}
-
-export const mkfsArgv = (device: string, fsType: FsType): readonly [string, ReadonlyArray<string>] =>
-  fsType === "xfs" ? ["mkfs.xfs", ["-f", "-q", device]] : ["mkfs.ext4", ["-F", "-q", device]]
-
-export const resizeArgv = (device: string, fsType: FsType, mountPoint: string): readonly [string, ReadonlyArray<string>] =>
-  fsType === "xfs" ? ["xfs_growfs", [mountPoint]] : ["resize2fs", [device]]
-
-/** Pure: what a finished `umount` means (util-linux 2.38 messages, exit 32 for all of them). */
-export const classifyUmount = (out: CommandOutput): Reason | "Ok" => {
-  if (out.exitCode === 0) return "Ok"
-  if (/not mounted|no mount point specified/i.test(out.stderr)) return "NotMounted"
-  if (/target is busy|device is busy/i.test(out.stderr)) return "Busy"
-  return "Failed"
-}
-
-/** Pure: what a finished `mount` means. */
-export const classifyMount = (out: CommandOutput): Reason | "Ok" => {
-  if (out.exitCode === 0) return "Ok"
-  if (/already mounted|is busy/i.test(out.stderr)) return "Busy"
-  return "Failed"
-}
-
-/** `major:minor` of a dev_t as glibc's gnu_dev_major/minor split it. */
-export const devTOf = (rdev: bigint): string => {
-  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n)
-  const minor = (rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n)
-  return `${major}:${minor}`
-}
-
-/** PIDs under `procRoot` with cwd, root or an open file at or below `mountPoint` (no lsof, no maps). */
-export const scanHolders = (procRoot: string, mountPoint: string): ReadonlyArray<number> => {
-  const mp = mountPoint.length > 1 ? mountPoint.replace(/\/+$/, "") : mountPoint
-  const inside = (p: string) => p === mp || p.startsWith(mp === "/" ? "/" : mp + "/")
-  const link = (p: string): string | undefined => {
-    try {
-      return fs.readlinkSync(p)
-    } catch {
-      return undefined // the process exited, or is not ours to look at
-    }
-  }
-  const out: Array<number> = []
-  for (const pid of fs.readdirSync(procRoot)) {
-    if (!/^\d+$/.test(pid)) continue
-    const base = `${procRoot}/${pid}`
-    let held = [link(`${base}/cwd`), link(`${base}/root`)].some((l) => l !== undefined && l !== "/" && inside(l))
-    if (!held) {
-      let fds: ReadonlyArray<string> = []
-      try {
-        fds = fs.readdirSync(`${base}/fd`)
-      } catch {
-        continue
-      }
-      held = fds.some((fd) => {
-        const l = link(`${base}/fd/${fd}`)
-        return l !== undefined && l.startsWith("/") && inside(l.replace(/ \(deleted\)$/, ""))
-      })
-    }
-    if (held) out.push(Number(pid))
-  }
-  return out
-}
-
-export const findOnPath = (tool: string, pathEnv: string | undefined): boolean =>
-  (pathEnv ?? "").split(":").filter((d) => d !== "").some((dir) => {
-    try {
-      fs.accessSync(path.join(dir, tool), fs.constants.X_OK)
-      return fs.statSync(path.join(dir, tool)).isFile()
-    } catch {
-      return false
-    }
-  })
-
-// ---------------------------------------------------------------------------- effects
 
 const code = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
 
@@ -124,7 +40,6 @@ const io = (operation: string, target: string, reason: Reason = "Io") => (e: unk
 
 const sync = <A>(operation: string, target: string, f: () => A): Effect.Effect<A, MountError> =>
   Effect.try({ try: f, catch: io(operation, target) })
-
 
 /** The rdev of a block device node, or why it is not one. */
 const blockRdev = (device: string): bigint | "missing" | "not a block device" => {

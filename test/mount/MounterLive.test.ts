@@ -7,17 +7,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { classifyProbe } from "../../src/mount/Format.ts"
 import { Mounter } from "../../src/mount/Mounter.ts"
-import {
-  classifyMount,
-  classifyUmount,
-  devTOf,
-  findOnPath,
-  MounterLive,
-  mountArgv,
-  resizeArgv,
-  scanHolders,
-  TOOLS
-} from "../../src/mount/MounterLive.ts"
+import { classifyMount, classifyUmount, devTOf, findOnPath, mountArgv, resizeArgv, scanHolders, TOOLS } from "../../src/mount/MountCommands.ts"
+import { MounterLive } from "../../src/mount/MounterLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 import { captured } from "../fixtures/fixtures.ts"
 

@@ -1,0 +1,110 @@
+/**
+ * The mount commands' pure side, kept apart from the layer that runs them: argv builders for
+ * mount, mkfs and the resize tools; what a finished mount/umount means (tested against real
+ * util-linux output, test/fixtures/mount); mkfs's longer timeout; the tools we need on PATH;
+ * dev_t splitting; and the synchronous /proc holder scan and PATH lookup (plain fs reads, no
+ * Effect). MounterLive.ts spawns and wraps them.
+ *
+ * May import: effect, node:fs, node:path, domain, mount/Mounter (types), process/Command (types).
+ */
+import { Duration } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { FsType } from "../domain/Volume.ts"
+import type { CommandOutput } from "../process/Command.ts"
+import type { MountError, MountOptions } from "./Mounter.ts"
+
+/** mkfs of a large volume discards and writes metadata: far longer than a mount. */
+export const mkfsTimeout = (commandTimeout: Duration.Duration): Duration.Duration =>
+  Duration.max(Duration.times(commandTimeout, 10), Duration.minutes(5))
+export const TOOLS = ["mount", "umount", "blkid", "mkfs.ext4", "mkfs.xfs", "resize2fs", "xfs_growfs"] as const
+
+/** A MountError sub-kind, as the classifiers below return it. */
+export type Reason = MountError["reason"]
+
+/** True when the mount will be read-only: asked for, or `ro` among the options (ro always wins). */
+export const isReadOnly = (o: MountOptions): boolean => o.readOnly || o.options.includes("ro")
+
+/** `mount` argv: a file system with -t/-o, or a bind (`-o bind,ro` makes libmount remount it read-only). */
+export const mountArgv = (source: string, target: string, o: MountOptions): ReadonlyArray<string> => {
+  const ro = isReadOnly(o)
+  const rest = o.options.filter((x) => x !== "bind" && x !== "ro" && !(ro && x === "rw"))
+  const opts = [...(o.bind ? ["bind"] : []), ...rest, ...(ro ? ["ro"] : [])]
+  return [
+    ...(!o.bind && o.fsType !== undefined ? ["-t", o.fsType] : []),
+    ...(opts.length > 0 ? ["-o", opts.join(",")] : []),
+    source,
+    target
+  ]
+}
+
+export const mkfsArgv = (device: string, fsType: FsType): readonly [string, ReadonlyArray<string>] =>
+  fsType === "xfs" ? ["mkfs.xfs", ["-f", "-q", device]] : ["mkfs.ext4", ["-F", "-q", device]]
+
+export const resizeArgv = (device: string, fsType: FsType, mountPoint: string): readonly [string, ReadonlyArray<string>] =>
+  fsType === "xfs" ? ["xfs_growfs", [mountPoint]] : ["resize2fs", [device]]
+
+/** Pure: what a finished `umount` means (util-linux 2.38 messages, exit 32 for all of them). */
+export const classifyUmount = (out: CommandOutput): Reason | "Ok" => {
+  if (out.exitCode === 0) return "Ok"
+  if (/not mounted|no mount point specified/i.test(out.stderr)) return "NotMounted"
+  if (/target is busy|device is busy/i.test(out.stderr)) return "Busy"
+  return "Failed"
+}
+
+/** Pure: what a finished `mount` means. */
+export const classifyMount = (out: CommandOutput): Reason | "Ok" => {
+  if (out.exitCode === 0) return "Ok"
+  if (/already mounted|is busy/i.test(out.stderr)) return "Busy"
+  return "Failed"
+}
+
+/** `major:minor` of a dev_t as glibc's gnu_dev_major/minor split it. */
+export const devTOf = (rdev: bigint): string => {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n)
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n)
+  return `${major}:${minor}`
+}
+
+/** PIDs under `procRoot` with cwd, root or an open file at or below `mountPoint` (no lsof, no maps). */
+export const scanHolders = (procRoot: string, mountPoint: string): ReadonlyArray<number> => {
+  const mp = mountPoint.length > 1 ? mountPoint.replace(/\/+$/, "") : mountPoint
+  const inside = (p: string) => p === mp || p.startsWith(mp === "/" ? "/" : mp + "/")
+  const link = (p: string): string | undefined => {
+    try {
+      return fs.readlinkSync(p)
+    } catch {
+      return undefined // the process exited, or is not ours to look at
+    }
+  }
+  const out: Array<number> = []
+  for (const pid of fs.readdirSync(procRoot)) {
+    if (!/^\d+$/.test(pid)) continue
+    const base = `${procRoot}/${pid}`
+    let held = [link(`${base}/cwd`), link(`${base}/root`)].some((l) => l !== undefined && l !== "/" && inside(l))
+    if (!held) {
+      let fds: ReadonlyArray<string> = []
+      try {
+        fds = fs.readdirSync(`${base}/fd`)
+      } catch {
+        continue
+      }
+      held = fds.some((fd) => {
+        const l = link(`${base}/fd/${fd}`)
+        return l !== undefined && l.startsWith("/") && inside(l.replace(/ \(deleted\)$/, ""))
+      })
+    }
+    if (held) out.push(Number(pid))
+  }
+  return out
+}
+
+export const findOnPath = (tool: string, pathEnv: string | undefined): boolean =>
+  (pathEnv ?? "").split(":").filter((d) => d !== "").some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, tool), fs.constants.X_OK)
+      return fs.statSync(path.join(dir, tool)).isFile()
+    } catch {
+      return false
+    }
+  })
