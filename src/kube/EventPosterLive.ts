@@ -14,9 +14,10 @@
  */
 import { Effect, Layer } from "effect"
 import { Settings } from "../Settings.ts"
+import { Target } from "./EventLanes.ts"
 import { EventPoster, fromSink, type PostedEvent } from "./EventPoster.ts"
 import * as EventRecorderLive from "./EventRecorder.ts"
-import { EventRecorder, Target } from "./EventRecorder.ts"
+import { EventRecorder } from "./EventRecorder.ts"
 import { type AccessCheck, KubeClient } from "./KubeClient.ts"
 import * as KubeClientLive from "./KubeClientLive.ts"
 import { Lru } from "./Lru.ts"

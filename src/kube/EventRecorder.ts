@@ -5,8 +5,8 @@
  *
  * - `record` only enqueues into a bounded queue: it never fails, never blocks, never waits on
  *   the API server; a full queue drops and counts.
- * - The object is resolved off the caller's path, once per burst, in a lane per object: a slow
- *   lookup for one volume does not hold up another's events.
+ * - The object is resolved off the caller's path, once per burst, in a lane per object
+ *   (EventLanes.ts): a slow lookup for one volume does not hold up another's events.
  * - Each event has one writer fiber; repeats that arrive while it writes, or within the
  *   coalescing window after, become one PATCH with the latest count (client-go sends one
  *   request per occurrence). The spam filter is charged per write, and a PATCH over the limit
@@ -19,16 +19,16 @@
  * Counters: `rds_csi_events_posted_total{reason}` (occurrences the server has),
  * `rds_csi_events_dropped_total{why}`, `rds_csi_event_api_requests_total{verb}`.
  *
- * May import: effect, ../Settings.ts, and ./KubeClient.ts, ./EventCorrelator.ts, ./EventSender.ts,
- * ./Lru.ts, ./PvcLookup.ts (types) of this folder.
+ * May import: effect, ../Settings.ts, and ./EventCorrelator.ts, ./EventLanes.ts, ./EventSender.ts,
+ * ./KubeClient.ts (types), ./Lru.ts of this folder.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Result, Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Queue, Scope } from "effect"
 import { Settings } from "../Settings.ts"
 import { CLIENT_GO_DEFAULTS, type CorrelatorOptions, EventCorrelator, type Slot } from "./EventCorrelator.ts"
-import { EventApiRequests, backoffMs, makeSender, type SenderOptions } from "./EventSender.ts"
-import { isRetryable, type KubeClient, type KubeError, type ObjectRef } from "./KubeClient.ts"
+import { type LanesOptions, startLanes, type Target } from "./EventLanes.ts"
+import { EventApiRequests, makeSender, type SenderOptions } from "./EventSender.ts"
+import type { KubeClient, ObjectRef } from "./KubeClient.ts"
 import { Lru } from "./Lru.ts"
-import type { Lookup } from "./PvcLookup.ts"
 
 export { EventApiRequests }
 
@@ -42,16 +42,6 @@ export type DropReason =
   | "rejected" // the server refused it (403, 422, ...)
   | "retries_exhausted" // still failing after every retry
   | "shutdown" // recorded after, or still pending at, the end of the drain
-
-/** What to post on: a known object, or one to look up (volume → PVC, node name → Node). */
-export type Target =
-  | { readonly _tag: "Object"; readonly ref: ObjectRef }
-  | { readonly _tag: "Lookup"; readonly key: string; readonly resolve: Effect.Effect<Lookup, KubeError> }
-
-export const Target = {
-  object: (ref: ObjectRef): Target => ({ _tag: "Object", ref }),
-  lookup: (key: string, resolve: Effect.Effect<Lookup, KubeError>): Target => ({ _tag: "Lookup", key, resolve })
-}
 
 export interface RecordInput {
   readonly target: Target
@@ -71,12 +61,9 @@ export interface RecorderStats {
   readonly writers: number
 }
 
-export interface RecorderOptions extends CorrelatorOptions, SenderOptions {
-  readonly queueCapacity: number
+export interface RecorderOptions extends CorrelatorOptions, SenderOptions, LanesOptions {
   /** Events (not occurrences) that may wait for the server at once; more are dropped. */
   readonly maxWriters: number
-  /** How long a lookup may keep failing before its events are dropped. */
-  readonly resolveBudget: Duration.Duration
   /** Repeats of one event within this window after a write are folded into the next write. */
   readonly coalesceWindow: Duration.Duration
   readonly drainTimeout: Duration.Duration
@@ -119,8 +106,6 @@ interface Item extends RecordInput {
   readonly at: number
 }
 
-type Resolved = { readonly _tag: "Ok"; readonly ref: ObjectRef } | { readonly _tag: "Drop"; readonly why: DropReason }
-
 const ALL_REASONS: ReadonlyArray<DropReason> = ["queue_full", "no_object", "unresolved", "spam_filtered", "backlog_full", "rejected", "retries_exhausted", "shutdown"]
 
 /** The recorder; its fibers live in the caller's scope, whose closing drains them (bounded). */
@@ -132,12 +117,10 @@ export const make = (options: RecorderOptions) =>
     const queue = yield* Queue.dropping<Item>(options.queueCapacity)
     const correlator = new EventCorrelator(options)
     const draining = yield* Deferred.make<void>()
-    const lanes = new Map<string, Array<Item>>()
     const writers = new Set<Slot>()
     const loggedAt = new Lru<string, number>(1024)
     const stats = { recorded: 0, posted: 0, dropped: Object.fromEntries(ALL_REASONS.map((r) => [r, 0])) as Record<DropReason, number> }
     let closing = false
-    let inLanes = 0
     let busy = 0 // occurrences not yet correlated + writers running
     let idleWaiters: Array<Deferred.Deferred<void>> = []
     const coalesceMs = Duration.toMillis(options.coalesceWindow)
@@ -171,30 +154,6 @@ export const make = (options: RecorderOptions) =>
       ms <= 0 ? Effect.void : Effect.raceFirst(Effect.sleep(Duration.millis(ms)), Deferred.await(draining))
 
     const sender = yield* makeSender(options, logOnce)
-
-    // ---- resolution: volume → PVC, node name → Node, retried within the budget ----
-    const resolve = (target: Target): Effect.Effect<Resolved> => {
-      if (target._tag === "Object") return Effect.succeed({ _tag: "Ok", ref: target.ref })
-      return Effect.gen(function*() {
-        const started = yield* Clock.currentTimeMillis
-        for (let attempt = 1; ; attempt++) {
-          const r = yield* Effect.result(target.resolve)
-          if (Result.isSuccess(r)) {
-            if (Result.isSuccess(r.success)) return { _tag: "Ok", ref: r.success.success } as const
-            yield* logOnce(`missing:${target.key}`, "event not posted: nothing to post it on", r.success.failure)
-            return { _tag: "Drop", why: "no_object" } as const
-          }
-          const e = r.failure
-          const wait = yield* backoffMs(options, attempt, e.retryAfter)
-          const now = yield* Clock.currentTimeMillis
-          if (!isRetryable(e) || now + wait - started > Duration.toMillis(options.resolveBudget)) {
-            yield* logOnce(`unresolved:${e.reason}`, "event not posted: cannot look up its object", e.message)
-            return { _tag: "Drop", why: "unresolved" } as const
-          }
-          yield* Effect.sleep(Duration.millis(wait))
-        }
-      })
-    }
 
     // ---- one writer per event: coalescing, spam filter, then the sender ----
     const writer = (slot: Slot): Effect.Effect<void> =>
@@ -253,47 +212,7 @@ export const make = (options: RecorderOptions) =>
         yield* Effect.forkIn(writer(slot), workScope)
       })
 
-    // ---- lanes: one per target, resolved once per burst ----
-    const laneWorker = (key: string, lane: Array<Item>): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        while (lane.length > 0) {
-          const resolved = yield* resolve(lane[0]!.target)
-          const batch = lane.splice(0)
-          inLanes -= batch.length
-          for (const item of batch) {
-            if (resolved._tag === "Ok") yield* correlate(item, resolved.ref)
-            else yield* drop(resolved.why, 1)
-          }
-          settle(-batch.length)
-        }
-        lanes.delete(key)
-      })
-
-    const keyOf = (t: Target) => (t._tag === "Object" ? `${t.ref.kind}/${t.ref.namespace}/${t.ref.name}/${t.ref.uid}` : t.key)
-
-    // Takes everything queued at once: one scheduler turn moves a whole burst into the lanes.
-    const dispatcher = Effect.forever(
-      Effect.gen(function*() {
-        const items = yield* Queue.takeAll(queue)
-        for (const item of items) {
-          if (inLanes >= options.queueCapacity) {
-            yield* drop("queue_full", 1)
-            settle(-1)
-            continue
-          }
-          const key = keyOf(item.target)
-          const lane = lanes.get(key)
-          inLanes++
-          if (lane !== undefined) lane.push(item)
-          else {
-            const fresh = [item]
-            lanes.set(key, fresh)
-            yield* Effect.forkIn(laneWorker(key, fresh), workScope)
-          }
-        }
-      })
-    )
-    yield* Effect.forkIn(dispatcher, workScope)
+    const lanes = yield* startLanes({ options, queue, scope: workScope, drop, settle, logOnce, deliver: correlate })
 
     const awaitIdle: Effect.Effect<void> = Effect.suspend(() => {
       if (busy === 0) return Effect.void
@@ -303,7 +222,7 @@ export const make = (options: RecorderOptions) =>
     })
 
     const pendingCount = () => {
-      let n = Queue.sizeUnsafe(queue) + inLanes
+      let n = Queue.sizeUnsafe(queue) + lanes.size()
       for (const s of writers) n += s.pending
       return n
     }
@@ -341,7 +260,7 @@ export const make = (options: RecorderOptions) =>
         dropped: { ...stats.dropped },
         requests: sender.requests(),
         inFlight: pendingCount(),
-        queued: Queue.sizeUnsafe(queue) + inLanes,
+        queued: Queue.sizeUnsafe(queue) + lanes.size(),
         writers: writers.size
       }))
     })

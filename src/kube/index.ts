@@ -22,9 +22,9 @@ export {
   EventsPosted,
   type RecorderOptions,
   type RecorderStats,
-  type RecordInput,
-  Target
+  type RecordInput
 } from "./EventRecorder.ts"
+export { type LaneDropReason, Target } from "./EventLanes.ts"
 export {
   type AccessCheck,
   DEFAULT_REQUEST_TIMEOUT,

@@ -4,7 +4,8 @@
  */
 import { Duration, Effect, Exit, Fiber, Layer, Logger, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { DEFAULT_RECORDER_OPTIONS, make, type RecorderOptions, Target } from "../../src/kube/EventRecorder.ts"
+import { Target } from "../../src/kube/EventLanes.ts"
+import { DEFAULT_RECORDER_OPTIONS, make, type RecorderOptions } from "../../src/kube/EventRecorder.ts"
 import type { ObjectRef } from "../../src/kube/KubeClient.ts"
 import type { KubeFake } from "../../src/kube/KubeFake.ts"
 
