@@ -34,8 +34,13 @@ export const connectionOf = (controllers: ReadonlyArray<Controller>): Connection
 
 const secondsSince = (now: number, since: number | undefined) => since === undefined ? 0 : Math.round((now - since) / 1000)
 
-/** A message a person can act on. */
+/** A message a person can act on, on one line (tools' multi-line errors are folded). */
 export const conditionOf = (h: Omit<VolumeHealth, "condition">, now: number): VolumeCondition => {
+  const c = describeCondition(h, now)
+  return { abnormal: c.abnormal, message: c.message.replace(/\s*\n\s*/g, "; ").trim() }
+}
+
+const describeCondition = (h: Omit<VolumeHealth, "condition">, now: number): VolumeCondition => {
   const paths = h.controllers.map((c) => c.name).join(", ")
   if (h.connection !== "live") {
     const detail = h.connection === "gone"

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
-import { HealthMonitor } from "../../src/node/HealthMonitor.ts"
+import { conditionOf, HealthMonitor } from "../../src/node/HealthMonitor.ts"
 import { HealthView } from "../../src/node/HealthView.ts"
 import { nodeLayer } from "../../src/node/NodeLayer.ts"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
@@ -192,5 +192,18 @@ describe("HealthMonitor", () => {
           assert.deepStrictEqual(yield* events, [])
         })
       ))
+  })
+})
+
+describe("conditionOf", () => {
+  it("folds a tool's multi-line error onto one line", () => {
+    const c = conditionOf({
+      volumeId: "pvc-1", nqn: "nqn.x", address: "10.0.0.5:4420", controllers: [], connection: "gone", downSince: 0, stale: true,
+      lastRecovery: { at: 0, ok: false, message: "nvme connect: Failed (exit 1): Failed to write to /dev/nvme-fabrics\ncould not add new controller" },
+      nextRecoveryAt: 0, failedRecoveries: 1
+    }, 1000)
+    assert.isTrue(c.abnormal)
+    assert.notInclude(c.message, "\n")
+    assert.include(c.message, "Failed to write to /dev/nvme-fabrics; could not add new controller")
   })
 })
