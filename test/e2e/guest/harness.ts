@@ -448,3 +448,17 @@ export const checkQuietLogs = (outDir: string, r: Recorder, sinceIso: string): v
   r.check(trouble.length === 0, `plugin logs quiet: no error, lost connection, stale mount or recovery (${lines} lines, health monitor every ${HEALTH_INTERVAL_MS} ms)`,
     trouble.join(" | ").slice(0, 400))
 }
+
+/** Unpublishes and unstages every volume the state files still name, then disconnects any managed controller left. */
+export const sweepLeftovers = async (c: CsiClient): Promise<void> => {
+  for (const f of fs.readdirSync(STATE_DIR).filter((n) => n.endsWith(".json"))) {
+    const rec = JSON.parse(fs.readFileSync(`${STATE_DIR}/${f}`, "utf8")) as { volumeId: string; stagingPath: string; publishedTargets: Array<{ path: string }> }
+    for (const t of rec.publishedTargets) await call(() => c.NodeUnpublishVolume({ volume_id: rec.volumeId, target_path: t.path }, { deadlineMs: 60_000 }))
+    const u = await call(() => c.NodeUnstageVolume({ volume_id: rec.volumeId, staging_target_path: rec.stagingPath }, { deadlineMs: 60_000 }))
+    log(`sweep: unstaged leftover ${rec.volumeId}: ${u.code === 0 ? "OK" : u.details}`)
+  }
+  for (const ctrl of controllers().filter((x) => x.nqn.startsWith(PREFIX))) {
+    log(`sweep: disconnecting leftover ${ctrl.name} ${ctrl.nqn}`)
+    await run("nvme", ["disconnect", "-d", ctrl.name])
+  }
+}

@@ -9,7 +9,7 @@
  *   node resilience.guest.ts OUT_DIR NAMESPACE SCENARIO...
  */
 import * as fs from "node:fs"
-import { call, controllers, log, type Plugin, PREFIX, type Recorder, run, RUN_DIR, scenario, startPlugin, STATE_DIR } from "./harness.ts"
+import { call, log, type Plugin, PREFIX, type Recorder, RUN_DIR, scenario, startPlugin, STATE_DIR, sweepLeftovers } from "./harness.ts"
 import { type Env, nvmet, resilienceFlags } from "./resilience-common.ts"
 import { faultA, faultB, faultC, neverReturns } from "./scenarios-outage.ts"
 import { orphans, restart } from "./scenarios-restart.ts"
@@ -71,17 +71,7 @@ const sweep = async (): Promise<void> => {
   await nvmet("port-up")
   for (const f of fs.readdirSync("/sys/kernel/config/nvmet/subsystems").filter((s) => s.startsWith(PREFIX))) await nvmet("link", f)
   await ensurePlugin()
-  const c = env.plugin.client
-  for (const f of fs.readdirSync(STATE_DIR).filter((n) => n.endsWith(".json"))) {
-    const rec = JSON.parse(fs.readFileSync(`${STATE_DIR}/${f}`, "utf8")) as { volumeId: string; stagingPath: string; publishedTargets: Array<{ path: string }> }
-    for (const t of rec.publishedTargets) await call(() => c.NodeUnpublishVolume({ volume_id: rec.volumeId, target_path: t.path }, { deadlineMs: 60_000 }))
-    const u = await call(() => c.NodeUnstageVolume({ volume_id: rec.volumeId, staging_target_path: rec.stagingPath }, { deadlineMs: 60_000 }))
-    log(`sweep: unstaged leftover ${rec.volumeId}: ${u.code === 0 ? "OK" : u.details}`)
-  }
-  for (const ctrl of controllers().filter((x) => x.nqn.startsWith(PREFIX))) {
-    log(`sweep: disconnecting leftover ${ctrl.name} ${ctrl.nqn}`)
-    await run("nvme", ["disconnect", "-d", ctrl.name])
-  }
+  await sweepLeftovers(env.plugin.client)
 }
 
 const started = performance.now()
