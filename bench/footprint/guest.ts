@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { withoutFlag } from "../../test/e2e/guest/resilience-common.ts"
 import {
   attachedOf, blockCap, blockStagingPath, ctx, FOREIGN, log, mountCap, must, PREFIX, run, stagingPath, startPlugin, targetPath, waitFor
 } from "../../test/e2e/guest/harness.ts"
@@ -56,13 +57,16 @@ const bareStage = async (nqn: string, mountPoint: string): Promise<number> => {
   return performance.now() - t
 }
 
+/** The plugin as shipped: the e2e harness's fast monitor and orphan scan back to their defaults (2 s, 5 min). */
+const shipped = { editFlags: (flags: ReadonlyArray<string>) => withoutFlag(withoutFlag(flags, "--health-interval"), "--orphan-interval") }
+
 const main = async () => {
   const results: Record<string, unknown> = { trials: TRIALS, volumes: VOLUMES }
 
   // Start-up: spawn to first Probe answering ready, several times; RSS idle on the last one.
   const startups: Array<number> = []
   for (let i = 0; i < 3; i++) {
-    const p = await startPlugin(outDir!)
+    const p = await startPlugin(outDir!, shipped)
     startups.push(p.readyMs)
     if (i < 2) await p.stop("SIGTERM")
     else {
@@ -74,7 +78,7 @@ const main = async () => {
   results["startupToReadyProbeMs"] = { median: median(startups), all: startups.map(Math.round) }
   log(`start-up to ready Probe: ${startups.map(Math.round).join(", ")} ms; RSS idle ${results["rssIdleMiB"]} MiB`)
 
-  const plugin = await startPlugin(outDir!)
+  const plugin = await startPlugin(outDir!, shipped)
   const c = plugin.client
   const bare: Array<number> = []
   const stage: Array<number> = []
