@@ -1,7 +1,7 @@
 /**
  * The node plugin's services over a host: given the four host services (NvmeCli, Sysfs,
  * Mounter, StageStore — live in main.ts, in-memory in tests) and an EventPoster, builds
- * NvmeTransport, DeviceResolver, VolumeLocks, HealthView, NodeVolumes, HealthMonitor and
+ * NvmeTransport, VolumeLocks, HealthView, NodeVolumes, HealthMonitor and
  * OrphanReconciler. Tests run exactly this composition on the in-memory kernel. Settings stays
  * required, like the host's own needs.
  *
@@ -10,7 +10,6 @@
 import { Layer } from "effect"
 import type { EventPoster } from "../kube/EventPoster.ts"
 import type { Mounter } from "../mount/Mounter.ts"
-import { DeviceResolver } from "../nvme/DeviceResolver.ts"
 import type { NvmeCli } from "../nvme/NvmeCli.ts"
 import { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import type { Sysfs } from "../nvme/Sysfs.ts"
@@ -29,7 +28,7 @@ export const nodeLayer = <E, R, RE>(host: Layer.Layer<HostServices, E, R>, event
   // The host's Mounter is replaced by one that counts every operation for the metrics.
   const measuredHost = Layer.provideMerge(instrumentedMounter, host)
   const base = Layer.mergeAll(measuredHost, VolumeLocks.layer, HealthView.layer, events)
-  const nvme = Layer.provideMerge(Layer.mergeAll(NvmeTransport.layer, DeviceResolver.layer), base)
+  const nvme = Layer.provideMerge(NvmeTransport.layer, base)
   const volumes = Layer.provideMerge(NodeVolumesLive, nvme)
   return Layer.provideMerge(Layer.mergeAll(HealthMonitor.layer, OrphanReconciler.layer), volumes)
 }

@@ -72,5 +72,4 @@ export class Sysfs extends Context.Service<Sysfs, {
   readonly fabricsAvailable: Effect.Effect<boolean>
 }>()("rds-csi/nvme/Sysfs") {}
 
-export const isLive = (c: Controller): boolean => c.state === "live"
 export const isDeleting = (c: Controller): boolean => c.state === "deleting" || c.state === "deleting (no IO)" || c.state === "dead"
