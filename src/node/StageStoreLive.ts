@@ -117,19 +117,39 @@ export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.ef
       })
     })
 
+    // The health monitor lists every record each tick. The files stay the only truth (a record
+    // edited or removed by hand is seen at once), but one whose inode, size and mtime have not
+    // changed since it was last decoded is not read and decoded again.
+    const decoded = new Map<string, { readonly key: string; readonly record: StageRecord }>()
+    const readRecord = (file: string) =>
+      Effect.gen(function*() {
+        const st = yield* Effect.tryPromise({
+          try: () => fs.promises.stat(file, { bigint: true }).catch((e) => code(e) === "ENOENT" ? undefined : Promise.reject(e)),
+          catch: message
+        })
+        if (st === undefined) return undefined
+        const key = `${st.ino}:${st.size}:${st.mtimeNs}`
+        const known = decoded.get(file)
+        if (known !== undefined && known.key === key) return known.record
+        const text = yield* readFile(file)
+        if (text === undefined) return undefined
+        const record = yield* parseRecord(text)
+        decoded.set(file, { key, record })
+        return record
+      })
+
     const list = Effect.gen(function*() {
       const names = yield* Effect.tryPromise({
         try: () => fs.promises.readdir(dir).catch((e) => code(e) === "ENOENT" ? [] : Promise.reject(e)),
         catch: (e) => fail("*", "list")(`${dir}: ${message(e)}`)
       })
+      const present = new Set(names.map((name) => path.join(dir, name)))
+      for (const file of decoded.keys()) if (!present.has(file)) decoded.delete(file)
       const records: Array<StageRecord> = []
       const broken: Array<string> = []
       for (const name of names.filter(isRecordFile).sort()) {
         const file = path.join(dir, name)
-        const outcome = yield* readFile(file).pipe(
-          Effect.flatMap((text) => text === undefined ? Effect.succeed(undefined) : parseRecord(text)),
-          Effect.result
-        )
+        const outcome = yield* readRecord(file).pipe(Effect.result)
         if (outcome._tag === "Failure") broken.push(`${name}: ${outcome.failure}`)
         else if (outcome.success === undefined) continue // removed meanwhile
         else if (fileNameFor(outcome.success.volumeId) !== name) broken.push(`${name}: holds the record of '${outcome.success.volumeId}'`)
