@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config"
 
-// Three projects, one per kind of proof (SPEC §7):
-//  unit        test layers only, fast, no root, no network (npm run test:unit)
+// Four projects, one per kind of proof (SPEC §7):
+//  unit        test layers only, fast, no root, no network, no host tool (npm run test:unit)
+//  host        the real host binaries: kubectl kustomize, nvme-cli, mkfs/resize, nix, npm ci
+//              (*.host.test.ts; scripts/prepare-host.sh host installs what they run)
 //  integration the real kube-apiserver + etcd on loopback (test/cluster starts them)
 //  e2e         the real Linux kernel in a throw-away VM (test/e2e/vm)
 export default defineConfig({
@@ -12,8 +14,15 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/integration/**", "test/e2e/**"],
+          exclude: ["test/integration/**", "test/e2e/**", "test/**/*.host.test.ts"],
           testTimeout: 30_000
+        }
+      },
+      {
+        test: {
+          name: "host",
+          include: ["test/**/*.host.test.ts"],
+          testTimeout: 300_000
         }
       },
       {

@@ -10,11 +10,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ "$(id -u)" != 0 ]; then
-  echo "npm run demo needs root: it installs Debian packages (qemu-system-x86, nvme-cli, e2fsprogs," >&2
-  echo "etcd-server, golang-1.19 for the test kube-apiserver) and boots a VM. Run it as root." >&2
+  echo "npm run demo needs root: it boots a VM whose kernel target and initiator it drives, and on a" >&2
+  echo "new machine installs Debian packages (qemu-system-x86, nvme-cli, e2fsprogs, etcd-server, and" >&2
+  echo "golang-1.19-go to build the test kube-apiserver once). Run it as root." >&2
   exit 1
 fi
-echo "demo: preparing the host (packages, Debian kernel for the VM; cached after the first run)..."
-bash test/e2e/vm/setup-host.sh
+echo "demo: preparing the host (packages, the test kube-apiserver, the VM's Debian kernel; cached after the first run)..."
+bash scripts/prepare-host.sh demo
+[ -d node_modules/effect ] || { echo "demo: run 'npm ci' first" >&2; exit 1; }
 npm run -s build
 exec node scripts/demo/host.ts

@@ -1,9 +1,11 @@
 #!/bin/bash
-# Everything CI runs, in order: typecheck, unit + property tests (test layers), integration
-# tests (a real kube-apiserver + etcd on loopback), end-to-end tests (a real Linux kernel in a
+# Everything CI runs, in order: typecheck, build, unit + property tests (test layers, no host
+# tool), then the host preparation (scripts/prepare-host.sh: apt packages, the kube-apiserver
+# build, the VM kernel; once, saying what and why), then the host suite (real host binaries),
+# integration (a real kube-apiserver + etcd on loopback) and end-to-end (a real Linux kernel in a
 # throw-away VM). Each vitest run prints its own summary; the last line adds them up, so a run
-# that executed no test is visible. Set SKIP_E2E=1 / SKIP_INTEGRATION=1 for a partial run
-# (the summary says so).
+# that executed no test is visible. SKIP_HOST=1 / SKIP_INTEGRATION=1 / SKIP_E2E=1 for a partial
+# run (the summary says so). A suite whose preparation failed is reported as NOT RUN and fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
@@ -26,11 +28,21 @@ echo "==== build (dist/: what the image ships and the e2e guest runs)"
 npm run -s build || status=1
 
 run unit --project unit
-if [ "${SKIP_INTEGRATION:-0}" = 1 ]; then echo "==== integration: SKIPPED (SKIP_INTEGRATION=1)"; else run integration --project integration; fi
-if [ "${SKIP_E2E:-0}" = 1 ]; then echo "==== e2e: SKIPPED (SKIP_E2E=1)"; else
-  bash test/e2e/vm/setup-host.sh || { echo "e2e: host setup failed" >&2; status=1; }
-  run e2e --project e2e
+
+suites=()
+for s in host integration e2e; do
+  var="SKIP_$(echo "$s" | tr a-z A-Z)"
+  if [ "${!var:-0}" = 1 ]; then echo "==== $s: SKIPPED ($var=1)"; else suites+=("$s"); fi
+done
+if ((${#suites[@]})); then
+  echo "==== prepare the host for: ${suites[*]}"
+  if ! bash scripts/prepare-host.sh "${suites[@]}"; then
+    echo "==== ${suites[*]}: NOT RUN (the host preparation above says what is missing)"
+    status=1
+    suites=()
+  fi
 fi
+for s in ${suites[@]+"${suites[@]}"}; do run "$s" --project "$s"; done
 
 node -e '
   const fs = require("fs"); let p = 0, f = 0, s = 0;

@@ -11,7 +11,7 @@
  * May import: node built-ins only (this runs in vitest's main process, not in a test worker).
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
@@ -56,13 +56,16 @@ const ensureApiserver = (): string => {
   if (fromEnv !== undefined && fromEnv !== "") return fromEnv
   if (existsSync(BIN)) return BIN
   if (!isRoot()) throw new Error(`no kube-apiserver at ${BIN}: run test/cluster/build-kube-apiserver.sh as root, or set KUBE_APISERVER_BIN`)
-  log(`building kube-apiserver v1.20.2 into ${CACHE} (about 3.5 min; log: ${CACHE}.log)`)
-  const out = execFileSync("bash", ["-c", `bash "${join(HERE, "build-kube-apiserver.sh")}" "${CACHE}" 2>"${CACHE}.log"`], {
+  // The folder the build log goes to exists before the shell opens it (a new machine has no /var/cache/rds-csi).
+  mkdirSync(dirname(CACHE), { recursive: true })
+  const buildLog = join(dirname(CACHE), "kube-apiserver-build.log")
+  log(`building kube-apiserver v1.20.2 into ${CACHE} (about 4 min; log: ${buildLog})`)
+  const out = execFileSync("bash", ["-c", `bash "${join(HERE, "build-kube-apiserver.sh")}" "${CACHE}" 2>"${buildLog}"`], {
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024
   })
   const bin = out.trim().split("\n").pop() ?? ""
-  if (!existsSync(bin)) throw new Error(`kube-apiserver build did not produce a binary; see ${CACHE}.log`)
+  if (!existsSync(bin)) throw new Error(`kube-apiserver build did not produce a binary; see ${buildLog}`)
   return bin
 }
 

@@ -115,8 +115,28 @@ describe("files, not processes", () => {
       assert.isAtMost(st.availableBytes, st.totalBytes)
       const mi = yield* m.mountinfo
       assert.isTrue(mi.some((e) => e.mountPoint === "/"))
-      assert.deepStrictEqual(yield* m.missingTools, [], "this host has every mount tool")
     }).pipe(Effect.provide(live())))
+
+  it.live("missingTools: every tool present on PATH → none missing; one removed → exactly that one", () => {
+    // Fake executables on a PATH of our own: the unit suite needs no host package
+    // (the real tools are checked by MounterLive.host.test.ts, after scripts/prepare-host.sh).
+    const bin = tmp("fake-tools-")
+    for (const t of TOOLS) fs.writeFileSync(path.join(bin, t), "#!/bin/sh\nexit 0\n", { mode: 0o755 })
+    const saved = process.env["PATH"]
+    return Effect.gen(function*() {
+      const m = yield* Mounter
+      process.env["PATH"] = bin
+      assert.deepStrictEqual(yield* m.missingTools, [])
+      fs.rmSync(path.join(bin, TOOLS[0]!))
+      assert.deepStrictEqual(yield* m.missingTools, [TOOLS[0]])
+    }).pipe(
+      Effect.provide(live()),
+      Effect.ensuring(Effect.sync(() => {
+        process.env["PATH"] = saved
+        fs.rmSync(bin, { recursive: true })
+      }))
+    )
+  })
 
   it.live("makeDirectory, makeFile (never truncates), removePath (never recursive, missing is fine)", () =>
     Effect.gen(function*() {

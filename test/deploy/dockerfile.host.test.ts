@@ -1,5 +1,5 @@
 /**
- * The Dockerfile read as text (no container engine runs here; production-install.test.ts runs
+ * The Dockerfile read as text (no container engine runs here; production-install.host.test.ts runs
  * what it installs): the base pinned to the Node 24 the tests use, the host tools the plugin
  * spawns, `npm ci` for production only, and an entrypoint the DaemonSet's args fit.
  */
