@@ -49,7 +49,12 @@ export class PvcLookup extends Context.Service<PvcLookup, {
 export const pvcRef = (namespace: string, name: string, uid: string): ObjectRef => ({
   apiVersion: "v1", kind: "PersistentVolumeClaim", namespace, name, uid
 })
-export const nodeRef = (name: string, uid: string): ObjectRef => ({ apiVersion: "v1", kind: "Node", namespace: "", name, uid })
+/**
+ * A Node as events name it: uid = the node's NAME, as kubelet posts its own node events. kubectl
+ * describe node up to 1.2x searches events by that uid only (later ones also by the real uid), so
+ * an event carrying the Node's real uid is invisible to them (seen with Debian's kubectl 1.20).
+ */
+export const nodeRef = (name: string): ObjectRef => ({ apiVersion: "v1", kind: "Node", namespace: "", name, uid: name })
 
 interface Cached {
   readonly value: Lookup
@@ -225,7 +230,7 @@ export const make = (options: PvcLookupOptions) =>
           nodes,
           name,
           kube.getNode(name).pipe(
-            Effect.map((n): Lookup => Result.succeed(nodeRef(n.name, n.uid))),
+            Effect.map((n): Lookup => Result.succeed(nodeRef(n.name))),
             Effect.catchTag("KubeError", (e) => (e.reason === "NotFound" ? Effect.succeed(Result.fail(`Node ${name} does not exist`)) : Effect.fail(e)))
           )
         ),

@@ -175,13 +175,13 @@ describe("PvcLookup", () => {
       assert.isTrue(r !== undefined && Exit.isSuccess(r) && Result.isFailure(r.value))
     }))
 
-  it.effect("node name → Node uid, cached; a missing node is Missing", () =>
+  it.effect("node name → the Node, referenced as kubelet does (uid = name: what every kubectl describe node finds), cached; a missing node is Missing", () =>
     Effect.gen(function*() {
       const fake = new KubeFake()
-      const n = fake.putNode("node-1")
+      fake.putNode("node-1")
       const lookup = yield* lookupOn(fake)
       const r = yield* lookup.node("node-1")
-      assert.deepStrictEqual(r, Result.succeed({ apiVersion: "v1", kind: "Node", namespace: "", name: "node-1", uid: n.uid }))
+      assert.deepStrictEqual(r, Result.succeed({ apiVersion: "v1", kind: "Node", namespace: "", name: "node-1", uid: "node-1" }))
       yield* lookup.node("node-1")
       assert.strictEqual(fake.count("getNode"), 1)
       assert.isTrue(Result.isFailure(yield* lookup.node("node-x")))
