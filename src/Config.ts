@@ -9,7 +9,7 @@ import { Config, Duration, Option, Result } from "effect"
 import { Flag } from "effect/cli"
 import * as Path from "node:path"
 import { InvalidArgument } from "./domain/Errors.ts"
-import { nodeId } from "./domain/Ids.ts"
+import { nodeId, nqn, optionSafe } from "./domain/Ids.ts"
 import { DEFAULTS, type NodeSettings } from "./Settings.ts"
 
 const described = (description: string, env: string, fallback?: string) =>
@@ -111,6 +111,21 @@ const absoluteDir = (value: string, field: string): Result.Result<string, Invali
 
 const optional = (o: Option.Option<string>): string | undefined => Option.isSome(o) && o.value !== "" ? o.value : undefined
 
+const HOST_ID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+
+// Both go to `nvme connect` and from there into the kernel's connect option string.
+const hostNqn = (value: string | undefined): Result.Result<string | undefined, InvalidArgument> =>
+  value === undefined ? Result.succeed(undefined) : nqn(value, "--host-nqn")
+
+const hostId = (value: string | undefined): Result.Result<string | undefined, InvalidArgument> => {
+  if (value === undefined) return Result.succeed(undefined)
+  const safe = optionSafe(value, "--host-id")
+  if (Result.isFailure(safe)) return safe
+  return HOST_ID.test(value)
+    ? Result.succeed(value)
+    : Result.fail(new InvalidArgument({ field: "--host-id", rule: `must be a UUID (8-4-4-4-12 hex digits), like /etc/nvme/hostid (got '${value}')` }))
+}
+
 /** Validates parsed flags into NodeSettings; every error names the flag and the rule. */
 export const toSettings = (p: Parsed, version: string, env: Readonly<Record<string, string | undefined>>): Result.Result<NodeSettings, InvalidArgument> =>
   Result.gen(function*() {
@@ -151,8 +166,8 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
       sysfsRoot: yield* absoluteDir(p.sysfsRoot, "--sysfs-root"),
       procRoot: yield* absoluteDir(p.procRoot, "--proc-root"),
       logLevel,
-      hostNqn: optional(p.hostNqn),
-      hostId: optional(p.hostId),
+      hostNqn: yield* hostNqn(optional(p.hostNqn)),
+      hostId: yield* hostId(optional(p.hostId)),
       maxVolumesPerNode: p.maxVolumesPerNode,
       connectTimeout: yield* parseDuration(p.connectTimeout, "--connect-timeout"),
       connectAttempts: p.connectAttempts,

@@ -50,6 +50,19 @@ describe("Config.toSettings", () => {
     assert.strictEqual(error(toSettings(flags, "x", { LOG_LEVEL: "loud" })), "LOG_LEVEL: must be one of trace, debug, info, warn, error")
   })
 
+  // Both reach `nvme connect --hostnqn=… --hostid=…` and from there the kernel's connect option string.
+  it("checks --host-nqn and --host-id before they reach the kernel's connect option string", () => {
+    const unsafe = "must not contain ',', '=', whitespace or control characters (they would reach the kernel's connect option string)"
+    const hostNqn = "nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"
+    const hostId = "F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6"
+    const ok = toSettings({ ...flags, hostNqn: Option.some(hostNqn), hostId: Option.some(hostId) }, "x", {})
+    assert.deepStrictEqual(Result.map(ok, (s) => [s.hostNqn, s.hostId]), Result.succeed([hostNqn, hostId]))
+    assert.strictEqual(error(toSettings({ ...flags, hostNqn: Option.some("nqn.2014-08.org.x:h,duplicate_connect") }, "x", {})), `--host-nqn: ${unsafe}`)
+    assert.strictEqual(error(toSettings({ ...flags, hostNqn: Option.some("worker-1") }, "x", {})), "--host-nqn: must start with 'nqn.'")
+    assert.strictEqual(error(toSettings({ ...flags, hostId: Option.some(`${hostId},nr_io_queues=1`) }, "x", {})), `--host-id: ${unsafe}`)
+    assert.strictEqual(error(toSettings({ ...flags, hostId: Option.some("worker-1") }, "x", {})), "--host-id: must be a UUID (8-4-4-4-12 hex digits), like /etc/nvme/hostid (got 'worker-1')")
+  })
+
   it("reads repeated roots from the flag and comma-separated ones from the environment, normalised", () => {
     const fromFlag = toSettings({ ...flags, allowedPathRoots: ["/var/lib/kubelet/", "/mnt/x"] }, "x", { ALLOWED_PATH_ROOTS: "/ignored" })
     const fromEnv = toSettings(flags, "x", { ALLOWED_PATH_ROOTS: "/a, /b/" })

@@ -1,6 +1,7 @@
 /**
  * Identifiers: VolumeId, Nqn, NodeId. Branded strings with constructors that check the rules
- * and name the field on failure. Pure.
+ * and name the field on failure; the rule shared by every value that reaches the kernel's
+ * connect option string. Pure.
  */
 import { Brand, Result } from "effect"
 import { InvalidArgument } from "./Errors.ts"
@@ -23,14 +24,31 @@ export const volumeId = (value: string, field = "volume_id"): Result.Result<Volu
   return Result.succeed(value as VolumeId)
 }
 
+// libnvme writes "nqn=<nqn>,traddr=<address>,…,hostnqn=…" to /dev/nvme-fabrics unescaped, and the
+// kernel splits that string at ',' and newlines: a value carrying them adds connect options of its
+// own choosing ("…:pvc-1,duplicate_connect"). '=' and the rest have no business there either.
+const OPTION_UNSAFE = /[,=\s\x00-\x1f\x7f]/
+
+/** A value bound for the kernel's connect option string: no ',', '=', whitespace or control characters. */
+export const optionSafe = (value: string, field: string): Result.Result<string, InvalidArgument> =>
+  OPTION_UNSAFE.test(value)
+    ? Result.fail(new InvalidArgument({
+      field,
+      rule: "must not contain ',', '=', whitespace or control characters (they would reach the kernel's connect option string)"
+    }))
+    : Result.succeed(value)
+
 const NQN_UUID = /^nqn\.2014-08\.org\.nvmexpress:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 // nqn.yyyy-mm.reverse.domain[:anything]: the date and a reverse domain name are mandatory (NVMe base spec §4.5).
-const NQN_DOMAIN = /^nqn\.(\d{4})-(\d{2})\.([a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[\x21-\x7e]+)?$/
+// The name after ':' is printable ASCII but ',' (\x2c) and '=' (\x3d), which optionSafe rejects first with its own message.
+const NQN_DOMAIN = /^nqn\.(\d{4})-(\d{2})\.([a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[\x21-\x2b\x2d-\x3c\x3e-\x7e]+)?$/
 
-/** An NVMe Qualified Name per the NVMe base specification: `nqn.yyyy-mm.reverse-domain[:id]` or the UUID form; at most 223 bytes. */
+/** An NVMe Qualified Name per the NVMe base specification: `nqn.yyyy-mm.reverse-domain[:id]` or the UUID form; at most 223 bytes, option-safe. */
 export const nqn = (value: string, field = "volume_context.nqn"): Result.Result<Nqn, InvalidArgument> => {
   if (value.length === 0) return Result.fail(new InvalidArgument({ field, rule: "is required" }))
   if (!value.startsWith("nqn.")) return Result.fail(new InvalidArgument({ field, rule: "must start with 'nqn.'" }))
+  const safe = optionSafe(value, field)
+  if (Result.isFailure(safe)) return Result.fail(safe.failure)
   if (utf8Length(value) > 223) return Result.fail(new InvalidArgument({ field, rule: "must be at most 223 bytes" }))
   if (NQN_UUID.test(value)) return Result.succeed(value as Nqn)
   const m = NQN_DOMAIN.exec(value)

@@ -2,25 +2,45 @@
  * Where a volume lives: the NVMe/TCP target address and port. Pure.
  */
 import { Brand, Result } from "effect"
-import { isIP } from "node:net"
+import { isIP, SocketAddress } from "node:net"
 import { InvalidArgument } from "./Errors.ts"
+import { optionSafe } from "./Ids.ts"
 
 export type TargetAddress = string & Brand.Brand<"TargetAddress">
 export type Port = number & Brand.Brand<"Port">
 
-const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/
 const IPV4ISH = /^[0-9.]+$/
 
-/** An IPv4 or IPv6 literal, or a DNS host name. `[::1]` brackets are accepted and removed. */
+/**
+ * One spelling per address, so sysfs's `traddr` and a volume context compare as strings: IPv6 as
+ * inet_ntop prints it (lower case, leading zeros dropped, the longest zero run as `::`), its zone
+ * (`%eth0`) kept as given; anything else is returned unchanged.
+ */
+export const canonicalAddress = (address: string): string => {
+  if (isIP(address) !== 6) return address
+  const zoneAt = address.indexOf("%")
+  const ip = zoneAt < 0 ? address : address.slice(0, zoneAt)
+  const zone = zoneAt < 0 ? "" : address.slice(zoneAt)
+  return new SocketAddress({ address: ip, family: "ipv6" }).address + zone
+}
+
+/**
+ * An IPv4 or IPv6 literal; `[::1]` brackets are removed and IPv6 is made canonical. Host names
+ * are refused: nvme-cli resolves them and the kernel then reports the resolved address in sysfs
+ * (`traddr=`), so the controller could never be matched to the volume.
+ */
 export const targetAddress = (value: string, field: string): Result.Result<TargetAddress, InvalidArgument> => {
   const v = value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value
   if (v.length === 0) return Result.fail(new InvalidArgument({ field, rule: "is required" }))
-  if (isIP(v) !== 0) return Result.succeed(v as TargetAddress)
-  // "10.0.0.300" looks like an address, not a name: reject it as a bad address rather than resolve it.
+  const safe = optionSafe(v, field)
+  if (Result.isFailure(safe)) return Result.fail(safe.failure)
+  if (isIP(v) !== 0) return Result.succeed(canonicalAddress(v) as TargetAddress)
   if (IPV4ISH.test(v)) return Result.fail(new InvalidArgument({ field, rule: "is not a valid IPv4 address" }))
   if (v.includes(":")) return Result.fail(new InvalidArgument({ field, rule: "is not a valid IPv6 address" }))
-  if (!HOSTNAME.test(v)) return Result.fail(new InvalidArgument({ field, rule: "must be an IPv4 or IPv6 address or a DNS host name" }))
-  return Result.succeed(v as TargetAddress)
+  return Result.fail(new InvalidArgument({
+    field,
+    rule: "must be an IPv4 or IPv6 address, not a host name (sysfs reports the address nvme-cli resolved it to, so the connection could never be matched)"
+  }))
 }
 
 /** A TCP port 1–65535, given as a decimal string (volume context values are strings). */

@@ -150,8 +150,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
  * Reads the volume context (a string map set by the controller or a static PV). Keys follow the
- * Go driver: `nqn`, `nvmeAddress` (or `rdsAddress`), `nvmePort`, `ctrlLossTmo` (default -1),
- * `reconnectDelay` (default 5), `keepAliveTmo`, and optional `nsid`/`nguid`/`uuid`.
+ * Go driver: `nqn`, `nvmeAddress` (or `rdsAddress`; an IP literal), `nvmePort`, `ctrlLossTmo`
+ * (default -1), `reconnectDelay` (default 5), `keepAliveTmo`, and optional `nsid`/`nguid`/`uuid`.
+ * The NQN and the address reach the kernel's connect option string, so both are option-safe.
  */
 export const volumeTarget = (ctx: Readonly<Record<string, string>>): Result.Result<VolumeTarget, InvalidArgument> =>
   Result.gen(function*() {

@@ -24,7 +24,7 @@ export interface Controller {
   readonly state: ControllerState
   readonly subsysnqn: string
   readonly transport: string
-  /** `traddr`, `trsvcid` (and `host_traddr`…) from the `address` attribute. */
+  /** `traddr` (IPv6 in canonicalAddress form, as volume targets are), `trsvcid` from the `address` attribute. */
   readonly traddr: string | undefined
   readonly trsvcid: string | undefined
   /** Seconds; undefined where the attribute does not exist (PCIe controllers). */

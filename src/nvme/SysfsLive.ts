@@ -11,10 +11,11 @@
  * A controller or namespace that vanishes mid-read (the kernel deleting it) is left out of the
  * snapshot, never an error; only an unreadable file that exists is a SysfsError.
  *
- * May import: effect, nvme/Sysfs, Settings.
+ * May import: effect, domain, nvme/Sysfs, Settings.
  */
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
+import { canonicalAddress } from "../domain/Target.ts"
 import { Settings } from "../Settings.ts"
 import { type Controller, type ControllerState, type NamespaceDevice, type NvmeSnapshot, Sysfs, SysfsError } from "./Sysfs.ts"
 
@@ -62,6 +63,15 @@ export const parseAddress = (address: string): ReadonlyMap<string, string> => {
   return out
 }
 
+/**
+ * The `traddr` field in canonical form: the kernel echoes the string nvme-cli gave it, and a
+ * controller made by hand (or by an older plugin) may spell an IPv6 address differently.
+ */
+export const traddrOf = (fields: ReadonlyMap<string, string>): string | undefined => {
+  const traddr = fields.get("traddr")
+  return traddr === undefined ? undefined : canonicalAddress(traddr)
+}
+
 /** `ctrl_loss_tmo`: seconds, or `off` (never give up) = -1. */
 export const parseCtrlLossTmo = (value: string): number | undefined => {
   if (value === "off") return -1
@@ -105,7 +115,7 @@ const readController = (dir: string, name: string): Omit<RawController, "subsyst
     state: parseState(state),
     subsysnqn,
     transport,
-    traddr: fields.get("traddr"),
+    traddr: traddrOf(fields),
     trsvcid: fields.get("trsvcid"),
     ctrlLossTmo: tmo === Gone ? undefined : parseCtrlLossTmo(tmo),
     namespaces,

@@ -5,15 +5,20 @@
  * and the sysfs view. Functions over KernelState; they throw KernelError like a failing syscall
  * and never leave half-made state behind (they check before they change).
  *
- * May import: testing/KernelState, testing/KernelTypes, contracts (types only).
+ * May import: domain, testing/KernelState, testing/KernelTypes, contracts (types only).
  */
+import { isIP } from "node:net"
 import type { Nqn } from "../domain/Ids.ts"
+import { canonicalAddress } from "../domain/Target.ts"
 import type { ConnectArgs, SubsystemListing } from "../nvme/NvmeCli.ts"
 import type { ControllerState, NamespaceDevice, NvmeSnapshot } from "../nvme/Sysfs.ts"
 import { type BlockDev, type Controller, devTOf, type Head, type HostSubsystem, Ida, type KernelState, type Portal, portalKey, type TargetNamespace } from "./KernelState.ts"
 import { KernelError, type NamespaceSpec, Signature } from "./KernelTypes.ts"
 
 const isGoing = (c: Controller) => c.state === "deleting" || c.state === "deleting (no IO)" || c.state === "dead" || c.state === "removed"
+
+/** Whether `c` talks to that endpoint (the network's view: any spelling of the address). */
+const reaches = (c: Controller, address: string, port: number): boolean => portalKey(c.address, c.port) === portalKey(address, port)
 
 const portalOf = (s: KernelState, address: string, port: number): Portal => {
   const p = s.portals.get(portalKey(address, port))
@@ -62,7 +67,7 @@ export const unexportSubsystem = (s: KernelState, address: string, port: number,
   const portal = portalOf(s, address, port)
   portal.exports.delete(nqn)
   s.log("target", portalKey(address, port), `no longer exports ${nqn}`)
-  for (const c of s.controllers) if (c.nqn === nqn && c.address === address && c.port === port) interrupt(s, c)
+  for (const c of s.controllers) if (c.nqn === nqn && reaches(c, address, port)) interrupt(s, c)
 }
 
 const interrupt = (s: KernelState, c: Controller): void => {
@@ -76,7 +81,7 @@ export const linkDown = (s: KernelState, address: string, port: number): void =>
   if (!portal.linkUp) return
   portal.linkUp = false
   s.log("link", portalKey(address, port), "down")
-  for (const c of s.controllers) if (c.address === address && c.port === port) interrupt(s, c)
+  for (const c of s.controllers) if (reaches(c, address, port)) interrupt(s, c)
 }
 
 /** The network comes back: reconnecting controllers whose NQN is still exported go live under the same names. */
@@ -91,13 +96,20 @@ export const linkUp = (s: KernelState, address: string, port: number): void => {
 const reconnectPortal = (s: KernelState, portal: Portal): void => {
   if (!portal.linkUp) return
   for (const c of s.controllers) {
-    if (c.address === portal.address && c.port === portal.port && c.state === "connecting" && portal.exports.has(c.nqn)) s.setState(c, "live")
+    if (reaches(c, portal.address, portal.port) && c.state === "connecting" && portal.exports.has(c.nqn)) s.setState(c, "live")
   }
 }
 
-/** `nvme connect` as the kernel sees it: EALREADY for a duplicate, the network's errno, or a new live controller. */
+/**
+ * `nvme connect` as the kernel sees it: EINVAL for a traddr that is not an IP literal (the model
+ * resolves no names), EALREADY for a duplicate (the kernel compares traddr strings), the
+ * network's errno, or a new live controller that keeps traddr as given.
+ */
 export const connect = (s: KernelState, args: ConnectArgs): Controller => {
   const where = portalKey(args.address, args.port)
+  if (isIP(args.address) === 0) {
+    throw new KernelError({ errno: "EINVAL", syscall: "write /dev/nvme-fabrics", path: where, detail: `malformed address passed: ${args.address}:${args.port}` })
+  }
   const duplicate = s.controllers.find((c) => c.nqn === args.nqn && c.address === args.address && c.port === args.port && !isGoing(c))
   if (duplicate !== undefined) {
     throw new KernelError({ errno: "EALREADY", syscall: "write /dev/nvme-fabrics", path: where, detail: `already connected as ${duplicate.name}` })
@@ -249,7 +261,8 @@ export const snapshot = (s: KernelState): NvmeSnapshot => {
       state: c.state as ControllerState,
       subsysnqn: c.nqn,
       transport: "tcp",
-      traddr: c.address,
+      // The kernel echoes traddr as given; SysfsLive hands it on in canonical form.
+      traddr: canonicalAddress(c.address),
       trsvcid: String(c.port),
       ctrlLossTmo: c.ctrlLossTmo,
       subsystem: `nvme-subsys${c.subsystem.instance}`

@@ -6,8 +6,9 @@
  * keeps a deleted namespace head, its minor and its subsystem alive: that is why a reconnect after
  * a controller loss yields `nvme0n2`, not `nvme0n1`). Synchronous and deterministic: no clock.
  *
- * May import: testing/KernelTypes, contracts (types only).
+ * May import: domain, testing/KernelTypes, contracts (types only).
  */
+import { canonicalAddress } from "../domain/Target.ts"
 import type { FsStats, MountEntry } from "../mount/Mounter.ts"
 import { type BlkidFault, type KernelOptions, type LogEntry, type MkfsRecord, type ModelControllerState, type Signature } from "./KernelTypes.ts"
 
@@ -111,7 +112,8 @@ export interface Mount {
 
 export const BLOCK_MAJOR = 259
 export const devTOf = (d: BlockDev): string => `${BLOCK_MAJOR}:${d.minor}`
-export const portalKey = (address: string, port: number): string => `${address}:${port}`
+/** A network endpoint: two spellings of one IPv6 address reach the same portal. */
+export const portalKey = (address: string, port: number): string => `${canonicalAddress(address)}:${port}`
 
 export class KernelState {
   readonly options: KernelOptions

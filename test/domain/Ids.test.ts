@@ -18,6 +18,23 @@ describe("Nqn", () => {
     assert.match(rule(nqn("nqn.com.x")), /must be 'nqn.yyyy-mm/)
     assert.strictEqual(rule(nqn(`nqn.2000-02.com.x:${"a".repeat(220)}`)), "volume_context.nqn: must be at most 223 bytes")
   })
+  // libnvme writes `nqn=<nqn>,…` to /dev/nvme-fabrics unescaped: these would add kernel connect options.
+  it("rejects what would reach the kernel's connect option string (',', '=', whitespace, control characters, NUL)", () => {
+    const unsafe = "volume_context.nqn: must not contain ',', '=', whitespace or control characters (they would reach the kernel's connect option string)"
+    for (
+      const hostile of [
+        "nqn.2000-02.com.mikrotik:pvc-1,duplicate_connect",
+        "nqn.2000-02.com.mikrotik:pvc=1",
+        "nqn.2000-02.com.mikrotik:pvc-1,hostnqn=nqn.2014-08.org.evil:x",
+        "nqn.2000-02.com.mikrotik:pvc 1",
+        "nqn.2000-02.com.mikrotik:pvc-1\ntraddr=10.9.9.9",
+        "nqn.2000-02.com.mikrotik:pvc-1\t",
+        "nqn.2000-02.com.mikrotik:pvc-1\u0000",
+        "nqn.2000-02.com.mikrotik:pvc-1\x7f"
+      ]
+    ) assert.strictEqual(rule(nqn(hostile)), unsafe, JSON.stringify(hostile))
+    assert.strictEqual(rule(nqn("nqn.2000-02.com.mikrotik:pvc,1", "--host-nqn")), unsafe.replace("volume_context.nqn", "--host-nqn"))
+  })
 })
 
 describe("VolumeId and NodeId", () => {

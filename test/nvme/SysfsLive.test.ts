@@ -5,7 +5,7 @@ import type { Nqn } from "../../src/domain/Ids.ts"
 import { volumeTarget } from "../../src/domain/Volume.ts"
 import { identityOf, resolveIn, sameIdentity } from "../../src/nvme/DeviceResolver.ts"
 import { type NvmeSnapshot, Sysfs } from "../../src/nvme/Sysfs.ts"
-import { parseAddress, parseCtrlLossTmo, parseState, readSnapshot, SysfsLive } from "../../src/nvme/SysfsLive.ts"
+import { parseAddress, parseCtrlLossTmo, parseState, readSnapshot, SysfsLive, traddrOf } from "../../src/nvme/SysfsLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 import { materialiseSysfs } from "../fixtures/fixtures.ts"
 
@@ -177,6 +177,11 @@ describe("SysfsLive over sysfs trees captured from kernel 6.1", () => {
       ["traddr", "127.0.0.1"], ["trsvcid", "4420"], ["src_addr", "127.0.0.1"]
     ])
     assert.strictEqual(parseAddress("traddr=fe80::1%eth0,trsvcid=4420").get("traddr"), "fe80::1%eth0")
+    // The kernel echoes traddr as nvme-cli gave it; volume targets hold IPv6 canonical, so sysfs's must be too.
+    assert.strictEqual(traddrOf(parseAddress("traddr=FD00:0:0::0005,trsvcid=4420,src_addr=fd00::9")), "fd00::5")
+    assert.strictEqual(traddrOf(parseAddress("traddr=FE80::1%eth0,trsvcid=4420")), "fe80::1%eth0")
+    assert.strictEqual(traddrOf(parseAddress("traddr=127.0.0.1,trsvcid=4420")), "127.0.0.1")
+    assert.strictEqual(traddrOf(parseAddress("trsvcid=4420")), undefined)
     assert.deepStrictEqual([parseCtrlLossTmo("off"), parseCtrlLossTmo("600"), parseCtrlLossTmo("")], [-1, 600, undefined])
     assert.deepStrictEqual([parseState("deleting (no IO)"), parseState("something new")], ["deleting (no IO)", "new"])
   })

@@ -87,6 +87,44 @@ describe("KernelModel: connect and resolve through the real NvmeTransport and De
       assert.strictEqual((yield* k.view).controllers.length, 1)
     }).pipe(Effect.provide(env)))
 
+  it.effect("traddr is recorded as given; a host name is EINVAL like the kernel's 'malformed address' (the model resolves no names)", () =>
+    Effect.gen(function*() {
+      yield* exportVolume()
+      const cli = yield* NvmeCli
+      const args = (address: string) => ({ nqn: NQN as Nqn, address, port: PORT, ctrlLossTmo: -1, reconnectDelay: 5, keepAliveTmo: undefined, hostNqn: undefined, hostId: undefined })
+      const named = yield* Effect.flip(cli.connect(args("rds.example.com")))
+      assert.strictEqual(named.reason, "Failed")
+      assert.match(named.detail, /Invalid argument/)
+      assert.deepStrictEqual((yield* (yield* KernelModel).view).controllers, [])
+      yield* cli.connect(args(ADDR))
+      const snap = yield* (yield* Sysfs).snapshot
+      assert.deepStrictEqual(snap.controllers.map((c) => c.traddr), [ADDR])
+    }).pipe(Effect.provide(env)))
+
+  // The kernel echoes traddr as nvme-cli gave it and its duplicate check compares strings: a
+  // controller made with another spelling of the address must still be found, not doubled.
+  it.effect("IPv6: a controller connected as 'FD00:0::5' is reused by a volume whose context says '[fd00:0:0::5]'", () =>
+    Effect.gen(function*() {
+      const k = yield* KernelModel
+      const v6 = "FD00:0::5"
+      yield* k.exportSubsystem({ address: v6, port: PORT, nqn: NQN, namespaces: [{ nsid: 1, nguid: "0123456789abcdef0123456789abcdef", sizeBytes: GiB }] })
+      const cli = yield* NvmeCli
+      yield* cli.connect({ nqn: NQN as Nqn, address: v6, port: PORT, ctrlLossTmo: -1, reconnectDelay: 5, keepAliveTmo: undefined, hostNqn: undefined, hostId: undefined })
+      const snap = yield* (yield* Sysfs).snapshot
+      assert.deepStrictEqual(snap.controllers.map((c) => c.traddr), ["fd00::5"], "Sysfs reports traddr in canonical form")
+      const t = target(NQN, { nvmeAddress: "[fd00:0:0::5]" })
+      assert.strictEqual(t.address, "fd00::5")
+      const attached = yield* (yield* NvmeTransport).attach(t, noop)
+      assert.isFalse(attached.connected, "the existing controller is the volume's")
+      assert.strictEqual(attached.device.name, "nvme0n1")
+      assert.deepStrictEqual((yield* k.view).controllers.map((c) => c.name), ["nvme0"])
+      // The network's view: the link of that portal, by any spelling, reaches the controller.
+      yield* k.linkDown("fd00::5", PORT)
+      assert.deepStrictEqual((yield* (yield* Sysfs).snapshot).controllers.map((c) => c.state), ["connecting"])
+      yield* k.linkUp("fd00:0:0:0:0:0:0:5", PORT)
+      assert.deepStrictEqual((yield* (yield* Sysfs).snapshot).controllers.map((c) => c.state), ["live"])
+    }).pipe(Effect.provide(env)))
+
   it.effect("disconnect by NQN removes every controller; disconnecting what is gone is success", () =>
     Effect.gen(function*() {
       yield* exportVolume()
