@@ -8,9 +8,19 @@
  * `/`, the suffix keeps `.`/`..` harmless, a leading dot is encoded), or `sha256-<hex>.json`
  * when that would be too long. Temp files end in `.tmp`. The record inside names its volume, and a read checks it.
  *
+ * A record file that holds no usable record (not JSON, not a StageRecord, another volume's
+ * record, not a regular file, not readable) is moved to `quarantine/<name>.<epoch-ms>` in the
+ * state dir, kept for a person, and logged as an error. `list` then carries on with the other
+ * records: one bad file must not fail every unstage and every health-monitor tick. `get` of
+ * that volume fails (StageStoreError "read", naming the file and where it went) rather than
+ * answering "not staged": unstage would return OK and leave the connection behind. The retry
+ * finds no record, and unstage's fallback (unmount the staging path) runs; the connection is then
+ * one no record uses, which the orphan reconciler removes. An I/O error that may
+ * pass (EIO, EMFILE, ...) moves nothing and fails the call, as before.
+ *
  * May import: effect, node/StageStore, Settings.
  */
-import { Effect, Layer, Schema } from "effect"
+import { Clock, Effect, Layer, Schema } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -18,6 +28,8 @@ import { Settings } from "../Settings.ts"
 import { StageRecord, StageStore, StageStoreError } from "./StageStore.ts"
 
 const MAX_NAME = 200
+/** Sub-folder of the state dir where unusable record files are moved, kept for a person to look at. */
+export const QUARANTINE = "quarantine"
 
 /** The file (base name) that holds `volumeId`'s record. */
 export const fileNameFor = (volumeId: string): string => {
@@ -69,30 +81,68 @@ export const writeAtomically = async (dir: string, name: string, content: string
   await fsyncDir(dir)
 }
 
+/** What one read of a record file found. */
+type Read =
+  | { readonly _tag: "Absent" }
+  | { readonly _tag: "Record"; readonly record: StageRecord }
+  | { readonly _tag: "Bad"; readonly why: string; readonly ino: bigint }
+/** A read after quarantining what could not be used. */
+type Loaded =
+  | Exclude<Read, { readonly _tag: "Bad" }>
+  | { readonly _tag: "Quarantined"; readonly why: string; readonly to: string }
+  | { readonly _tag: "Stuck"; readonly why: string; readonly detail: string }
+
+const absent: Read = { _tag: "Absent" }
+const found = (record: StageRecord): Read => ({ _tag: "Record", record })
+const bad = (why: string, ino: bigint): Read => ({ _tag: "Bad", why, ino })
+const quarantined = (why: string, to: string): Loaded => ({ _tag: "Quarantined", why, to })
+const stuck = (why: string, detail: string): Loaded => ({ _tag: "Stuck", why, detail })
+
+/** Errors that belong to the file, not to the moment: reading again would fail again. */
+const PERMANENT = new Set(["EACCES", "EPERM", "EISDIR"])
+
+const statFile = (file: string) =>
+  Effect.tryPromise({
+    try: () => fs.promises.stat(file, { bigint: true }).catch((e) => code(e) === "ENOENT" ? undefined : Promise.reject(e)),
+    catch: (e) => `${file}: ${message(e)}`
+  })
+
+type Text = { readonly _tag: "Text"; readonly text: string } | { readonly _tag: "Absent" } | { readonly _tag: "Unreadable"; readonly why: string }
+const readText = (file: string) =>
+  Effect.tryPromise({
+    try: () =>
+      fs.promises.readFile(file, "utf8").then(
+        (text): Text => ({ _tag: "Text", text }),
+        (e): Text => {
+          if (code(e) === "ENOENT") return { _tag: "Absent" }
+          if (PERMANENT.has(code(e))) return { _tag: "Unreadable", why: `unreadable: ${message(e)}` }
+          throw e
+        }
+      ),
+    catch: (e) => `${file}: ${message(e)}`
+  })
+
+/**
+ * Renames `file` to `to` (creating its folder) when it is still the inode that was read; false
+ * when it was replaced or removed meanwhile (a record written since must not be moved away).
+ */
+export const moveIfSame = async (file: string, ino: bigint, to: string): Promise<boolean> => {
+  await fs.promises.mkdir(path.dirname(to), { recursive: true, mode: 0o700 })
+  const st = await fs.promises.stat(file, { bigint: true }).catch((e) => code(e) === "ENOENT" ? undefined : Promise.reject(e))
+  if (st === undefined || st.ino !== ino) return false
+  await fs.promises.rename(file, to)
+  await fsyncDir(path.dirname(file))
+  return true
+}
+
 export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.effect(
   StageStore,
   Effect.gen(function*() {
     const dir = (yield* Settings).stateDir
+    const quarantineDir = path.join(dir, QUARANTINE)
 
     const fail = (volumeId: string, operation: StageStoreError["operation"]) => (detail: string) =>
       new StageStoreError({ volumeId, operation, detail })
-
-    const readFile = (file: string) =>
-      Effect.tryPromise({
-        try: () => fs.promises.readFile(file, "utf8").catch((e) => code(e) === "ENOENT" ? undefined : Promise.reject(e)),
-        catch: message
-      })
-
-    const get = Effect.fn("StageStore.get")(function*(volumeId: string) {
-      const file = path.join(dir, fileNameFor(volumeId))
-      const text = yield* readFile(file).pipe(Effect.mapError(fail(volumeId, "read")))
-      if (text === undefined) return undefined
-      const record = yield* parseRecord(text).pipe(Effect.mapError((why) => fail(volumeId, "read")(`${file}: ${why}`)))
-      if (record.volumeId !== volumeId) {
-        return yield* fail(volumeId, "read")(`${file} holds the record of '${record.volumeId}'`)
-      }
-      return record
-    })
 
     const put = Effect.fn("StageStore.put")(function*(record: StageRecord) {
       const json = yield* encodeRecord(record).pipe(Effect.mapError((e) => fail(record.volumeId, "write")(`invalid record: ${e.message}`)))
@@ -123,20 +173,66 @@ export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.ef
     const decoded = new Map<string, { readonly key: string; readonly record: StageRecord }>()
     const readRecord = (file: string) =>
       Effect.gen(function*() {
-        const st = yield* Effect.tryPromise({
-          try: () => fs.promises.stat(file, { bigint: true }).catch((e) => code(e) === "ENOENT" ? undefined : Promise.reject(e)),
-          catch: message
-        })
-        if (st === undefined) return undefined
+        const st = yield* statFile(file)
+        if (st === undefined) return absent
+        if (!st.isFile()) return bad("not a regular file", st.ino)
         const key = `${st.ino}:${st.size}:${st.mtimeNs}`
         const known = decoded.get(file)
-        if (known !== undefined && known.key === key) return known.record
-        const text = yield* readFile(file)
-        if (text === undefined) return undefined
-        const record = yield* parseRecord(text)
-        decoded.set(file, { key, record })
-        return record
+        if (known !== undefined && known.key === key) return found(known.record)
+        const text = yield* readText(file)
+        if (text._tag !== "Text") return text._tag === "Absent" ? absent : bad(text.why, st.ino)
+        const parsed = yield* parseRecord(text.text).pipe(Effect.result)
+        if (parsed._tag === "Failure") return bad(parsed.failure, st.ino)
+        if (fileNameFor(parsed.success.volumeId) !== path.basename(file)) {
+          return bad(`holds the record of '${parsed.success.volumeId}'`, st.ino)
+        }
+        decoded.set(file, { key, record: parsed.success })
+        return found(parsed.success)
       })
+
+    /**
+     * Moves `file` to quarantine/<name>.<epoch-ms> and logs why; undefined when the file is no
+     * longer the one that was read (replaced or removed meanwhile: read it again). The failure
+     * says why it could not be moved.
+     */
+    const quarantine = (file: string, why: string, ino: bigint) =>
+      Effect.gen(function*() {
+        const to = path.join(quarantineDir, `${path.basename(file)}.${yield* Clock.currentTimeMillis}`)
+        const moved = yield* Effect.tryPromise({ try: () => moveIfSame(file, ino, to), catch: message })
+        decoded.delete(file)
+        if (moved) yield* Effect.logError(`stage record ${file} is unreadable (${why}); moved to ${to}`)
+        return moved ? to : undefined
+      }).pipe(Effect.tapError((e) => Effect.logError(`stage record ${file} is unreadable (${why}); cannot move it to ${quarantineDir}: ${e}`)))
+
+    /** Reads `file`, quarantining it when it holds no usable record. Fails only on an I/O error worth retrying. */
+    const load = (file: string) =>
+      Effect.gen(function*() {
+        for (let attempt = 1;; attempt++) {
+          const read = yield* readRecord(file)
+          if (read._tag !== "Bad") return read
+          const moved = yield* quarantine(file, read.why, read.ino).pipe(Effect.result)
+          if (moved._tag === "Failure") return stuck(read.why, moved.failure)
+          if (moved.success !== undefined) return quarantined(read.why, moved.success)
+          if (attempt >= 3) return yield* Effect.fail(`${file}: changes under every read`)
+        }
+      })
+
+    const get = Effect.fn("StageStore.get")(function*(volumeId: string) {
+      const file = path.join(dir, fileNameFor(volumeId))
+      const loaded = yield* load(file).pipe(Effect.mapError(fail(volumeId, "read")))
+      switch (loaded._tag) {
+        case "Absent":
+          return undefined
+        case "Record":
+          return loaded.record
+        case "Quarantined":
+          // Not "not staged": unstage would answer OK and leave the connection. The next call
+          // finds no file, and unstage's fallback (unmount the staging path) runs.
+          return yield* fail(volumeId, "read")(`${file}: ${loaded.why}; moved to ${loaded.to}`)
+        case "Stuck":
+          return yield* fail(volumeId, "read")(`${file}: ${loaded.why}; cannot move it to ${quarantineDir}: ${loaded.detail}`)
+      }
+    })
 
     const list = Effect.gen(function*() {
       const names = yield* Effect.tryPromise({
@@ -146,17 +242,15 @@ export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.ef
       const present = new Set(names.map((name) => path.join(dir, name)))
       for (const file of decoded.keys()) if (!present.has(file)) decoded.delete(file)
       const records: Array<StageRecord> = []
-      const broken: Array<string> = []
+      const failed: Array<string> = []
       for (const name of names.filter(isRecordFile).sort()) {
-        const file = path.join(dir, name)
-        const outcome = yield* readRecord(file).pipe(Effect.result)
-        if (outcome._tag === "Failure") broken.push(`${name}: ${outcome.failure}`)
-        else if (outcome.success === undefined) continue // removed meanwhile
-        else if (fileNameFor(outcome.success.volumeId) !== name) broken.push(`${name}: holds the record of '${outcome.success.volumeId}'`)
-        else records.push(outcome.success)
+        // A quarantined or unmovable file has been logged; the rest of the records still count.
+        const loaded = yield* load(path.join(dir, name)).pipe(Effect.result)
+        if (loaded._tag === "Failure") failed.push(loaded.failure)
+        else if (loaded.success._tag === "Record") records.push(loaded.success.record)
       }
-      if (broken.length > 0) {
-        return yield* fail("*", "list")(`${broken.length} unreadable record(s) in ${dir} (${records.length} readable): ${broken.join("; ")}`)
+      if (failed.length > 0) {
+        return yield* fail("*", "list")(`${failed.length} record(s) in ${dir} could not be read (${records.length} readable): ${failed.join("; ")}`)
       }
       return records
     }).pipe(Effect.withSpan("StageStore.list"))

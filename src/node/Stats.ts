@@ -20,6 +20,17 @@ import { VolumeLocks } from "./VolumeLocks.ts"
 const isVolumePath = (record: StageRecord, path: string): boolean =>
   record.stagingPath === path || record.publishedTargets.some((t) => t.path === path)
 
+/**
+ * NOT_FOUND when nothing is at the volume path (kubelet removed it, or the pod is gone): stats
+ * of a block volume would otherwise read the device's size and answer as if the path were there.
+ */
+const requirePath = Effect.fn("NodeVolumes.requirePath")(function*(req: StatsRequest) {
+  const kind = yield* (yield* Mounter).pathKind(req.volumePath)
+  if (kind === "missing") {
+    return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `volume path ${req.volumePath} does not exist` })
+  }
+})
+
 /** The controller side of the condition: abnormal unless a controller of the volume is live. */
 const connectionCondition = Effect.fn("NodeVolumes.connectionCondition")(function*(record: StageRecord) {
   const sysfs = yield* Sysfs
@@ -40,6 +51,7 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   if (record === undefined || !record.complete || !isVolumePath(record, req.volumePath)) {
     return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `${req.volumePath} is not a staged or published path of this volume on this node` })
   }
+  yield* requirePath(req)
   const block = record.accessType === "Block"
   if (!block && entryAt(yield* mounter.mountinfo, req.volumePath) === undefined) {
     return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `nothing is mounted at ${req.volumePath}` })

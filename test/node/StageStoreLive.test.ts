@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Logger, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { StageRecord, StageStore } from "../../src/node/StageStore.ts"
-import { fileNameFor, StageStoreLive } from "../../src/node/StageStoreLive.ts"
+import { fileNameFor, moveIfSame, QUARANTINE, StageStoreLive } from "../../src/node/StageStoreLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 
 const record = (volumeId: string, over: Partial<Pick<StageRecord, "port" | "publishedTargets" | "version">> = {}): StageRecord => ({
@@ -37,6 +37,15 @@ const withStore = <A, E>(f: (dir: string) => Effect.Effect<A, E, StageStore>) =>
     Effect.provide(StageStoreLive.pipe(Layer.provide(Settings.layer(testSettings({ stateDir: dir }))))),
     Effect.ensuring(Effect.sync(() => fs.rmSync(base, { recursive: true, force: true })))
   )
+}
+/** Collects log lines as `Level: message`. */
+const logSink = () => {
+  const lines: Array<string> = []
+  const logger = Logger.make((o) => {
+    const parts = Array.isArray(o.message) ? o.message : [o.message]
+    lines.push(`${o.logLevel}: ${parts.map(String).join(" ")}`)
+  })
+  return { lines, layer: Logger.layer([logger]) }
 }
 const plain = (r: unknown) => JSON.parse(JSON.stringify(r)) as unknown
 const asStored = (r: StageRecord) => plain(Schema.decodeUnknownSync(StageRecord)(r))
@@ -83,23 +92,86 @@ describe("StageStoreLive", () => {
         assert.sameMembers((yield* store.list).map((r) => r.volumeId), ids)
       })))
 
-  it.live("a corrupt or foreign file is reported by list and get, never skipped silently", () =>
+  it.live("list moves garbage, schema-invalid and foreign files to quarantine/, logs them and returns the rest", () =>
+    withStore((dir) =>
+      Effect.gen(function*() {
+        const store = yield* StageStore
+        for (const id of ["pvc-a", "pvc-z"]) yield* store.put(record(id))
+        fs.writeFileSync(path.join(dir, "pvc-torn.json"), `{"version":1,"volumeId":"pvc-to`)
+        fs.writeFileSync(path.join(dir, "pvc-old.json"), JSON.stringify({ ...record("pvc-old"), version: 2 }))
+        fs.writeFileSync(path.join(dir, "pvc-x.json"), JSON.stringify(record("pvc-y")))
+        fs.mkdirSync(path.join(dir, "pvc-dir.json"))
+        const before = Date.now()
+        const log = logSink()
+        const listed = yield* store.list.pipe(Effect.provide(log.layer))
+        assert.deepStrictEqual(listed.map((r) => r.volumeId), ["pvc-a", "pvc-z"])
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["pvc-a.json", "pvc-z.json", QUARANTINE])
+        const moved = fs.readdirSync(path.join(dir, QUARANTINE)).sort()
+        assert.deepStrictEqual(moved.map((n) => n.replace(/\.\d+$/, "")), ["pvc-dir.json", "pvc-old.json", "pvc-torn.json", "pvc-x.json"])
+        for (const n of moved) assert.isAtLeast(Number(n.slice(n.lastIndexOf(".") + 1)), before, `${n} ends in the epoch-ms`)
+        const torn = moved.find((n) => n.startsWith("pvc-torn.json."))!
+        assert.strictEqual(fs.readFileSync(path.join(dir, QUARANTINE, torn), "utf8"), `{"version":1,"volumeId":"pvc-to`, "kept as it was")
+        assert.strictEqual(log.lines.length, 4)
+        for (const [name, why] of [["pvc-torn.json", "not JSON"], ["pvc-old.json", "not a stage record"], ["pvc-x.json", "holds the record of 'pvc-y'"], ["pvc-dir.json", "not a regular file"]] as const) {
+          assert.isTrue(log.lines.some((l) => l.startsWith("Error:") && l.includes(path.join(dir, name)) && l.includes(why)), `${name} logged: ${log.lines.join("\n")}`)
+        }
+        assert.deepStrictEqual((yield* store.list).map((r) => r.volumeId), ["pvc-a", "pvc-z"], "the quarantine folder is not read")
+      })))
+
+  it.live("get of a bad record quarantines it and fails naming both places; the retry finds the volume not staged", () =>
     withStore((dir) =>
       Effect.gen(function*() {
         const store = yield* StageStore
         yield* store.put(record("pvc-ok"))
-        fs.writeFileSync(path.join(dir, "pvc-torn.json"), `{"version":1,"volumeId":"pvc-to`)
-        fs.writeFileSync(path.join(dir, "pvc-old.json"), JSON.stringify({ ...record("pvc-old"), version: 2 }))
+        fs.writeFileSync(path.join(dir, "pvc-torn.json"), "")
         fs.writeFileSync(path.join(dir, "pvc-x.json"), JSON.stringify(record("pvc-y")))
+        const log = logSink()
+        const err = yield* Effect.flip(store.get("pvc-torn")).pipe(Effect.provide(log.layer))
+        assert.strictEqual(log.lines.length, 1)
+        assert.strictEqual(err.operation, "read")
+        assert.strictEqual(err.volumeId, "pvc-torn")
+        assert.include(err.detail, `${path.join(dir, "pvc-torn.json")}: not JSON`)
+        assert.match(err.detail, new RegExp(`moved to ${path.join(dir, QUARANTINE, "pvc-torn\\.json\\.")}\\d+$`))
+        assert.isFalse(fs.existsSync(path.join(dir, "pvc-torn.json")))
+        assert.strictEqual(yield* store.get("pvc-torn"), undefined)
+        assert.include((yield* Effect.flip(store.get("pvc-x")).pipe(Effect.provide(log.layer))).detail, "holds the record of 'pvc-y'")
+        assert.strictEqual(yield* store.get("pvc-x"), undefined)
+        assert.strictEqual((yield* store.get("pvc-ok"))?.volumeId, "pvc-ok")
+        assert.strictEqual(fs.readdirSync(path.join(dir, QUARANTINE)).length, 2)
+      })))
+
+  it.live("a file replaced or removed after it was read is not moved to quarantine", () =>
+    Effect.promise(async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stage-"))
+      try {
+        const file = path.join(dir, "pvc-1.json")
+        fs.writeFileSync(file, "{")
+        const read = fs.statSync(file, { bigint: true }).ino
+        fs.writeFileSync(path.join(dir, "new"), "{}")
+        fs.renameSync(path.join(dir, "new"), file)
+        assert.isFalse(await moveIfSame(file, read, path.join(dir, QUARANTINE, "pvc-1.json.1")))
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "{}")
+        assert.isFalse(await moveIfSame(path.join(dir, "gone.json"), read, path.join(dir, QUARANTINE, "gone.json.1")))
+        assert.isTrue(await moveIfSame(file, fs.statSync(file, { bigint: true }).ino, path.join(dir, QUARANTINE, "pvc-1.json.1")))
+        assert.deepStrictEqual(fs.readdirSync(dir), [QUARANTINE])
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.live("an I/O error that may pass moves nothing and fails list and get", () =>
+    withStore((dir) =>
+      Effect.gen(function*() {
+        const store = yield* StageStore
+        yield* store.put(record("pvc-1"))
+        // a symlink loop: stat fails with ELOOP, not a property of a record's content
+        fs.symlinkSync("pvc-loop.json", path.join(dir, "pvc-loop.json"))
         const err = yield* Effect.flip(store.list)
         assert.strictEqual(err.operation, "list")
-        assert.include(err.detail, "3 unreadable record(s)")
-        assert.include(err.detail, "pvc-torn.json: not JSON")
-        assert.include(err.detail, "pvc-old.json: not a stage record")
-        assert.include(err.detail, "pvc-x.json: holds the record of 'pvc-y'")
-        assert.include(err.detail, "(1 readable)")
-        assert.strictEqual((yield* Effect.flip(store.get("pvc-torn"))).operation, "read")
-        assert.include((yield* Effect.flip(store.get("pvc-x"))).detail, "holds the record of 'pvc-y'")
+        assert.include(err.detail, "pvc-loop.json")
+        assert.strictEqual((yield* Effect.flip(store.get("pvc-loop"))).operation, "read")
+        assert.isTrue(fs.lstatSync(path.join(dir, "pvc-loop.json")).isSymbolicLink())
+        assert.isFalse(fs.existsSync(path.join(dir, QUARANTINE)))
       })))
 
   it.live("a write that fails leaves the old record and no temp file; leftover temp files are ignored", () =>
