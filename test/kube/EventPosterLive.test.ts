@@ -32,7 +32,7 @@ describe("EventPosterLive", () => {
       const fake = new KubeFake()
       const pvc = fake.putPvc("team-a", "data")
       fake.putPv({ name: "pv-static", csi: { driver: settings.driverName, volumeHandle: "vol-1" }, claimRef: { namespace: "team-a", name: "data", uid: pvc.uid } })
-      const node = fake.putNode("node-1")
+      fake.putNode("node-1") // posted with uid = name, as kubelet does (kubectl 1.20 describe node finds only those)
       const { poster } = yield* posterOn(fake)
       yield* poster.postMountFailure("vol-1", "mount: wrong fs type")
       yield* poster.postRecoveryFailed("vol-1", 3, "device gone")
@@ -49,8 +49,8 @@ describe("EventPosterLive", () => {
         ["PersistentVolumeClaim", pvc.uid, "Normal", "StaleMountDetected", "[vol-1] on [node-1]: Stale mount detected - old device: /dev/nvme0n1, new device: /dev/nvme0n2"],
         ["PersistentVolumeClaim", pvc.uid, "Warning", "ConnectionFailure", "[vol-1] on [node-1]: Connection to 10.0.0.5:4420 failed: connection refused"],
         ["PersistentVolumeClaim", pvc.uid, "Normal", "ConnectionRecovery", "[vol-1] on [node-1]: Connection to 10.0.0.5:4420 recovered after 4 attempts"],
-        ["Node", node.uid, "Warning", "OrphanDetected", "[node-1]: orphan NVMe connection nqn.2000-02.com.mikrotik:pvc-x to 10.0.0.5:4420: no staged volume uses it"],
-        ["Node", node.uid, "Normal", "OrphanCleaned", "[node-1]: orphan NVMe connection nqn.2000-02.com.mikrotik:pvc-x: disconnected"]
+        ["Node", "node-1", "Warning", "OrphanDetected", "[node-1]: orphan NVMe connection nqn.2000-02.com.mikrotik:pvc-x to 10.0.0.5:4420: no staged volume uses it"],
+        ["Node", "node-1", "Normal", "OrphanCleaned", "[node-1]: orphan NVMe connection nqn.2000-02.com.mikrotik:pvc-x: disconnected"]
       ])
     }))
 
