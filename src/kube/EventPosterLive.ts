@@ -49,10 +49,14 @@ export const layerWith: Layer.Layer<EventPoster, never, Settings | EventRecorder
   })
 )
 
-/** What the plugin needs; checked in the background at start, each refusal logged. */
+/**
+ * What the plugin does on the API server (deploy/base/rbac.yaml, less the SelfSubjectAccessReview
+ * each question is); checked in the background at start, each refusal logged.
+ */
 export const REQUIRED_ACCESS: ReadonlyArray<AccessCheck> = [
   { verb: "create", resource: "events" },
   { verb: "patch", resource: "events" },
+  { verb: "get", resource: "persistentvolumes" },
   { verb: "list", resource: "persistentvolumes" },
   { verb: "watch", resource: "persistentvolumes" },
   { verb: "get", resource: "persistentvolumeclaims" },

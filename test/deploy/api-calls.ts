@@ -1,27 +1,82 @@
 /**
- * The table of API calls the node plugin makes (one row per KubeClient method) and the RBAC
- * extras the spec grants on top; shared by the RBAC coverage test and its integration twin.
+ * The table of API calls the node plugin makes: one row per KubeClient method, with the request
+ * it sends, the RBAC verb and resource that request needs, and the source files that call it.
+ * The ClusterRole in deploy/base must grant exactly the rows' verbs (test/deploy/rbac-coverage.host.test.ts);
+ * test/integration/deploy-rbac-calls.test.ts makes each call as the ServiceAccount.
  */
-/** Each KubeClient method → the request it sends (client-node CoreV1Api / AuthorizationV1Api / Watch). */
+import type { KubeClient } from "../../src/kube/KubeClient.ts"
+
+/** Each KubeClient method → the request it sends (client-node CoreV1Api / AuthorizationV1Api / Watch) and who calls it. */
 export const API_CALLS = [
-  { method: "listPersistentVolumes", request: "GET /api/v1/persistentvolumes", group: "", resource: "persistentvolumes", verb: "list" },
-  { method: "watchPersistentVolumes", request: "GET /api/v1/persistentvolumes?watch=1", group: "", resource: "persistentvolumes", verb: "watch" },
-  { method: "getPersistentVolume", request: "GET /api/v1/persistentvolumes/{name}", group: "", resource: "persistentvolumes", verb: "get" },
-  { method: "getPersistentVolumeClaim", request: "GET /api/v1/namespaces/{ns}/persistentvolumeclaims/{name}", group: "", resource: "persistentvolumeclaims", verb: "get" },
-  { method: "getNode", request: "GET /api/v1/nodes/{name}", group: "", resource: "nodes", verb: "get" },
-  { method: "createEvent", request: "POST /api/v1/namespaces/{ns}/events", group: "", resource: "events", verb: "create" },
-  { method: "patchEvent", request: "PATCH /api/v1/namespaces/{ns}/events/{name}", group: "", resource: "events", verb: "patch" },
-  { method: "canI", request: "POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews", group: "authorization.k8s.io", resource: "selfsubjectaccessreviews", verb: "create" }
+  {
+    method: "listPersistentVolumes",
+    request: "GET /api/v1/persistentvolumes",
+    group: "",
+    resource: "persistentvolumes",
+    verb: "list",
+    callers: ["src/kube/PvcLookup.ts"] // the informer's list: fills the volumeHandle → PV index
+  },
+  {
+    method: "watchPersistentVolumes",
+    request: "GET /api/v1/persistentvolumes?watch=1",
+    group: "",
+    resource: "persistentvolumes",
+    verb: "watch",
+    callers: ["src/kube/PvcLookup.ts"] // the informer's watch from the list's resourceVersion
+  },
+  {
+    method: "getPersistentVolume",
+    request: "GET /api/v1/persistentvolumes/{name}",
+    group: "",
+    resource: "persistentvolumes",
+    verb: "get",
+    callers: ["src/kube/PvcLookup.ts"] // an index miss: a PV created a moment ago, before the watch delivers it
+  },
+  {
+    method: "getPersistentVolumeClaim",
+    request: "GET /api/v1/namespaces/{ns}/persistentvolumeclaims/{name}",
+    group: "",
+    resource: "persistentvolumeclaims",
+    verb: "get",
+    callers: ["src/kube/PvcLookup.ts"] // pvcForVolume: the claim's uid, and whether it still exists
+  },
+  {
+    method: "getNode",
+    request: "GET /api/v1/nodes/{name}",
+    group: "",
+    resource: "nodes",
+    verb: "get",
+    callers: ["src/kube/PvcLookup.ts"] // node: the Node exists before orphan events are posted on it
+  },
+  {
+    method: "createEvent",
+    request: "POST /api/v1/namespaces/{ns}/events",
+    group: "",
+    resource: "events",
+    verb: "create",
+    callers: ["src/kube/EventSender.ts"] // a new event
+  },
+  {
+    method: "patchEvent",
+    request: "PATCH /api/v1/namespaces/{ns}/events/{name}",
+    group: "",
+    resource: "events",
+    verb: "patch",
+    callers: ["src/kube/EventSender.ts"] // a repeat: count, lastTimestamp, message
+  },
+  {
+    method: "canI",
+    request: "POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+    group: "authorization.k8s.io",
+    resource: "selfsubjectaccessreviews",
+    verb: "create",
+    callers: ["src/kube/EventPosterLive.ts", "src/doctor/ApiAccess.ts"] // the start-up access check and `rds-csi doctor`
+  }
 ] as const
 
-/**
- * Granted although no call above needs it: SPEC §6 and the issue list PVCs and Nodes with
- * get/list/watch (room for watch caches of claims and nodes); doctor asks for them so a missing
- * one shows. Declared here so widening the role beyond the spec fails this test.
- */
-export const SPEC_EXTRAS = [
-  { group: "", resource: "persistentvolumeclaims", verb: "list" },
-  { group: "", resource: "persistentvolumeclaims", verb: "watch" },
-  { group: "", resource: "nodes", verb: "list" },
-  { group: "", resource: "nodes", verb: "watch" }
-] as const
+/** KubeClient's methods (its non-function members, like `server`, send no request). */
+type Method = { [K in keyof KubeClient["Service"]]: KubeClient["Service"][K] extends (...args: never) => unknown ? K : never }[keyof KubeClient["Service"]]
+type Row = (typeof API_CALLS)[number]["method"]
+// Fails to typecheck, naming the method, when KubeClient gains a method without a row above or a
+// row names no method (rbac-coverage.host.test.ts checks the same at run time, against the live client).
+void ("ok" satisfies ([Exclude<Method, Row> | Exclude<Row, Method>] extends [never] ? "ok" : { readonly withoutRow: Exclude<Method, Row>; readonly noSuchMethod: Exclude<Row, Method> }))

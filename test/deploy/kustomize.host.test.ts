@@ -39,7 +39,9 @@ describe("deploy/base", () => {
   it("least privilege: the ClusterRole's rules exactly, bound to the node ServiceAccount only", () => {
     expect(one(base, "ClusterRole")["rules"]).toEqual([
       { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
-      { apiGroups: [""], resources: ["persistentvolumes", "persistentvolumeclaims", "nodes"], verbs: ["get", "list", "watch"] },
+      { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "watch"] },
+      { apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["get"] },
+      { apiGroups: [""], resources: ["nodes"], verbs: ["get"] },
       { apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews"], verbs: ["create"] }
     ])
     const binding = one(base, "ClusterRoleBinding")

@@ -10,12 +10,13 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ApiAccess from "../../src/doctor/ApiAccess.ts"
 import { kubeFor } from "../../src/doctor/Doctor.ts"
-import { KubeClient, kubeError } from "../../src/kube/KubeClient.ts"
+import * as EventPosterLive from "../../src/kube/EventPosterLive.ts"
+import { type AccessCheck, KubeClient, kubeError } from "../../src/kube/KubeClient.ts"
 import { Fault, KubeFake } from "../../src/kube/KubeFake.ts"
 import { options, tmp } from "./helpers.ts"
 
 describe("API server access", () => {
-  it("asks exactly the plugin's RBAC: events create/patch, PVs/PVCs/nodes get/list/watch", () => {
+  it("asks exactly the plugin's RBAC: events create/patch, PVs get/list/watch, PVCs and nodes get", () => {
     assert.deepStrictEqual(ApiAccess.REQUIRED_ACCESS.map((c) => `${c.verb} ${c.resource}`), [
       "create events",
       "patch events",
@@ -23,12 +24,13 @@ describe("API server access", () => {
       "list persistentvolumes",
       "watch persistentvolumes",
       "get persistentvolumeclaims",
-      "list persistentvolumeclaims",
-      "watch persistentvolumeclaims",
-      "get nodes",
-      "list nodes",
-      "watch nodes"
+      "get nodes"
     ])
+  })
+
+  it("asks the same questions as the plugin's own start-up check (deploy/base/rbac.yaml grants both)", () => {
+    const asked = (checks: ReadonlyArray<AccessCheck>) => checks.map((c) => `${c.group ?? ""} ${c.verb} ${c.resource}`).sort()
+    assert.deepStrictEqual(asked(ApiAccess.REQUIRED_ACCESS), asked(EventPosterLive.REQUIRED_ACCESS))
   })
 
   it.effect("everything allowed: OK listing the server and every permission, one SelfSubjectAccessReview each", () =>
@@ -43,14 +45,15 @@ describe("API server access", () => {
   it.effect("a permission missing: FAIL naming exactly the denied ones, fix applies deploy/base", () =>
     Effect.gen(function*() {
       const kube = new KubeFake()
-      kube.allowed = (verb, resource) => !(resource === "nodes" && verb !== "get") && !(verb === "patch" && resource === "events")
+      kube.allowed = (verb, resource) =>
+        resource !== "nodes" && !(verb === "patch" && resource === "events") && !(verb === "watch" && resource === "persistentvolumes")
       const r = yield* ApiAccess.check(kube.layer)
       assert.strictEqual(r.status, "fail")
-      assert.strictEqual(r.detail, "fake://kube: may not patch events, list nodes, watch nodes")
+      assert.strictEqual(r.detail, "fake://kube: may not patch events, watch persistentvolumes, get nodes")
       assert.match(r.fix ?? "", /kubectl apply -k deploy\/base/)
     }))
 
-  it.effect("server unreachable: FAIL after one request (not eleven timeouts), fix says make it reachable", () =>
+  it.effect("server unreachable: FAIL after one request (not seven timeouts), fix says make it reachable", () =>
     Effect.gen(function*() {
       const kube = new KubeFake()
       kube.fault = () => Fault.fail("Transport")
