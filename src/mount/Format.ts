@@ -2,7 +2,9 @@
  * The safe-format rule (SPEC §4.2): a device is formatted only when `blkid -p` proves it empty:
  * exit status 2 with no file system and no partition table reported. Every other outcome
  * (a signature, exit 1, 4 or 8, a timeout, output we do not understand) is an error, never
- * "unformatted". This file is the only caller of Mounter.mkfs.
+ * "unformatted". mkfs runs forced, so it also runs only on the block device that was probed: the
+ * node's dev_t is read before the probe and again right before mkfs, and a difference (the name
+ * renumbered onto another volume's disk) refuses. This file is the only caller of Mounter.mkfs.
  *
  * May import: domain, mount/Mounter.
  */
@@ -45,11 +47,15 @@ export const classifyProbe = (out: ProbeOutput): ProbeVerdict => {
   return { _tag: "Unknown", why: `blkid exit ${out.exitCode}: ${(out.stderr || out.stdout).trim().slice(0, 200)}` }
 }
 
-/** The device holds something other than the requested file system, or cannot be proven empty. */
+/** The device holds something other than the requested file system, cannot be proven empty, or is no longer the device that was probed. */
 export class FormatRefused extends Data.TaggedError("FormatRefused")<{
   readonly device: string
-  readonly reason: "PartitionTable" | "OtherFilesystem" | "NotProvenEmpty"
+  readonly reason: "PartitionTable" | "OtherFilesystem" | "NotProvenEmpty" | "DeviceChanged"
   readonly detail: string
+  /** DeviceChanged: the dev_t the node had when it was probed (or was expected to have). */
+  readonly probedDevT?: string | undefined
+  /** DeviceChanged: the dev_t the node has now; undefined when it is no block device any more. */
+  readonly currentDevT?: string | undefined
 }> {
   override get message(): string {
     return `refusing to format ${this.device}: ${this.detail}`
@@ -58,13 +64,45 @@ export class FormatRefused extends Data.TaggedError("FormatRefused")<{
 
 export type EnsureResult = { readonly formatted: boolean; readonly verdict: ProbeVerdict }
 
+const devTText = (devT: string | undefined): string => devT ?? "no block device"
+
+const deviceChanged = (device: string, probedDevT: string | undefined, currentDevT: string | undefined, when: string) =>
+  new FormatRefused({
+    device,
+    reason: "DeviceChanged",
+    detail: `${when} it was ${devTText(probedDevT)}, now it is ${devTText(currentDevT)} (renumbered onto another disk?)`,
+    probedDevT,
+    currentDevT
+  })
+
+/**
+ * mkfs (forced) of `device`, only while its node is still the block device `probedDevT` that
+ * blkid proved empty: the dev_t is read again immediately before mkfs.
+ */
+export const formatProbed = Effect.fn("Format.formatProbed")(function*(device: string, fsType: FsType, probedDevT: string | undefined) {
+  const mounter = yield* Mounter
+  const currentDevT = yield* mounter.deviceNumber(device)
+  if (probedDevT === undefined || currentDevT !== probedDevT) {
+    return yield* deviceChanged(device, probedDevT, currentDevT, "when probed")
+  }
+  yield* mounter.mkfs(device, fsType)
+}) as (device: string, fsType: FsType, probedDevT: string | undefined) => Effect.Effect<void, FormatRefused | MountError, Mounter>
+
+/** blkid's verdict on `device` and the dev_t its node had as the probe started. */
+const probeWithDevT = Effect.fn("Format.probe")(function*(device: string, expectedDevT: string | undefined) {
+  const mounter = yield* Mounter
+  const devT = yield* mounter.deviceNumber(device)
+  if (expectedDevT !== undefined && devT !== expectedDevT) return yield* deviceChanged(device, expectedDevT, devT, "when resolved")
+  return { devT, verdict: classifyProbe(yield* mounter.probe(device)) }
+})
+
 /**
  * Makes sure `device` carries a `fsType` file system: keeps an existing one of that type,
- * formats a proven-empty device, refuses everything else.
+ * formats a proven-empty device, refuses everything else. `expectedDevT` (the dev_t the device
+ * was resolved to, when the caller knows it) must match the node before the probe too.
  */
-export const ensureFilesystem = Effect.fn("Format.ensureFilesystem")(function*(device: string, fsType: FsType) {
-  const mounter = yield* Mounter
-  const verdict = classifyProbe(yield* mounter.probe(device))
+export const ensureFilesystem = Effect.fn("Format.ensureFilesystem")(function*(device: string, fsType: FsType, expectedDevT?: string) {
+  const { devT, verdict } = yield* probeWithDevT(device, expectedDevT)
   switch (verdict._tag) {
     case "Filesystem":
       if (verdict.fsType === fsType) return { formatted: false, verdict } satisfies EnsureResult
@@ -78,8 +116,8 @@ export const ensureFilesystem = Effect.fn("Format.ensureFilesystem")(function*(d
     case "Unknown":
       return yield* new FormatRefused({ device, reason: "NotProvenEmpty", detail: verdict.why })
     case "Empty": {
-      yield* mounter.mkfs(device, fsType)
+      yield* formatProbed(device, fsType, devT)
       return { formatted: true, verdict } satisfies EnsureResult
     }
   }
-}) as (device: string, fsType: FsType) => Effect.Effect<EnsureResult, FormatRefused | MountError, Mounter>
+}) as (device: string, fsType: FsType, expectedDevT?: string) => Effect.Effect<EnsureResult, FormatRefused | MountError, Mounter>

@@ -1,6 +1,7 @@
 /**
- * The mount commands' pure side, kept apart from the layer that runs them: argv builders for
- * mount, mkfs and the resize tools; what a finished mount/umount means (tested against real
+ * The mount commands' pure side, kept apart from the layer that runs them: the options a mount is
+ * made with (read-only file systems without journal replay), argv builders for mount, mkfs and
+ * the resize tools; what a finished mount/umount means (tested against real
  * util-linux output, test/fixtures/mount); mkfs's longer timeout; the tools we need on PATH;
  * dev_t splitting; and the synchronous /proc holder scan and PATH lookup (plain fs reads, no
  * Effect). MounterLive.ts spawns and wraps them.
@@ -25,8 +26,22 @@ export type Reason = MountError["reason"]
 /** True when the mount will be read-only: asked for, or `ro` among the options (ro always wins). */
 export const isReadOnly = (o: MountOptions): boolean => o.readOnly || o.options.includes("ro")
 
+/**
+ * The file-system option that keeps a mount from replaying the journal (ext4 `noload`) or log
+ * (xfs `norecovery`): a replay writes to the device, which a read-only access mode must not do.
+ */
+export const NO_REPLAY: Readonly<Record<FsType, string>> = { ext4: "noload", xfs: "norecovery" }
+
+/** The options a mount is made with: a read-only file-system mount (not a bind) adds NO_REPLAY. */
+export const mountOptions = (o: MountOptions): MountOptions => {
+  if (o.bind || o.fsType === undefined || !isReadOnly(o)) return o
+  const noReplay = NO_REPLAY[o.fsType]
+  return o.options.includes(noReplay) ? o : { ...o, options: [...o.options, noReplay] }
+}
+
 /** `mount` argv: a file system with -t/-o, or a bind (`-o bind,ro` makes libmount remount it read-only). */
-export const mountArgv = (source: string, target: string, o: MountOptions): ReadonlyArray<string> => {
+export const mountArgv = (source: string, target: string, options: MountOptions): ReadonlyArray<string> => {
+  const o = mountOptions(options)
   const ro = isReadOnly(o)
   const rest = o.options.filter((x) => x !== "bind" && x !== "ro" && !(ro && x === "rw"))
   const opts = [...(o.bind ? ["bind"] : []), ...rest, ...(ro ? ["ro"] : [])]

@@ -2,7 +2,8 @@
  * The mount half of the kernel model: directories and files (mount points), `/dev` nodes, the
  * mount table as /proc/self/mountinfo shows it, mount(2) of a file system, bind mounts (a
  * directory onto a directory; a block device node onto a regular file for raw block publish),
- * read-only mounts, umount normal vs lazy (MNT_DETACH), and holders. Functions over
+ * read-only mounts (ext4 `noload` and xfs `norecovery` accepted; xfs refuses `norecovery`
+ * read-write, as the kernel does), umount normal vs lazy (MNT_DETACH), and holders. Functions over
  * KernelState that throw KernelError like the failing syscall.
  *
  * Raw block binds are modelled as the kernel shows them: the mountinfo row is devtmpfs's
@@ -111,6 +112,11 @@ const flagsOf = (o: MountOptions) => {
 const wrongFs = (source: string, target: string) =>
   new KernelError({ errno: "EINVAL", syscall: "mount", path: target, detail: `wrong fs type, bad option, bad superblock on ${source}, missing codepage or helper program, or other error` })
 
+/** xfs: "no-recovery mounts must be read-only" (EINVAL); ext4 takes `noload` either way. */
+const checkNoReplay = (fsType: string, ro: boolean, fsSpecific: ReadonlyArray<string>, source: string, target: string): void => {
+  if (fsType === "xfs" && !ro && fsSpecific.includes("norecovery")) throw wrongFs(source, target)
+}
+
 /** mount(8): a file system from a block device, or a bind mount. */
 export const mount = (s: KernelState, source: string, target: string, o: MountOptions): Mount => {
   const targetKind = pathKind(s, target)
@@ -125,6 +131,7 @@ export const mount = (s: KernelState, source: string, target: string, o: MountOp
     checkIo(dev, "mount", target)
     const sig = targetNamespace(s, dev.nqn, dev.nsid).signature
     if (sig._tag !== "Filesystem" || (o.fsType !== undefined && o.fsType !== sig.fsType)) throw wrongFs(source, target)
+    checkNoReplay(sig.fsType, ro, fsSpecific, source, target)
     fields = { devT: devTOf(dev), root: "/", fsType: sig.fsType, source: `/dev/${dev.name}`, superOptions: [ro ? "ro" : "rw", ...fsSpecific], device: dev, rawBlock: false }
   } else {
     const sourceKind = pathKind(s, source)

@@ -2,12 +2,15 @@
  * Mounter over the kernel model: blkid, mkfs, mount, umount, resize, statfs, mountinfo, holders
  * and mount points as the tools and syscalls would report them, mapped onto MountError
  * (ETIMEDOUT → Timeout, EBUSY → Busy, EIO → Io, umount of nothing → NotMounted, the rest Failed).
- * Injected failures (KernelModel.failMount, injectBlkid) come first.
+ * Injected failures (KernelModel.failMount, injectBlkid) come first. Mount options go through
+ * MountCommands.mountOptions, as the live layer's argv does. `layerWith` adds hooks: model changes
+ * a test makes at an exact point of a tool call (e.g. a renumbering between probe and mkfs).
  *
- * May import: mount/Mounter, domain, testing/KernelModel.
+ * May import: mount/Mounter, mount/MountCommands (pure), domain, testing/KernelModel.
  */
 import { Effect, Layer } from "effect"
 import type { FsType } from "../domain/Volume.ts"
+import { mountOptions } from "../mount/MountCommands.ts"
 import { MountError, Mounter, type MountOptions } from "../mount/Mounter.ts"
 import * as Disk from "./KernelDisk.ts"
 import { KernelModel, type MountFault, type MountOp } from "./KernelModel.ts"
@@ -15,6 +18,12 @@ import * as Mounts from "./KernelMounts.ts"
 import type { KernelState } from "./KernelState.ts"
 import { entryOf } from "./KernelState.ts"
 import type { KernelError } from "./KernelTypes.ts"
+
+/** Model changes run at a chosen point of a tool call; a KernelError there is a test bug (a defect). */
+export interface MounterHooks {
+  /** Runs after every successful probe of `device`, before the probe's answer is returned. */
+  readonly afterProbe?: ((device: string) => Effect.Effect<void, KernelError, KernelModel>) | undefined
+}
 
 // Exit codes of the tools: mount(8)/umount(8) 32 on failure, mkfs and the resizers 1.
 const EXIT: Partial<Record<MountOp, number>> = { mount: 32, unmount: 32, mkfs: 1, resize: 1 }
@@ -34,8 +43,8 @@ const reasonOf = (op: MountOp, e: KernelError): MountError["reason"] => {
   }
 }
 
-/** Mounter acting on the KernelModel in context. */
-export const layer: Layer.Layer<Mounter, never, KernelModel> = Layer.effect(
+/** Mounter acting on the KernelModel in context, with `hooks`. */
+export const layerWith = (hooks: MounterHooks): Layer.Layer<Mounter, never, KernelModel> => Layer.effect(
   Mounter,
   Effect.gen(function*() {
     const k = yield* KernelModel
@@ -59,15 +68,20 @@ export const layer: Layer.Layer<Mounter, never, KernelModel> = Layer.effect(
         )
       )
 
+    const afterProbe = (device: string): Effect.Effect<void> =>
+      hooks.afterProbe === undefined ? Effect.void : hooks.afterProbe(device).pipe(Effect.provideService(KernelModel, k), Effect.orDie)
+
     return Mounter.of({
       probe: Effect.fn("Mounter.probe")(function*(device: string) {
-        return yield* call("probe", "blkid", device, (s) => Disk.blkid(s, device))
+        const out = yield* call("probe", "blkid", device, (s) => Disk.blkid(s, device))
+        yield* afterProbe(device)
+        return out
       }),
       mkfs: Effect.fn("Mounter.mkfs")(function*(device: string, fsType: FsType) {
         yield* call("mkfs", `mkfs.${fsType}`, device, (s) => Disk.mkfs(s, device, fsType))
       }),
       mount: Effect.fn("Mounter.mount")(function*(source: string, target: string, options: MountOptions) {
-        yield* call("mount", "mount", target, (s) => Mounts.mount(s, source, target, options))
+        yield* call("mount", "mount", target, (s) => Mounts.mount(s, source, target, mountOptions(options)))
       }),
       unmount: Effect.fn("Mounter.unmount")(function*(target: string, lazy: boolean) {
         yield* call("unmount", lazy ? "umount -l" : "umount", target, (s) => Mounts.unmount(s, target, lazy))
@@ -104,3 +118,6 @@ export const layer: Layer.Layer<Mounter, never, KernelModel> = Layer.effect(
     })
   })
 )
+
+/** Mounter acting on the KernelModel in context. */
+export const layer: Layer.Layer<Mounter, never, KernelModel> = layerWith({})

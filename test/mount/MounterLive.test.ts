@@ -83,9 +83,9 @@ describe("mount and umount outcomes as util-linux 2.38 printed them (exit 32 for
     assert.deepStrictEqual(mountArgv("/dev/nvme0n1", "/stage", { ...o, options: [] }), ["-t", "ext4", "/dev/nvme0n1", "/stage"])
     assert.deepStrictEqual(mountArgv("/stage", "/pub", { ...o, fsType: undefined, bind: true, readOnly: true }), ["-o", "bind,noatime,ro", "/stage", "/pub"])
     assert.deepStrictEqual(mountArgv("/dev/nvme0n1", "/blk", { fsType: undefined, options: [], bind: true, readOnly: false }), ["-o", "bind", "/dev/nvme0n1", "/blk"])
-    // a user's "ro" is never dropped; "rw" cannot undo a read-only request
-    assert.deepStrictEqual(mountArgv("/d", "/t", { ...o, options: ["ro"] }), ["-t", "ext4", "-o", "ro", "/d", "/t"])
-    assert.deepStrictEqual(mountArgv("/d", "/t", { ...o, options: ["rw"], readOnly: true }), ["-t", "ext4", "-o", "ro", "/d", "/t"])
+    // a user's "ro" is never dropped; "rw" cannot undo a read-only request (read-only ext4: noload, MountOptions.test.ts)
+    assert.deepStrictEqual(mountArgv("/d", "/t", { ...o, options: ["ro"] }), ["-t", "ext4", "-o", "noload,ro", "/d", "/t"])
+    assert.deepStrictEqual(mountArgv("/d", "/t", { ...o, options: ["rw"], readOnly: true }), ["-t", "ext4", "-o", "noload,ro", "/d", "/t"])
     assert.deepStrictEqual(resizeArgv("/dev/nvme0n1", "xfs", "/stage"), ["xfs_growfs", ["/stage"]])
     assert.deepStrictEqual(resizeArgv("/dev/nvme0n1", "ext4", "/stage"), ["resize2fs", ["/dev/nvme0n1"]])
   })

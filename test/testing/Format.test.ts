@@ -1,10 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Arbitrary, Effect, Schema } from "effect"
-import { ensureFilesystem } from "../../src/mount/Format.ts"
+import { Arbitrary, Effect, Layer, Schema } from "effect"
+import { ensureFilesystem, type FormatRefused } from "../../src/mount/Format.ts"
 import { Mounter } from "../../src/mount/Mounter.ts"
+import { DeviceResolver } from "../../src/nvme/DeviceResolver.ts"
 import { NvmeTransport } from "../../src/nvme/NvmeTransport.ts"
-import { BlkidFault, KernelModel, Signature } from "../../src/testing/index.ts"
-import { ADDR, env, GiB, NQN, PORT, target } from "./fixtures.ts"
+import { Settings, testSettings } from "../../src/Settings.ts"
+import {
+  BlkidFault,
+  KernelModel,
+  MounterTest,
+  NvmeCliTest,
+  Signature,
+  StageStoreTest,
+  stateLayers,
+  SysfsTest
+} from "../../src/testing/index.ts"
+import * as Nvme from "../../src/testing/KernelNvme.ts"
+import { ADDR, env, GiB, NQN, NQN2, PORT, STAGING, target } from "./fixtures.ts"
 
 // Every way blkid can misbehave that the brief names, plus "tell the truth". A blkid that
 // answers "exit 2, nothing" for a device holding data is indistinguishable from an empty
@@ -108,5 +120,97 @@ describe("Format.ensureFilesystem over the kernel model", () => {
       assert.include(r.message, "blkid exit 2 with an error")
       assert.deepStrictEqual(yield* k.mkfsLog, [], "mkfs was never called")
       assert.deepStrictEqual((yield* k.namespace(NQN)).files, { "/keep": "me" })
+    }).pipe(Effect.provide(env)))
+})
+
+/** The fixtures' env, with a Mounter that runs `afterProbe` once, after the first probe. */
+const envProbeOnce = (afterProbe: (device: string) => Effect.Effect<void, never, KernelModel>) => {
+  let fired = false
+  const hooks: MounterTest.MounterHooks = {
+    afterProbe: (device) => Effect.suspend(() => (fired ? Effect.void : ((fired = true), afterProbe(device))))
+  }
+  return Layer.mergeAll(NvmeTransport.layer, DeviceResolver.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(NvmeCliTest.layer, SysfsTest.layer, MounterTest.layerWith(hooks), StageStoreTest.layer)),
+    Layer.provideMerge(stateLayers),
+    Layer.provideMerge(Settings.layer(testSettings()))
+  )
+}
+
+const NQN_X = "nqn.2000-02.com.mikrotik:pvc-x"
+const OTHER = { "/db": "another volume's data" }
+
+/** `nvme connect` of `nqn` straight on the model (a hook cannot use NvmeTransport: it is built on the Mounter's peers). */
+const connect = (nqn: string) =>
+  Effect.flatMap(KernelModel, (k) =>
+    k.syscall((s) => {
+      const t = target(nqn)
+      Nvme.connect(s, { nqn: t.nqn, address: t.address, port: t.port, ctrlLossTmo: t.ctrlLossTmo, reconnectDelay: t.reconnectDelay, keepAliveTmo: t.keepAliveTmo, hostNqn: undefined, hostId: undefined })
+    })).pipe(Effect.orDie)
+
+/**
+ * The empty volume NQN attached as /dev/nvme1n1 (259:3) while a stale mount of NQN_X pins
+ * nvme-subsys0 but not its path's minor 0: when NQN goes and NQN2 connects, NQN2's head takes
+ * the name nvme1n1 with the dev_t 259:2, the kernel's renumbering onto another volume's disk.
+ */
+const emptyVolumeBesideAPinnedMinor = Effect.gen(function*() {
+  const k = yield* KernelModel
+  const m = yield* Mounter
+  const transport = yield* NvmeTransport
+  const ns = (signature: Signature, files: Record<string, string> = {}) => [{ nsid: 1, sizeBytes: GiB, signature, files }]
+  yield* k.exportSubsystem({ address: ADDR, port: PORT, nqn: NQN_X, namespaces: ns(CONTENTS.xfs) })
+  yield* k.exportSubsystem({ address: ADDR, port: PORT, nqn: NQN, namespaces: ns(Signature.empty) })
+  yield* k.exportSubsystem({ address: ADDR, port: PORT, nqn: NQN2, namespaces: ns(CONTENTS.ext4, OTHER) })
+  const x = yield* transport.attach(target(NQN_X), () => Effect.void)
+  yield* m.makeDirectory(STAGING)
+  yield* m.mount(`/dev/${x.device.name}`, STAGING, { fsType: "xfs", options: [], bind: false, readOnly: false })
+  const { device } = yield* transport.attach(target(NQN), () => Effect.void)
+  yield* k.loseControllers(NQN_X)
+  return `/dev/${device.name}`
+})
+
+/** Between probe and mkfs: NQN's controllers are lost and NQN2 connects. */
+const renumberOntoNqn2 = Effect.gen(function*() {
+  yield* (yield* KernelModel).loseControllers(NQN)
+  yield* connect(NQN2)
+})
+
+const refusal = (e: FormatRefused) => [e._tag, e.reason, e.probedDevT, e.currentDevT]
+
+describe("Format: mkfs only on the block device that was probed", () => {
+  it.effect("a renumbering between probe and mkfs puts another volume's disk at the name: refused, both dev_ts named, that disk intact", () =>
+    Effect.gen(function*() {
+      const k = yield* KernelModel
+      const m = yield* Mounter
+      const dev = yield* emptyVolumeBesideAPinnedMinor
+      assert.deepStrictEqual([dev, yield* m.deviceNumber(dev)], ["/dev/nvme1n1", "259:3"])
+      const e = yield* Effect.flip(ensureFilesystem(dev, "ext4"))
+      assert.strictEqual((yield* k.deviceOf(NQN2))?.devT, "259:2", "NQN2's disk is now at the probed name")
+      assert.strictEqual(yield* m.deviceNumber(dev), "259:2")
+      assert.deepStrictEqual(e._tag === "FormatRefused" ? refusal(e) : [e._tag], ["FormatRefused", "DeviceChanged", "259:3", "259:2"])
+      assert.include(e.message, "259:3")
+      assert.include(e.message, "259:2")
+      assert.deepStrictEqual(yield* k.mkfsLog, [], "mkfs never ran")
+      assert.deepStrictEqual((yield* k.namespace(NQN2)).files, OTHER)
+    }).pipe(Effect.provide(envProbeOnce(() => renumberOntoNqn2))))
+
+  it.effect("the node gone between probe and mkfs: refused as changed, mkfs never runs", () =>
+    Effect.gen(function*() {
+      const k = yield* KernelModel
+      const dev = yield* device(Signature.empty, {})
+      const e = yield* Effect.flip(ensureFilesystem(dev, "xfs"))
+      assert.deepStrictEqual(e._tag === "FormatRefused" ? refusal(e) : [e._tag], ["FormatRefused", "DeviceChanged", "259:1", undefined])
+      assert.deepStrictEqual(yield* k.mkfsLog, [])
+    }).pipe(Effect.provide(envProbeOnce(() => Effect.asVoid(Effect.flatMap(KernelModel, (k) => k.loseControllers(NQN)))))))
+
+  it.effect("a caller's expected dev_t that the node no longer has: refused before blkid runs", () =>
+    Effect.gen(function*() {
+      const k = yield* KernelModel
+      const dev = yield* device(Signature.empty, {})
+      yield* k.injectBlkid(BlkidFault.timeout, "always")
+      const e = yield* Effect.flip(ensureFilesystem(dev, "ext4", "259:7"))
+      assert.deepStrictEqual(e._tag === "FormatRefused" ? refusal(e) : [e._tag], ["FormatRefused", "DeviceChanged", "259:7", "259:1"])
+      yield* k.clearFaults
+      assert.deepStrictEqual(yield* ensureFilesystem(dev, "ext4", "259:1"), { formatted: true, verdict: { _tag: "Empty" } })
+      assert.deepStrictEqual((yield* k.mkfsLog).map((r) => [r.device, r.outcome]), [["/dev/nvme0n1", "formatted"]])
     }).pipe(Effect.provide(env)))
 })

@@ -193,4 +193,30 @@ describe("mounts", () => {
       yield* k.setHost({ missingTools: ["mkfs.xfs"] })
       assert.deepStrictEqual(yield* m.missingTools, ["mkfs.xfs"])
     }).pipe(Effect.provide(env)))
+
+  it.effect("read-only file-system mounts are made without replay (ext4 noload, xfs norecovery); xfs refuses norecovery read-write", () =>
+    Effect.gen(function*() {
+      const k = yield* KernelModel
+      const dev = yield* attached(ext4, { "/f": "v" })
+      const m = yield* Mounter
+      const superOptionsAt = (p: string) => Effect.map(m.mountinfo, (info) => info.find((e) => e.mountPoint === p)?.superOptions)
+      yield* m.makeDirectory(STAGING)
+      yield* m.mount(dev, STAGING, { ...FS, readOnly: true })
+      assert.deepStrictEqual(yield* superOptionsAt(STAGING), ["ro", "noload"])
+      assert.strictEqual((yield* Effect.flip(k.writeFile(`${STAGING}/f`, "x"))).errno, "EROFS")
+      yield* m.makeDirectory(PUBLISH)
+      yield* m.mount(STAGING, PUBLISH, { ...BIND, readOnly: true })
+      assert.deepStrictEqual((yield* m.mountinfo).find((e) => e.mountPoint === PUBLISH)?.mountOptions[0], "ro", "a bind takes no file-system option")
+      yield* m.unmount(PUBLISH, false)
+      yield* m.unmount(STAGING, false)
+      yield* k.setNamespaceContent(NQN, 1, { signature: Signature.filesystem("xfs", "x1", 0) })
+      const XFS = { ...FS, fsType: "xfs" } as const
+      yield* m.mount(dev, STAGING, { ...XFS, readOnly: true })
+      assert.deepStrictEqual(yield* superOptionsAt(STAGING), ["ro", "norecovery"])
+      yield* m.unmount(STAGING, false)
+      const rw = yield* Effect.flip(m.mount(dev, STAGING, { ...XFS, options: ["norecovery"] }))
+      assert.deepStrictEqual([rw.reason, rw.exitCode], ["Failed", 32])
+      yield* m.mount(dev, STAGING, XFS)
+      assert.deepStrictEqual(yield* superOptionsAt(STAGING), ["rw"], "read-write replays as usual")
+    }).pipe(Effect.provide(env)))
 })
