@@ -38,9 +38,12 @@ export const statusOf = (error: CsiError): GrpcStatus => {
     // "Operation pending for volume | 10 ABORTED": the CO retries with back-off.
     case "VolumeBusy":
       return of(status.ABORTED, error)
+    // The device changed under the format (renumbered between probe and mkfs): nothing was
+    // written, and the CO's retry finds the volume's device anew.
+    case "FormatRefused":
+      return of(error.reason === "DeviceChanged" ? status.ABORTED : status.FAILED_PRECONDITION, error)
     // A safety rule refused the work; retrying will not change that until a person looks.
     case "SafetyRefusal":
-    case "FormatRefused":
       return of(status.FAILED_PRECONDITION, error)
     // The target or the path to it is down: transient, the CO retries.
     case "ConnectFailed":

@@ -15,6 +15,7 @@ import { type Controller, type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectionState, HealthView, type VolumeHealth } from "./HealthView.ts"
+import { inactiveReason, isActive, stagedThisBoot } from "./Lifecycle.ts"
 import { recoverCurrent, staleIn } from "./Recovery.ts"
 import type { VolumeCondition } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
@@ -79,13 +80,15 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       const locks = yield* VolumeLocks
       const view = yield* HealthView
 
-      const one = Effect.fn("HealthMonitor.volume")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>) {
+      const one = Effect.fn("HealthMonitor.volume")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>, bootId: string) {
         const controllers = snapshot.controllers.filter((c) => c.subsysnqn === record.nqn)
+        if (!stagedThisBoot(record, bootId, mounts, snapshot)) return yield* earlierBoot(record, controllers)
         // An operation owns the volume now (an unstage disconnects it on purpose, a publish may
         // be recovering it): its controllers and mounts are in flux, judge them next tick.
         if ((yield* locks.inFlight).has(record.volumeId)) return connectionOf(controllers) === "live"
         // The list may predate an unstage that has finished since: only a volume still staged is watched.
-        if ((yield* store.get(record.volumeId))?.complete !== true) return false
+        const latest = yield* store.get(record.volumeId)
+        if (latest === undefined || !isActive(latest)) return false
         const now = yield* Clock.currentTimeMillis
         const prev = yield* view.get(record.volumeId)
         const address = `${record.address}:${record.port}`
@@ -167,13 +170,38 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         return finalConnection === "live"
       }, (self, record) => Effect.annotateLogs(self, { volume: record.volumeId, nqn: record.nqn }))
 
+      /**
+       * A record of an earlier boot: its connection and mounts went with the reboot. Never
+       * reconnected, remounted or re-bound from here (the volume may be attached to another node
+       * by now, the pods gone); reported, until kubelet stages it again or unstages it.
+       */
+      const earlierBoot = Effect.fn("HealthMonitor.earlierBoot")(function*(record: StageRecord, controllers: ReadonlyArray<Controller>) {
+        const health: Omit<VolumeHealth, "condition"> = {
+          volumeId: record.volumeId,
+          nqn: record.nqn,
+          address: `${record.address}:${record.port}`,
+          controllers: controllers.map((c) => ({ name: c.name, state: c.state })),
+          connection: connectionOf(controllers),
+          downSince: undefined,
+          stale: false,
+          lastRecovery: undefined,
+          nextRecoveryAt: 0,
+          failedRecoveries: 0
+        }
+        const condition: VolumeCondition = { abnormal: true, message: `${inactiveReason(record, false)}; the plugin does not reconnect it on its own` }
+        yield* view.set({ ...health, condition })
+        yield* Metric.update(Metric.withAttributes(Metrics.volumeConditionAbnormal, { volume: record.volumeId }), 1)
+        return false
+      })
+
       const tick = Effect.gen(function*() {
         const records = yield* store.list
         const snapshot = yield* sysfs.snapshot
         const mounts = yield* mounter.mountinfo
+        const bootId = yield* sysfs.bootId
         let live = 0
-        const staged = records.filter((r) => r.complete)
-        for (const r of staged) if (yield* one(r, snapshot, mounts)) live++
+        const staged = records.filter(isActive)
+        for (const r of staged) if (yield* one(r, snapshot, mounts, bootId)) live++
         const ids = new Set(staged.map((r) => r.volumeId))
         for (const [id] of yield* view.all) {
           if (ids.has(id)) continue

@@ -70,15 +70,39 @@ export class OrphanReconciler extends Context.Service<OrphanReconciler, {
         return findOrphans(yield* sysfs.snapshot, used, prefix)
       })
 
-      const clean = Effect.fn("OrphanReconciler.clean")(function*(orphan: Orphan) {
-        // Anything mounted from its namespaces is somebody's data: never pull it away.
-        const snapshot = yield* sysfs.snapshot
-        const devTs = new Set(snapshot.namespaces.filter((n) => n.subsysnqn === orphan.nqn).map((n) => n.devT))
-        const mounted = (yield* mounter.mountinfo).filter((m) => devTs.has(m.devT))
-        if (mounted.length > 0) {
-          yield* Effect.logWarning(`orphan ${orphan.nqn} still mounted at ${mounted.map((m) => m.mountPoint).join(", ")}; not disconnecting`)
-          return
+      /** Where the subsystem's namespaces are in use: mounted, bound as raw block, or held open. */
+      const usesOf = Effect.fn("OrphanReconciler.usesOf")(function*(nqn: string) {
+        const devices = (yield* sysfs.snapshot).namespaces.filter((n) => n.subsysnqn === nqn)
+        const devTs = new Set(devices.map((n) => n.devT))
+        const names = new Set(devices.map((n) => `/${n.name}`))
+        // A raw-block bind shows devtmpfs in mountinfo, with the device node as its root.
+        const mounted = (yield* mounter.mountinfo)
+          .filter((m) => devTs.has(m.devT) || (m.fsType === "devtmpfs" && names.has(m.root)))
+          .map((m) => m.mountPoint)
+        const open: Array<string> = []
+        for (const d of devices) {
+          const pids = yield* mounter.holders(`/dev/${d.name}`).pipe(Effect.orElseSucceed((): ReadonlyArray<number> => []))
+          if (pids.length > 0) open.push(`/dev/${d.name} open by pid ${pids.slice(0, 5).join(", ")}`)
         }
+        return [...mounted, ...open]
+      })
+
+      const clean = Effect.fn("OrphanReconciler.clean")(function*(orphan: Orphan) {
+        // Decided and done under the subsystem's connection lock: a stage that connects it
+        // records itself under the same lock, so it is either seen here or comes after.
+        yield* locks.withConnection(orphan.nqn, Effect.gen(function*() {
+          if ((yield* store.list).some((r) => r.nqn === orphan.nqn)) return
+          // Anything using its namespaces is somebody's data: never pull it away.
+          const uses = yield* usesOf(orphan.nqn)
+          if (uses.length > 0) {
+            yield* Effect.logWarning(`orphan ${orphan.nqn} still in use (${uses.join("; ")}); not disconnecting`)
+            return
+          }
+          yield* disconnectOrphan(orphan)
+        }))
+      })
+
+      const disconnectOrphan = Effect.fn("OrphanReconciler.disconnect")(function*(orphan: Orphan) {
         yield* cli.disconnect(orphan.nqn as Nqn)
         yield* Metric.update(Metrics.orphansCleaned, 1)
         yield* events.postOrphanCleaned(orphan.nqn, `disconnected controller(s) ${orphan.controllers.join(", ")} from ${orphan.address}`)

@@ -6,9 +6,11 @@
  * May import: domain, nvme, mount, node.
  */
 import { Effect } from "effect"
-import { FailedPrecondition, IncompatibleRequest } from "../domain/Errors.ts"
+import { FailedPrecondition, IncompatibleRequest, SafetyRefusal } from "../domain/Errors.ts"
 import { isReadOnlyMode } from "../domain/Volume.ts"
 import { Mounter } from "../mount/Mounter.ts"
+import { Sysfs } from "../nvme/Sysfs.ts"
+import { inactiveReason, stagedThisBoot } from "./Lifecycle.ts"
 import { bindTarget, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { PublishRequest, UnpublishRequest } from "./Requests.ts"
@@ -21,9 +23,10 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
   if (record === undefined) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "not staged on this node; NodeStageVolume must come first" })
   }
-  if (!record.complete) {
-    return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "NodeStageVolume has not finished; it must succeed first" })
-  }
+  const sysfs = yield* Sysfs
+  const mounter = yield* Mounter
+  const inactive = inactiveReason(record, stagedThisBoot(record, yield* sysfs.bootId, yield* mounter.mountinfo, yield* sysfs.snapshot))
+  if (inactive !== undefined) return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: inactive })
   if (record.stagingPath !== req.stagingPath) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: `staged at ${record.stagingPath}, not at ${req.stagingPath}` })
   }
@@ -56,6 +59,16 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
     if (reached !== undefined) yield* unmountSafely(req.targetPath, true)
     const mountFlags = req.capability.accessType._tag === "Mount" ? req.capability.accessType.mountFlags : []
     yield* bindTarget({ block, stagingPath: record.stagingPath, device: record.device.name, target: req.targetPath, readOnly, mountFlags })
+    // The name was checked against the volume's identity a moment ago; what got bound is checked
+    // by number: a renumbering in between must never hand the pod another volume's disk.
+    const bound = yield* reachedDevice(req.targetPath, block)
+    if (bound !== devT) {
+      yield* unmountSafely(req.targetPath, true)
+      return yield* new SafetyRefusal({
+        volumeId: req.volumeId,
+        detail: `${req.targetPath} reached ${bound ?? "nothing"} after binding /dev/${record.device.name}, not the volume's ${devT} (renumbered meanwhile); unbound, retry`
+      })
+    }
   }
   if (known === undefined) {
     yield* store.put({ ...record, publishedTargets: [...record.publishedTargets, { path: req.targetPath, readOnly }] })

@@ -21,7 +21,10 @@ import type { NamespaceDevice, NvmeSnapshot } from "../nvme/Sysfs.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { bindTarget, devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
+import { isActive, stagedThisBoot } from "./Lifecycle.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
+
+const parentOf = (path: string): string => path.slice(0, Math.max(1, path.lastIndexOf("/")))
 
 /** The volume target a record was staged with. */
 export const targetOf = (r: StageRecord): VolumeTarget => ({
@@ -70,8 +73,14 @@ export const staleIn = Effect.fn("Recovery.staleIn")(function*(record: StageReco
     return { stale: true, mountedDevT, current, why: `no device for ${record.nqn} (was ${deviceLabel(record.device.name, record.device.devT)})` } satisfies StaleCheck
   }
   const wrong = reached.filter(([, d]) => d !== current.devT)
-  if (wrong.length === 0) return { stale: false, mountedDevT, current, why: "" } satisfies StaleCheck
-  const why = wrong.map(([p, d]) => `${p} reaches ${d ?? "nothing"}`).join("; ")
+  // The record names the device every later use goes through (publish's bind, stats, expand): a
+  // renumbered one is stale even with nothing mounted (a raw-block volume not published yet).
+  const renamed = record.device.devT !== current.devT || record.device.name !== current.name
+  if (wrong.length === 0 && !renamed) return { stale: false, mountedDevT, current, why: "" } satisfies StaleCheck
+  const why = [
+    ...wrong.map(([p, d]) => `${p} reaches ${d ?? "nothing"}`),
+    ...(renamed ? [`recorded device ${deviceLabel(record.device.name, record.device.devT)} is now ${deviceLabel(current.name, current.devT)}`] : [])
+  ].join("; ")
   return { stale: true, mountedDevT, current, why: `${why}; current device is ${deviceLabel(current.name, current.devT)}` } satisfies StaleCheck
 })
 
@@ -107,7 +116,11 @@ export const recover = Effect.fn("Recovery.recover")(function*(record: StageReco
  */
 export const recoverCurrent = Effect.fn("Recovery.recoverCurrent")(function*(volumeId: string, options: RecoverOptions = { connectionEvents: true }) {
   const record = yield* (yield* StageStore).get(volumeId)
-  if (record === undefined || !record.complete) return undefined
+  if (record === undefined || !isActive(record)) return undefined
+  const sysfs = yield* Sysfs
+  // A record of an earlier boot is never reconnected by the plugin on its own (the volume may be
+  // attached elsewhere by now): only kubelet's NodeStageVolume does that.
+  if (!stagedThisBoot(record, yield* sysfs.bootId, yield* (yield* Mounter).mountinfo, yield* sysfs.snapshot)) return undefined
   return yield* recover(record, options)
 })
 
@@ -166,13 +179,23 @@ const recoverOnce = Effect.fn("Recovery.recoverOnce")(function*(record: StageRec
       readOnly: record.readOnly
     })
   }
+  const kept: Array<StageRecord["publishedTargets"][number]> = []
   for (const t of record.publishedTargets) {
     const reached = yield* reachedDevice(t.path, block)
-    if (reached === device.devT) continue
+    if (reached === device.devT) {
+      kept.push(t)
+      continue
+    }
     if (reached !== undefined) yield* unmountSafely(t.path, true)
+    // kubelet creates the pod's volume directory; when it is gone the pod is gone: never recreate it.
+    if ((yield* mounter.pathKind(parentOf(t.path))) === "missing") {
+      yield* Effect.logInfo(`not re-binding ${t.path}: its pod's directory no longer exists`)
+      continue
+    }
     yield* bindTarget({ block, stagingPath: record.stagingPath, device: device.name, target: t.path, readOnly: t.readOnly, mountFlags: record.mountFlags })
+    kept.push(t)
   }
-  const updated: StageRecord = { ...record, device: { name: device.name, devT: device.devT, identity: record.device.identity } }
+  const updated: StageRecord = { ...record, device: { name: device.name, devT: device.devT, identity: record.device.identity }, publishedTargets: kept }
   const check = yield* checkStale(updated)
   if (check.stale) {
     return yield* new SafetyRefusal({ volumeId: record.volumeId, detail: `recovery did not take: ${check.why}` })

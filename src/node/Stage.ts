@@ -8,20 +8,64 @@
 import { Clock, Effect } from "effect"
 import { FailedPrecondition, IncompatibleRequest, SafetyRefusal } from "../domain/Errors.ts"
 import { isManaged, type Nqn } from "../domain/Ids.ts"
+import { isReadOnlyMode } from "../domain/Volume.ts"
 import { EventPoster } from "../kube/EventPoster.ts"
 import { ensureFilesystem } from "../mount/Format.ts"
 import { Mounter } from "../mount/Mounter.ts"
-import { identityOf } from "../nvme/DeviceResolver.ts"
+import { identityOf, sameIdentity } from "../nvme/DeviceResolver.ts"
 import { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
+import { stagedThisBoot } from "./Lifecycle.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { StageRequest, UnstageRequest } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
+import { VolumeLocks } from "./VolumeLocks.ts"
 
 const describeCapability = (r: { readonly accessType: string; readonly fsType?: string | undefined }) =>
   r.accessType === "Block" ? "raw block" : `${r.fsType ?? "ext4"} file system`
+
+/**
+ * Why an existing record of this boot is not what `req` asks for (CSI: ALREADY_EXISTS), or
+ * undefined when it is the same staging: path, access type, file system, access mode's
+ * read-only-ness, mount flags, and the target (NQN, address, port).
+ */
+export const incompatibility = (
+  existing: StageRecord,
+  req: StageRequest,
+  readOnly: boolean,
+  mountFlags: ReadonlyArray<string>
+): string | undefined => {
+  const { target, capability } = req
+  const fsType = capability.accessType._tag === "Mount" ? capability.accessType.fsType : undefined
+  const differences = [
+    existing.stagingPath !== req.stagingPath ? `staging path ${existing.stagingPath}` : undefined,
+    existing.accessType !== capability.accessType._tag || (capability.accessType._tag === "Mount" && existing.fsType !== fsType)
+      ? `capability ${describeCapability(existing)}`
+      : undefined,
+    existing.readOnly !== readOnly ? (existing.readOnly ? "read-only" : "read-write") : undefined,
+    [...existing.mountFlags].sort().join(",") !== [...mountFlags].sort().join(",") ? `mount flags [${existing.mountFlags.join(", ")}]` : undefined,
+    existing.nqn !== target.nqn || existing.address !== target.address || existing.port !== target.port
+      ? `target ${existing.nqn} at ${existing.address}:${existing.port}`
+      : undefined
+  ].filter((d) => d !== undefined)
+  return differences.length === 0 ? undefined : `already staged with ${differences.join(", ")}`
+}
+
+/**
+ * ReadWriteOnce promises one node, but with `attachRequired: false` nothing in Kubernetes stops
+ * a second node from staging the same file system read-write (a rolling update, a node that
+ * came back): until the controller fences at the target, say so where an operator looks.
+ */
+const warnUnfenced = (req: StageRequest) =>
+  req.capability.accessType._tag === "Mount" &&
+    (req.capability.accessMode === "SINGLE_NODE_WRITER" || req.capability.accessMode === "SINGLE_NODE_MULTI_WRITER")
+    ? Effect.logWarning(
+      `${req.capability.accessMode} file system staged with no attach step: nothing fences it at the target, so a second node ` +
+        "could mount it read-write too (e.g. during a rolling update); use ReadWriteOncePod where a single writer matters"
+    )
+    : Effect.void
 
 /** Stages the volume; OK at once when it is already staged identically and healthy. */
 export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest) {
@@ -31,9 +75,12 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
   const sysfs = yield* Sysfs
   const mounter = yield* Mounter
   const events = yield* EventPoster
+  const locks = yield* VolumeLocks
   const { target, capability } = req
   const block = capability.accessType._tag === "Block"
   const fsType = capability.accessType._tag === "Mount" ? capability.accessType.fsType : undefined
+  const readOnly = isReadOnlyMode(capability.accessMode)
+  const mountFlags = capability.accessType._tag === "Mount" ? capability.accessType.mountFlags : []
 
   if (settings.managedNqnPrefix !== undefined && !isManaged(target.nqn, settings.managedNqnPrefix)) {
     return yield* new SafetyRefusal({
@@ -42,77 +89,97 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
     })
   }
 
+  const bootId = yield* sysfs.bootId
   const existing = yield* store.get(req.volumeId)
-  if (existing !== undefined) {
+  // A record of this boot that is not being unstaged is the volume as staged now; any other
+  // (an earlier boot's, or one whose unstage did not finish) is only a note of the connection.
+  const current = existing !== undefined && existing.unstaging !== true &&
+      stagedThisBoot(existing, bootId, yield* mounter.mountinfo, yield* sysfs.snapshot)
+    ? existing
+    : undefined
+  if (current !== undefined) {
     // CSI: "If the volume corresponding to the volume_id has already been staged to the
     // staging_target_path, and is identical to the specified volume_capability the Plugin
     // MUST reply 0 OK." Anything else staged under this ID is ALREADY_EXISTS.
-    const same = existing.stagingPath === req.stagingPath &&
-      existing.accessType === capability.accessType._tag &&
-      (block || existing.fsType === fsType) &&
-      existing.nqn === target.nqn
-    if (!same) {
-      return yield* new IncompatibleRequest({
-        volumeId: req.volumeId,
-        detail: `already staged at ${existing.stagingPath} as ${describeCapability(existing)} from ${existing.nqn}`
-      })
-    }
-    if (existing.complete) {
-      const check = yield* checkStale(existing)
+    const mismatch = incompatibility(current, req, readOnly, mountFlags)
+    if (mismatch !== undefined) return yield* new IncompatibleRequest({ volumeId: req.volumeId, detail: mismatch })
+    if (current.complete) {
+      const check = yield* checkStale(current)
       if (!check.stale) return
       // Staged before, and its mounts reach an old device (lost controller, renumbering): recover.
-      yield* recover(existing)
+      yield* recover(current)
       return
     }
     // Recorded but never finished (a failure or a restart midway): finish the stage below.
+  } else if (existing !== undefined) {
+    yield* Effect.logInfo(existing.unstaging === true
+      ? "staging again a volume whose unstage did not finish"
+      : "staging again a volume staged before the node restarted; its earlier publications are forgotten (kubelet publishes again)")
   }
+  yield* warnUnfenced(req)
 
   const address = `${target.address}:${target.port}`
-  const preexisting = existing === undefined && (yield* sysfs.snapshot).controllers.some((c) => c.subsysnqn === target.nqn)
-  const attached = yield* transport.attach(target, (_, e) => events.postConnectionFailure(req.volumeId, address, e.message))
-  if (attached.failedAttempts > 0) yield* events.postConnectionRecovery(req.volumeId, address, attached.failedAttempts + 1)
-  const device = attached.device
-  const readOnly = capability.accessMode === "SINGLE_NODE_READER_ONLY" || capability.accessMode === "MULTI_NODE_READER_ONLY"
-  const mountFlags = capability.accessType._tag === "Mount" ? capability.accessType.mountFlags : []
-
-  const record: StageRecord = {
-    version: 1,
-    volumeId: req.volumeId,
-    stagingPath: req.stagingPath,
-    nqn: target.nqn,
-    address: target.address,
-    port: target.port,
-    ctrlLossTmo: target.ctrlLossTmo,
-    reconnectDelay: target.reconnectDelay,
-    ...(target.keepAliveTmo === undefined ? {} : { keepAliveTmo: target.keepAliveTmo }),
-    selector: {
-      ...(target.namespace.nsid === undefined ? {} : { nsid: target.namespace.nsid }),
-      ...(target.namespace.nguid === undefined ? {} : { nguid: target.namespace.nguid }),
-      ...(target.namespace.uuid === undefined ? {} : { uuid: target.namespace.uuid })
-    },
-    device: { name: device.name, devT: device.devT, identity: identityOf(device) },
-    accessType: capability.accessType._tag,
-    ...(fsType === undefined ? {} : { fsType }),
-    mountFlags: [...mountFlags],
-    readOnly,
-    connectedByPlugin: existing?.connectedByPlugin ?? !preexisting,
-    complete: false,
-    publishedTargets: [],
-    stagedAt: new Date(yield* Clock.currentTimeMillis).toISOString()
-  }
-  // Written before mounting: a plugin killed midway still knows the connection is this volume's.
-  yield* store.put(record)
+  // Connect and record under the subsystem's lock: a sibling volume's unstage or failed stage
+  // decides whether to disconnect under the same lock, and then sees this record.
+  const record = yield* locks.withConnection(target.nqn, Effect.gen(function*() {
+    const preexisting = (yield* sysfs.snapshot).controllers.some((c) => c.subsysnqn === target.nqn)
+    const attached = yield* transport.attach(target, (_, e) => events.postConnectionFailure(req.volumeId, address, e.message))
+    if (attached.failedAttempts > 0) yield* events.postConnectionRecovery(req.volumeId, address, attached.failedAttempts + 1)
+    const device = attached.device
+    const record: StageRecord = {
+      version: 1,
+      volumeId: req.volumeId,
+      stagingPath: req.stagingPath,
+      nqn: target.nqn,
+      address: target.address,
+      port: target.port,
+      ctrlLossTmo: target.ctrlLossTmo,
+      reconnectDelay: target.reconnectDelay,
+      ...(target.keepAliveTmo === undefined ? {} : { keepAliveTmo: target.keepAliveTmo }),
+      selector: {
+        ...(target.namespace.nsid === undefined ? {} : { nsid: target.namespace.nsid }),
+        ...(target.namespace.nguid === undefined ? {} : { nguid: target.namespace.nguid }),
+        ...(target.namespace.uuid === undefined ? {} : { uuid: target.namespace.uuid })
+      },
+      device: { name: device.name, devT: device.devT, identity: identityOf(device) },
+      accessType: capability.accessType._tag,
+      ...(fsType === undefined ? {} : { fsType }),
+      mountFlags: [...mountFlags],
+      readOnly,
+      // A connection this plugin made earlier in this boot (for an unfinished stage or unstage) is still its own.
+      connectedByPlugin: (current ?? (existing?.bootId === bootId ? existing : undefined))?.connectedByPlugin === true || !preexisting,
+      complete: false,
+      bootId,
+      publishedTargets: [],
+      stagedAt: new Date(yield* Clock.currentTimeMillis).toISOString()
+    }
+    // Written before mounting: a plugin killed midway still knows the connection is this volume's.
+    yield* store.put(record)
+    return record
+  }))
   if (block || fsType === undefined) {
     yield* store.put({ ...record, complete: true })
     return
   }
 
+  const device = record.device
   const mountStep = Effect.gen(function*() {
     yield* mounter.makeDirectory(req.stagingPath)
     const present = entryAt(yield* mounter.mountinfo, req.stagingPath)
     if (present !== undefined && present.devT === device.devT) return
     if (present !== undefined) yield* unmountSafely(req.stagingPath, false)
-    if (!readOnly) yield* ensureFilesystem(devicePath(device.name), fsType)
+    if (!readOnly) {
+      // The name must still be this volume's namespace (by identity) before anything may be
+      // written to it; the format step then holds the node to this dev_t up to mkfs itself.
+      const now = (yield* sysfs.snapshot).namespaces.find((n) => n.devT === device.devT && n.name === device.name)
+      if (now === undefined || now.subsysnqn !== record.nqn || !sameIdentity(identityOf(now), device.identity)) {
+        return yield* new SafetyRefusal({
+          volumeId: req.volumeId,
+          detail: `${devicePath(device.name)} (${device.devT}) is no longer this volume's namespace; not formatting, retry`
+        })
+      }
+      yield* ensureFilesystem(devicePath(device.name), fsType, device.devT)
+    }
     yield* mounter.mount(devicePath(device.name), req.stagingPath, {
       fsType,
       options: mountFlags.filter((f) => f !== "ro" && f !== "rw"),
@@ -120,15 +187,49 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
       readOnly
     })
   })
-  yield* mountStep.pipe(Effect.tapError((e) => events.postMountFailure(req.volumeId, e.message)))
+  yield* mountStep.pipe(
+    Effect.tapError((e) => events.postMountFailure(req.volumeId, e.message)),
+    // A stage that failed leaves nothing behind: kubelet never unstages a volume whose stage did
+    // not succeed, and an unfinished record would shield the connection from orphan cleanup.
+    Effect.tapError(() => abandon(record))
+  )
   yield* store.put({ ...record, complete: true })
 })
 
-/** Unstages the volume; OK when it is not staged (CSI: "MUST reply 0 OK"). */
-export const unstage = Effect.fn("NodeVolumes.unstage")(function*(req: UnstageRequest) {
+/**
+ * Disconnects the volume's subsystem unless another volume's record uses it (or it is not ours
+ * to drop), then forgets the record. Runs under the subsystem's lock.
+ */
+const releaseConnection = Effect.fn("NodeVolumes.releaseConnection")(function*(record: StageRecord) {
   const settings = yield* Settings
   const store = yield* StageStore
   const transport = yield* NvmeTransport
+  const locks = yield* VolumeLocks
+  yield* locks.withConnection(record.nqn, Effect.gen(function*() {
+    const others = (yield* store.list).filter((r) => r.volumeId !== record.volumeId && r.nqn === record.nqn)
+    const mayDisconnect = isManaged(record.nqn as Nqn, settings.managedNqnPrefix) || record.connectedByPlugin
+    if (others.length === 0 && mayDisconnect) {
+      yield* transport.detach(record.nqn as Nqn)
+    } else {
+      yield* Effect.logInfo(
+        others.length > 0
+          ? `keeping ${record.nqn} connected: used by ${others.map((r) => r.volumeId).join(", ")}`
+          : `keeping ${record.nqn} connected: it existed before this volume and is outside the managed prefix`
+      )
+    }
+    yield* store.remove(record.volumeId)
+  }))
+})
+
+/** Best effort after a failed stage: what it connected and recorded goes; the stage's own error stands. */
+const abandon = (record: StageRecord) =>
+  releaseConnection(record).pipe(
+    Effect.catch((e) => Effect.logWarning(`cleanup after the failed stage did not finish (kubelet's retry will): ${e.message}`))
+  )
+
+/** Unstages the volume; OK when it is not staged (CSI: "MUST reply 0 OK"). */
+export const unstage = Effect.fn("NodeVolumes.unstage")(function*(req: UnstageRequest) {
+  const store = yield* StageStore
   const sysfs = yield* Sysfs
   const mounter = yield* Mounter
   const record = yield* store.get(req.volumeId)
@@ -151,23 +252,14 @@ export const unstage = Effect.fn("NodeVolumes.unstage")(function*(req: UnstageRe
   if (stillPublished.length > 0) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: `still published at ${stillPublished.join(", ")}; unpublish first` })
   }
-  const snapshot = yield* sysfs.snapshot
+  // Durably "unstaging" before anything is undone: if this fails or the plugin dies midway, the
+  // monitor must not remount what kubelet is tearing down.
+  if (record.unstaging !== true) yield* store.put({ ...record, unstaging: true })
   if (!block) {
+    const snapshot = yield* sysfs.snapshot
     const staging = entryAt(yield* mounter.mountinfo, req.stagingPath)
     const deviceGone = staging !== undefined && !snapshot.namespaces.some((n) => n.devT === staging.devT)
     yield* unmountSafely(req.stagingPath, deviceGone)
   }
-
-  const others = (yield* store.list).filter((r) => r.volumeId !== record.volumeId && r.nqn === record.nqn)
-  const mayDisconnect = isManaged(record.nqn as Nqn, settings.managedNqnPrefix) || record.connectedByPlugin
-  if (others.length === 0 && mayDisconnect) {
-    yield* transport.detach(record.nqn as Nqn)
-  } else {
-    yield* Effect.logInfo(
-      others.length > 0
-        ? `keeping ${record.nqn} connected: used by ${others.map((r) => r.volumeId).join(", ")}`
-        : `keeping ${record.nqn} connected: it existed before this volume and is outside the managed prefix`
-    )
-  }
-  yield* store.remove(record.volumeId)
+  yield* releaseConnection(record)
 })

@@ -46,6 +46,19 @@ export const StageRecord = Schema.Struct({
    * which connection is this volume's; nothing publishes, monitors or recovers it.
    */
   complete: Schema.Boolean,
+  /**
+   * The kernel boot (`/proc/sys/kernel/random/boot_id`) the volume was staged in. A record of
+   * another boot describes connections and mounts that no longer exist: the monitor never
+   * reconnects or remounts it (the volume may be in use on another node by now); only a new
+   * NodeStage from kubelet does. Absent in records written before this field existed.
+   */
+  bootId: Schema.optionalKey(Schema.String),
+  /**
+   * Set, durably, before NodeUnstage unmounts or disconnects anything: a record left so by a
+   * failed or interrupted unstage is never recovered or published, only unstaged again (or
+   * staged anew).
+   */
+  unstaging: Schema.optionalKey(Schema.Boolean),
   /** Published target paths of this volume (re-bound after a stale-mount recovery). */
   publishedTargets: Schema.Array(Schema.Struct({ path: Schema.String, readOnly: Schema.Boolean })),
   stagedAt: Schema.String
@@ -67,6 +80,9 @@ export class StageStore extends Context.Service<StageStore, {
   /** Writes the record durably before returning. */
   readonly put: (record: StageRecord) => Effect.Effect<void, StageStoreError>
   readonly remove: (volumeId: string) => Effect.Effect<void, StageStoreError>
-  /** Every record; unreadable files are reported in the error, not skipped silently. */
+  /**
+   * Every readable record. A record file that cannot be decoded is moved to the state dir's
+   * quarantine/ and logged (the live layer), so one bad file never stops every other volume.
+   */
   readonly list: Effect.Effect<ReadonlyArray<StageRecord>, StageStoreError>
 }>()("rds-csi/node/StageStore") {}

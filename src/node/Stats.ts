@@ -12,6 +12,7 @@ import { Mounter } from "../mount/Mounter.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { devicePath, entryAt } from "./MountOps.ts"
 import { HealthView } from "./HealthView.ts"
+import { isActive } from "./Lifecycle.ts"
 import { checkStale, recoverCurrent } from "./Recovery.ts"
 import type { ExpandRequest, StatsRequest, VolumeCondition, VolumeStats, VolumeUsage } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
@@ -48,7 +49,7 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   const locks = yield* VolumeLocks
   const view = yield* HealthView
   const record = yield* store.get(req.volumeId)
-  if (record === undefined || !record.complete || !isVolumePath(record, req.volumePath)) {
+  if (record === undefined || !isActive(record) || !isVolumePath(record, req.volumePath)) {
     return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `${req.volumePath} is not a staged or published path of this volume on this node` })
   }
   yield* requirePath(req)
@@ -74,7 +75,7 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
     const attempt = yield* Effect.result(locks.withLock(record.volumeId, "stats-recovery", recoverCurrent(record.volumeId)))
     if (attempt._tag === "Success") {
       if (attempt.success === undefined) {
-        return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: "unstaged while its stats were read" })
+        return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: "not staged on this node now (unstaged meanwhile, or staged before the node restarted)" })
       }
       current = attempt.success
       const at = new Date(yield* Clock.currentTimeMillis).toISOString()
@@ -97,8 +98,11 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
     condition = connection === undefined ? { abnormal: false, message: "volume is healthy" } : { abnormal: true, message: connection }
   }
 
+  // Raw block: the size of the device that is this volume's by identity now, never of whatever
+  // carries the recorded name (after a renumbering that may be another volume's disk).
+  const blockDevice = current !== record ? current.device.name : check.stale ? check.current?.name : record.device.name
   const usage: VolumeUsage | undefined = block
-    ? yield* mounter.deviceSize(devicePath(current.device.name)).pipe(
+    ? blockDevice === undefined ? undefined : yield* mounter.deviceSize(devicePath(blockDevice)).pipe(
       Effect.map((totalBytes): VolumeUsage => ({ _tag: "Block", totalBytes })),
       Effect.orElseSucceed(() => undefined)
     )
@@ -124,9 +128,14 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
 export const expand = Effect.fn("NodeVolumes.expand")(function*(req: ExpandRequest) {
   const store = yield* StageStore
   const mounter = yield* Mounter
-  const record = yield* store.get(req.volumeId)
-  if (record === undefined || !isVolumePath(record, req.volumePath)) {
+  const staged = yield* store.get(req.volumeId)
+  if (staged === undefined || !isActive(staged) || !isVolumePath(staged, req.volumePath)) {
     return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `${req.volumePath} is not a staged or published path of this volume on this node` })
+  }
+  // Grow what is this volume's by identity now: a renumbered device is recovered first.
+  const record = (yield* checkStale(staged)).stale ? yield* recoverCurrent(staged.volumeId) : staged
+  if (record === undefined) {
+    return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: "not staged on this node now (staged before the node restarted)" })
   }
   const device = devicePath(record.device.name)
   const size = yield* mounter.deviceSize(device)

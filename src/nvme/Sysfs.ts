@@ -70,6 +70,11 @@ export class Sysfs extends Context.Service<Sysfs, {
   readonly blockDevT: (name: string) => Effect.Effect<string | undefined, SysfsError>
   /** True when the NVMe/TCP fabrics interface is present (`/sys/class/nvme-fabrics`): the readiness probe. */
   readonly fabricsAvailable: Effect.Effect<boolean>
+  /**
+   * This boot of the kernel (`/proc/sys/kernel/random/boot_id`): stage records carry it, so a
+   * record written before a reboot is never mistaken for a connection that merely dropped.
+   */
+  readonly bootId: Effect.Effect<string, SysfsError>
 }>()("rds-csi/nvme/Sysfs") {}
 
 export const isDeleting = (c: Controller): boolean => c.state === "deleting" || c.state === "deleting (no IO)" || c.state === "dead"

@@ -220,8 +220,17 @@ const attempt = <A>(path: string, f: () => A): Effect.Effect<A, SysfsError> =>
 export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
   Sysfs,
   Effect.gen(function*() {
-    const root = (yield* Settings).sysfsRoot.replace(/\/+$/, "")
+    const settings = yield* Settings
+    const root = settings.sysfsRoot.replace(/\/+$/, "")
+    const bootIdPath = `${settings.procRoot.replace(/\/+$/, "")}/sys/kernel/random/boot_id`
+    // Constant for the life of the process: read once, on first use.
+    const bootId = yield* Effect.cached(attempt(bootIdPath, () => {
+      const id = fs.readFileSync(bootIdPath, "utf8").trim()
+      if (id === "") throw new SysfsError({ path: bootIdPath, detail: "empty" })
+      return id
+    }))
     return Sysfs.of({
+      bootId,
       snapshot: attempt(root, () => readSnapshot(root)).pipe(Effect.withSpan("Sysfs.snapshot")),
       blockDevT: Effect.fn("Sysfs.blockDevT")(function*(name: string) {
         return yield* attempt(`${root}/block/${name}`, () => readBlockDevT(root, name))

@@ -96,6 +96,10 @@ export interface KernelModelShape {
   /** Host capabilities the readiness probe checks: fabrics module, nvme-cli version, mount tools. */
   readonly setHost: (host: { readonly fabricsAvailable?: boolean; readonly nvmeVersion?: string; readonly missingTools?: ReadonlyArray<string> }) => Effect.Effect<void>
   /** Everything, copied: portals, namespaces, subsystems, controllers, devices, mounts, paths. */
+  /** The node reboots: connections, devices and mounts gone, numbering restarts, a new boot id; files stay. */
+  readonly reboot: Effect.Effect<void>
+  /** Removes a directory tree that holds no mount (a pod's directory deleted while the plugin was away). */
+  readonly removeTree: (path: string) => Effect.Effect<void, KernelError>
   readonly view: Effect.Effect<KernelView>
   /** Every state change so far, in order. */
   readonly log: Effect.Effect<ReadonlyArray<LogEntry>>
@@ -173,6 +177,15 @@ export const makeKernelModel = (options: KernelOptions): KernelModelShape => {
         if (host.fabricsAvailable !== undefined) s.fabricsAvailable = host.fabricsAvailable
         if (host.nvmeVersion !== undefined) s.nvmeVersion = host.nvmeVersion
         if (host.missingTools !== undefined) s.missingTools = host.missingTools
+      }),
+    reboot: Effect.sync(() => s.reboot()),
+    removeTree: (path) =>
+      run(s, () => {
+        const inside = (p: string) => p === path || p.startsWith(`${path}/`)
+        const mounted = s.mounts.find((m) => inside(m.mountPoint))
+        if (mounted !== undefined) throw new KernelError({ errno: "EBUSY", syscall: "rmdir", path: mounted.mountPoint, detail: "a mount point" })
+        for (const p of [...s.paths.keys()]) if (inside(p)) s.paths.delete(p)
+        s.log("path", path, "removed (tree)")
       }),
     view: Effect.sync(() => viewOf(s)),
     log: Effect.sync(() => [...s.entries]),

@@ -138,6 +138,8 @@ export class KernelState {
   readonly entries: Array<LogEntry> = []
   readonly mkfsRecords: Array<MkfsRecord> = []
   fabricsAvailable = true
+  /** /proc/sys/kernel/random/boot_id; a reboot (KernelModel.reboot) changes it. */
+  bootId = "00000000-0000-4000-8000-b0070000001"
   nvmeVersion = "nvme version 2.3"
   missingTools: ReadonlyArray<string> = []
   private uuidCounter = 0
@@ -223,6 +225,24 @@ export class KernelState {
         this.log("subsystem", `nvme-subsys${sub.instance}`, "freed")
       }
     }
+  }
+
+  /**
+   * A node reboot: every controller, block device and mount is gone, numbers start again, and
+   * the boot id changes; what is on disk (directories, the plugin's state dir) and on the
+   * targets stays.
+   */
+  reboot(): void {
+    this.controllers.length = 0
+    this.subsystems.length = 0
+    this.devices.length = 0
+    this.detached.length = 0
+    this.holders.clear()
+    this.mounts.splice(2) // the root file system and /dev, as the constructor made them
+    for (const ida of [this.instanceIda, this.minorIda, this.mountIda]) ida.used.clear()
+    const n = Number.parseInt(this.bootId.slice(-7), 16) + 1
+    this.bootId = `00000000-0000-4000-8000-b007${n.toString(16).padStart(7, "0")}`
+    this.log("host", "kernel", `rebooted (boot id ${this.bootId})`)
   }
 }
 

@@ -88,7 +88,7 @@ export interface PortalView {
 /** One line of the change log: `subject: change`, e.g. `nvme0: live -> connecting`. */
 export interface LogEntry {
   readonly seq: number
-  readonly what: "link" | "target" | "namespace" | "controller" | "subsystem" | "device" | "mount" | "path" | "mkfs" | "fault"
+  readonly what: "link" | "target" | "namespace" | "controller" | "subsystem" | "device" | "mount" | "path" | "mkfs" | "fault" | "host"
   readonly subject: string
   readonly change: string
 }

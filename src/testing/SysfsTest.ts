@@ -26,6 +26,7 @@ export const layer: Layer.Layer<Sysfs, never, KernelModel> = Layer.effect(
       return dev === undefined ? undefined : devTOf(dev)
     })
     const fabricsAvailable = k.syscall((s) => s.fabricsAvailable).pipe(Effect.orDie)
-    return Sysfs.of({ snapshot, blockDevT, fabricsAvailable })
+    const bootId = k.syscall((s) => s.bootId).pipe(Effect.orDie)
+    return Sysfs.of({ snapshot, blockDevT, fabricsAvailable, bootId })
   })
 )

@@ -1,0 +1,34 @@
+/**
+ * Where a stage record stands, as pure predicates shared by stage, publish, recovery and the
+ * health monitor: is it a volume this boot of the node staged and still keeps staged?
+ *
+ * May import: mount (types), nvme (types), node.
+ */
+import type { MountEntry } from "../mount/Mounter.ts"
+import type { NvmeSnapshot } from "../nvme/Sysfs.ts"
+import { entryAt } from "./MountOps.ts"
+import type { StageRecord } from "./StageStore.ts"
+
+/**
+ * True when the record was written in this boot of the kernel. A record without a boot id
+ * (written by an older plugin) counts as this boot's only while something of it is still
+ * there: its staging mount, a published target, or a controller of its NQN — none of which
+ * survives a reboot.
+ */
+export const stagedThisBoot = (record: StageRecord, bootId: string, mounts: ReadonlyArray<MountEntry>, snapshot: NvmeSnapshot): boolean => {
+  if (record.bootId !== undefined) return record.bootId === bootId
+  if (entryAt(mounts, record.stagingPath) !== undefined) return true
+  if (record.publishedTargets.some((t) => entryAt(mounts, t.path) !== undefined)) return true
+  return snapshot.controllers.some((c) => c.subsysnqn === record.nqn)
+}
+
+/** Staged, finished, and not being unstaged: the only records publish, stats and recovery act on. */
+export const isActive = (record: StageRecord): boolean => record.complete && record.unstaging !== true
+
+/** Why a record is not one to recover or publish, for messages; undefined when it is. */
+export const inactiveReason = (record: StageRecord, thisBoot: boolean): string | undefined => {
+  if (!thisBoot) return "staged before the node restarted; only a new NodeStageVolume from kubelet reconnects it"
+  if (record.unstaging === true) return "NodeUnstageVolume started and has not finished; it must be retried"
+  if (!record.complete) return "NodeStageVolume has not finished; it must succeed first"
+  return undefined
+}
