@@ -44,6 +44,8 @@ export const layer: Layer.Layer<NvmeCli, never, KernelModel> = Layer.effect(
     const connect = Effect.fn("NvmeCli.connect")(function*(args: ConnectArgs) {
       const command = `nvme connect -t tcp -a ${args.address} -s ${args.port} -n ${args.nqn} --ctrl-loss-tmo=${args.ctrlLossTmo} --reconnect-delay=${args.reconnectDelay}`
       yield* injected("connect", command)
+      // A real connect is a process: other fibers run meanwhile (concurrent stages interleave here).
+      yield* Effect.yieldNow
       yield* k.syscall((s) => Nvme.connect(s, args)).pipe(
         Effect.asVoid,
         // nvme-cli 2.x: "already connected" is an error there and success here (STYLE rule 7).
