@@ -69,6 +69,12 @@ export const nodeFlags = {
   healthInterval: text("health-interval", "HEALTH_INTERVAL", "How often the health monitor reads each staged volume's state.", fmt(DEFAULTS.healthInterval)),
   orphanInterval: text("orphan-interval", "ORPHAN_INTERVAL", "How often the orphan reconciler looks for unused managed connections.", fmt(DEFAULTS.orphanInterval)),
   orphanDryRun: flag("orphan-dry-run", "ORPHAN_DRY_RUN", "Report orphan connections without disconnecting them.", false),
+  restartPodsOnRecovery: flag(
+    "restart-pods-on-recovery",
+    "RESTART_PODS_ON_RECOVERY",
+    "After a stale-mount recovery, delete the controller-owned pods that still hold the old mount (private mount propagation) so they come back on the recovered volume. Off: a Warning event on each such pod says so.",
+    false
+  ),
   sysfsRoot: text("sysfs-root", "SYSFS_ROOT", "Where the host's sysfs is mounted.", DEFAULTS.sysfsRoot),
   procRoot: text("proc-root", "PROC_ROOT", "Where the host's /proc is mounted (in-use checks need the host's PID namespace).", DEFAULTS.procRoot),
   hostNqn: optionalText("host-nqn", "HOST_NQN", "Host NQN for nvme connect; unset lets nvme-cli use /etc/nvme/hostnqn."),
@@ -84,11 +90,21 @@ export const nodeFlags = {
     Flag.withFallbackConfig(Config.Int("CONNECT_ATTEMPTS")),
     Flag.withDefault(DEFAULTS.connectAttempts)
   ),
+  recoveryConcurrency: Flag.Int("recovery-concurrency").pipe(
+    Flag.withDescription(described(
+      "Stale-mount recoveries the health monitor runs at once (an outage of a whole target recovers its volumes in parallel).",
+      "RECOVERY_CONCURRENCY",
+      String(DEFAULTS.recoveryConcurrency)
+    )),
+    Flag.withFallbackConfig(Config.Int("RECOVERY_CONCURRENCY")),
+    Flag.withDefault(DEFAULTS.recoveryConcurrency)
+  ),
   commandTimeout: text("command-timeout", "COMMAND_TIMEOUT", "Timeout of each nvme-cli and mount tool call (mkfs gets four times as much).", fmt(DEFAULTS.commandTimeout))
 } as const
 
 type FlagValue<F> = F extends Flag.Flag<infer A> ? A : never
-type Parsed = { readonly [K in keyof typeof nodeFlags]: FlagValue<(typeof nodeFlags)[K]> }
+type Flags = { readonly [K in keyof typeof nodeFlags]: FlagValue<(typeof nodeFlags)[K]> }
+type Parsed = Flags
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
@@ -147,6 +163,10 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
     if (p.connectAttempts < 1 || p.connectAttempts > 100) {
       return yield* Result.fail(new InvalidArgument({ field: "--connect-attempts", rule: "must be between 1 and 100" }))
     }
+    const recoveryConcurrency = p.recoveryConcurrency
+    if (!Number.isInteger(recoveryConcurrency) || recoveryConcurrency < 1) {
+      return yield* Result.fail(new InvalidArgument({ field: "--recovery-concurrency", rule: "must be 1 or more" }))
+    }
     const level = (env["LOG_LEVEL"] ?? "info").toLowerCase()
     const logLevel = (["trace", "debug", "info", "warn", "error"] as const).find((l) => l === level)
     if (logLevel === undefined) return yield* Result.fail(new InvalidArgument({ field: "LOG_LEVEL", rule: "must be one of trace, debug, info, warn, error" }))
@@ -163,6 +183,7 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
       healthInterval: yield* parseDuration(p.healthInterval, "--health-interval"),
       orphanInterval: yield* parseDuration(p.orphanInterval, "--orphan-interval"),
       orphanDryRun: p.orphanDryRun,
+      restartPodsOnRecovery: p.restartPodsOnRecovery,
       sysfsRoot: yield* absoluteDir(p.sysfsRoot, "--sysfs-root"),
       procRoot: yield* absoluteDir(p.procRoot, "--proc-root"),
       logLevel,
@@ -173,6 +194,7 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
       connectAttempts: p.connectAttempts,
       connectBackoff: DEFAULTS.connectBackoff,
       recoveryAttempts: DEFAULTS.recoveryAttempts,
+      recoveryConcurrency,
       deviceWaitTimeout: DEFAULTS.deviceWaitTimeout,
       commandTimeout: yield* parseDuration(p.commandTimeout, "--command-timeout"),
       version

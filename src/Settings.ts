@@ -36,6 +36,17 @@ export interface NodeSettings {
   readonly connectBackoff: Duration.Duration
   /** Attempts of a stale-mount recovery before RecoveryFailed (backoff as for connects). */
   readonly recoveryAttempts: number
+  /**
+   * Stale-mount recoveries the health monitor runs at once (each may take attempts × the connect
+   * timeout against a target that is gone).
+   */
+  readonly recoveryConcurrency: number
+  /**
+   * After a recovery, delete the pods that still hold the old mount (private propagation), so
+   * their controller recreates them on the recovered volume. Off by default: a Warning event on
+   * each such pod and the VolumeCondition say so instead. Bare pods are never deleted.
+   */
+  readonly restartPodsOnRecovery: boolean
   /** Bound on waiting for the namespace block device to appear after a connect. */
   readonly deviceWaitTimeout: Duration.Duration
   /** Per-command timeout for nvme-cli and the mount tools (mkfs gets more). */
@@ -62,6 +73,7 @@ export const DEFAULTS = {
   connectAttempts: 5,
   connectBackoff: Duration.millis(500),
   recoveryAttempts: 3,
+  recoveryConcurrency: 4,
   deviceWaitTimeout: Duration.seconds(15),
   commandTimeout: Duration.seconds(30)
 } as const
@@ -80,6 +92,7 @@ export const testSettings = (overrides: Partial<NodeSettings> = {}): NodeSetting
   healthInterval: DEFAULTS.healthInterval,
   orphanInterval: DEFAULTS.orphanInterval,
   orphanDryRun: false,
+  restartPodsOnRecovery: false,
   sysfsRoot: "/sys",
   procRoot: "/proc",
   logLevel: "info",
@@ -90,6 +103,7 @@ export const testSettings = (overrides: Partial<NodeSettings> = {}): NodeSetting
   connectAttempts: 3,
   connectBackoff: Duration.millis(1),
   recoveryAttempts: 3,
+  recoveryConcurrency: DEFAULTS.recoveryConcurrency,
   deviceWaitTimeout: Duration.seconds(5),
   commandTimeout: Duration.seconds(10),
   version: "0.0.0-test",

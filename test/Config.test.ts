@@ -15,6 +15,8 @@ const flags = {
   healthInterval: "2s",
   orphanInterval: "5m",
   orphanDryRun: false,
+  restartPodsOnRecovery: false,
+  recoveryConcurrency: 4,
   sysfsRoot: "/sys",
   procRoot: "/proc",
   hostNqn: Option.none<string>(),
@@ -40,6 +42,13 @@ describe("Config.toSettings", () => {
     }
   })
 
+  it("--recovery-concurrency and --restart-pods-on-recovery reach the settings (pod restarts are off unless asked for)", () => {
+    const r = toSettings({ ...flags, recoveryConcurrency: 8, restartPodsOnRecovery: true }, "x", {})
+    assert.isTrue(Result.isSuccess(r) && r.success.recoveryConcurrency === 8 && r.success.restartPodsOnRecovery)
+    const d = toSettings(flags, "x", {})
+    assert.isTrue(Result.isSuccess(d) && !d.success.restartPodsOnRecovery)
+  })
+
   it("names the flag and the rule for every bad value", () => {
     assert.strictEqual(error(toSettings({ ...flags, endpoint: "tcp://0.0.0.0:9000" }, "x", {})), "--endpoint: must be unix:///absolute/path (got 'tcp://0.0.0.0:9000')")
     assert.strictEqual(error(toSettings({ ...flags, nodeId: "Worker_1" }, "x", {})), "--node-id: must be a DNS subdomain: lower-case letters, digits, '-' and '.'")
@@ -47,6 +56,8 @@ describe("Config.toSettings", () => {
     assert.strictEqual(error(toSettings({ ...flags, healthInterval: "often" }, "x", {})), "--health-interval: must be a duration like 500ms, 2s, 5m or 1h (got 'often')")
     assert.strictEqual(error(toSettings({ ...flags, metricsAddress: Option.some("9810") }, "x", {})), "--metrics-address: must be HOST:PORT, e.g. 0.0.0.0:9810 (got '9810')")
     assert.strictEqual(error(toSettings({ ...flags, connectAttempts: 0 }, "x", {})), "--connect-attempts: must be between 1 and 100")
+    assert.strictEqual(error(toSettings({ ...flags, recoveryConcurrency: 0 }, "x", {})), "--recovery-concurrency: must be 1 or more")
+    assert.strictEqual(error(toSettings({ ...flags, recoveryConcurrency: 1.5 }, "x", {})), "--recovery-concurrency: must be 1 or more")
     assert.strictEqual(error(toSettings(flags, "x", { LOG_LEVEL: "loud" })), "LOG_LEVEL: must be one of trace, debug, info, warn, error")
   })
 

@@ -89,6 +89,8 @@ export const settingsFor = (o: DoctorOptions, version: string): NodeSettings => 
   healthInterval: DEFAULTS.healthInterval,
   orphanInterval: DEFAULTS.orphanInterval,
   orphanDryRun: true,
+  restartPodsOnRecovery: false,
+  recoveryConcurrency: DEFAULTS.recoveryConcurrency,
   sysfsRoot: o.sysfsRoot,
   procRoot: o.procRoot,
   logLevel: "warn",

@@ -1,13 +1,18 @@
 /**
  * HealthMonitor (SPEC §4.4): a background fiber that every `--health-interval` reads each staged
  * volume's controller state, device identity and mount source — one sysfs snapshot and one
- * mountinfo read per tick, no process — and acts on the transitions: live → not live posts
+ * mountinfo read per pass, no process — and acts on the transitions: live → not live posts
  * ConnectionFailure, back to live posts ConnectionRecovery, a stale mount (or a controller the
  * kernel deleted) starts a recovery, with backoff after failures. Its reading is the HealthView.
  *
+ * Observing is cheap and never waits on a recovery; a recovery is slow (attempts × the connect
+ * timeout against a target that is gone), so each runs in its own fiber, at most
+ * `--recovery-concurrency` at once and one per volume: in a target-wide outage the volumes recover
+ * side by side, and every other volume's condition, events and metrics keep being updated.
+ *
  * May import: domain, nvme, mount, kube (EventPoster contract), observability/Metrics, node, Settings.
  */
-import { Clock, Context, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Result, Schedule, Semaphore } from "effect"
 import { EventPoster } from "../kube/EventPoster.ts"
 import { type MountEntry, Mounter } from "../mount/Mounter.ts"
 import type { NvmeTransport } from "../nvme/NvmeTransport.ts"
@@ -66,26 +71,47 @@ const describeCondition = (h: Omit<VolumeHealth, "condition">, now: number): Vol
 }
 
 export class HealthMonitor extends Context.Service<HealthMonitor, {
-  /** One pass over every staged volume (the loop calls it; tests call it directly). */
+  /** One pass, then waits for every recovery in flight: a caller sees its outcome (tests, the model). */
   readonly tick: Effect.Effect<void>
+  /** One pass over every staged volume: observes each and starts the recoveries due, without waiting for them (the loop). */
+  readonly observe: Effect.Effect<void>
 }>()("rds-csi/node/HealthMonitor") {
   static readonly layer = Layer.effect(
     HealthMonitor,
     Effect.gen(function*() {
       const ctx = yield* Effect.context<Settings | StageStore | Sysfs | Mounter | EventPoster | VolumeLocks | HealthView | NvmeTransport>()
+      // Recoveries outlive the pass that starts them: they belong to the monitor, and end with it.
+      const scope = yield* Effect.scope
+      const settings = yield* Settings
       const store = yield* StageStore
       const sysfs = yield* Sysfs
       const mounter = yield* Mounter
       const events = yield* EventPoster
       const locks = yield* VolumeLocks
       const view = yield* HealthView
+      const permits = yield* Semaphore.make(settings.recoveryConcurrency)
+      // One recovery per volume, running or waiting for a permit; it says when it ends whether it
+      // brought the connection back. A pass leaves such a volume to it.
+      const recovering = new Map<string, Deferred.Deferred<boolean>>()
 
+      /** Writes the volume's reading to the view and its metrics. */
+      const publish = Effect.fn("HealthMonitor.publish")(function*(health: Omit<VolumeHealth, "condition">) {
+        const condition = conditionOf(health, yield* Clock.currentTimeMillis)
+        yield* view.set({ ...health, condition })
+        for (const state of STATES) {
+          yield* Metric.update(Metric.withAttributes(Metrics.nvmeControllerState, { volume: health.volumeId, state }), state === health.connection ? 1 : 0)
+        }
+        yield* Metric.update(Metric.withAttributes(Metrics.volumeConditionAbnormal, { volume: health.volumeId }), condition.abnormal ? 1 : 0)
+      })
+
+      /** Observes one volume (no process): transitions, staleness, the view; starts its recovery when due. Live? */
       const one = Effect.fn("HealthMonitor.volume")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>, bootId: string) {
         const controllers = snapshot.controllers.filter((c) => c.subsysnqn === record.nqn)
         if (!stagedThisBoot(record, bootId, mounts, snapshot)) return yield* earlierBoot(record, controllers)
-        // An operation owns the volume now (an unstage disconnects it on purpose, a publish may
-        // be recovering it): its controllers and mounts are in flux, judge them next tick.
-        if ((yield* locks.inFlight).has(record.volumeId)) return connectionOf(controllers) === "live"
+        // Its recovery reports on it when it ends. Or an operation owns the volume now (an unstage
+        // disconnects it on purpose, a publish may be recovering it): its controllers and mounts
+        // are in flux, judge them next pass.
+        if (recovering.has(record.volumeId) || (yield* locks.inFlight).has(record.volumeId)) return connectionOf(controllers) === "live"
         // The list may predate an unstage that has finished since: only a volume still staged is watched.
         const latest = yield* store.get(record.volumeId)
         if (latest === undefined || !isActive(latest)) return false
@@ -114,60 +140,96 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         const check = yield* staleIn(record, snapshot, mounts)
         // Connecting/resetting: the kernel is still retrying within ctrl_loss_tmo; leave it alone.
         const needsRecovery = (connection === "live" && check.stale) || connection === "gone"
-        let lastRecovery = prev?.lastRecovery
-        let nextRecoveryAt = prev?.nextRecoveryAt ?? 0
-        let failedRecoveries = prev?.failedRecoveries ?? 0
-        let stale = check.stale
-        let recoveredNow = false
-        if (needsRecovery && now >= nextRecoveryAt) {
-          const result = yield* Effect.result(locks.withLock(record.volumeId, "recovery", recoverCurrent(record.volumeId, { connectionEvents: false })))
-          if (result._tag === "Success" && result.success === undefined) return false // unstaged meanwhile
-          // A recovery can outlast the backoff (attempts × connect timeout: ~30 s against a target
-          // that is gone): the backoff runs from its end, or the next tick would start another at once.
-          const ended = yield* Clock.currentTimeMillis
-          if (result._tag === "Success") {
-            lastRecovery = { at: ended, ok: true, message: "recovered" }
-            failedRecoveries = 0
-            nextRecoveryAt = 0
-            stale = false
-            recoveredNow = true
-            yield* Metric.update(Metric.withAttributes(Metrics.staleRecoveries, { status: "ok" }), 1)
-          } else if (result.failure._tag !== "VolumeBusy") {
-            failedRecoveries++
-            lastRecovery = { at: ended, ok: false, message: result.failure.message }
-            nextRecoveryAt = ended + Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (failedRecoveries - 1))
-            yield* Metric.update(Metric.withAttributes(Metrics.staleRecoveries, { status: "failed" }), 1)
-          }
-        }
-        // Re-read after a recovery: the controller set changed.
-        const after = recoveredNow
-          ? (yield* sysfs.snapshot).controllers.filter((c) => c.subsysnqn === record.nqn)
-          : controllers
-        const finalConnection = connectionOf(after)
-        if (finalConnection === "live" && connection !== "live") {
-          const downMs = now - (downSince ?? now)
-          yield* events.postConnectionRecovery(record.volumeId, address, Math.max(1, Math.round(downMs / (record.reconnectDelay * 1000))))
-          downSince = undefined
-        }
-        const health: Omit<VolumeHealth, "condition"> = {
+        const nextRecoveryAt = prev?.nextRecoveryAt ?? 0
+        yield* publish({
           volumeId: record.volumeId,
           nqn: record.nqn,
           address,
-          controllers: after.map((c) => ({ name: c.name, state: c.state })),
-          connection: finalConnection,
-          downSince: finalConnection === "live" ? undefined : downSince,
+          controllers: controllers.map((c) => ({ name: c.name, state: c.state })),
+          connection,
+          downSince: connection === "live" ? undefined : downSince,
+          stale: check.stale,
+          lastRecovery: prev?.lastRecovery,
+          nextRecoveryAt,
+          failedRecoveries: prev?.failedRecoveries ?? 0
+        })
+        if (needsRecovery && now >= nextRecoveryAt) yield* start(record, now)
+        return connection === "live"
+      }, (self, record) => Effect.annotateLogs(self, { volume: record.volumeId, nqn: record.nqn }))
+
+      /** Starts the volume's recovery in the monitor's scope, where it waits for a permit. */
+      const start = Effect.fn("HealthMonitor.start")(function*(record: StageRecord, observedAt: number) {
+        const done = yield* Deferred.make<boolean>()
+        recovering.set(record.volumeId, done)
+        // startImmediately: it takes the volume's lock now, not after this pass (an RPC arriving
+        // meanwhile sees the recovery in progress).
+        yield* recovery(record, observedAt).pipe(
+          Semaphore.withPermit(permits),
+          Effect.catchCause((cause) => Effect.as(Effect.logError("recovery failed unexpectedly", cause), false)),
+          Effect.onExit((exit) =>
+            Effect.andThen(Effect.sync(() => recovering.delete(record.volumeId)), Deferred.succeed(done, exit._tag === "Success" && exit.value))
+          ),
+          Effect.provideContext(ctx),
+          Effect.forkIn(scope, { startImmediately: true })
+        )
+      })
+
+      /** Recovers the volume under its lock and records the outcome; true if it brought the connection back. */
+      const recovery = Effect.fn("HealthMonitor.recovery")(function*(record: StageRecord, observedAt: number) {
+        return yield* locks.withLock(
+          record.volumeId,
+          "recovery",
+          // Recorded under the lock: no unstage runs in between, so the view never gets back a volume it let go.
+          Effect.flatMap(Effect.result(recoverCurrent(record.volumeId, { connectionEvents: false })), (result) => settle(record, observedAt, result))
+        ).pipe(
+          // An RPC took the volume between the pass and this fiber: the next pass looks again.
+          Effect.catchTag("VolumeBusy", () => Effect.succeed(false))
+        )
+      })
+
+      /** A recovery's outcome into the view: backoff, counters, and the connection if it is back. */
+      const settle = Effect.fn("HealthMonitor.settle")(function*(
+        record: StageRecord,
+        observedAt: number,
+        result: Result.Result<StageRecord | undefined, { readonly _tag: string; readonly message: string }>
+      ) {
+        const prev = yield* view.get(record.volumeId)
+        // Unstaged meanwhile (recoverCurrent found no active record), or no longer watched.
+        if (prev === undefined || (Result.isSuccess(result) && result.success === undefined)) return false
+        // A recovery can outlast the backoff (attempts × connect timeout: ~30 s against a target
+        // that is gone): the backoff runs from its end, or the next pass would start another at once.
+        const ended = yield* Clock.currentTimeMillis
+        let { failedRecoveries, lastRecovery, nextRecoveryAt, stale } = prev
+        if (Result.isSuccess(result)) {
+          lastRecovery = { at: ended, ok: true, message: "recovered" }
+          failedRecoveries = 0
+          nextRecoveryAt = 0
+          stale = false
+          yield* Metric.update(Metric.withAttributes(Metrics.staleRecoveries, { status: "ok" }), 1)
+        } else if (result.failure._tag !== "VolumeBusy") {
+          failedRecoveries++
+          lastRecovery = { at: ended, ok: false, message: result.failure.message }
+          nextRecoveryAt = ended + Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (failedRecoveries - 1))
+          yield* Metric.update(Metric.withAttributes(Metrics.staleRecoveries, { status: "failed" }), 1)
+        }
+        // Re-read: a recovery changes the controller set. Only a connection that is back is
+        // recorded here; any other change is the next pass's transition to report.
+        const after = (yield* sysfs.snapshot).controllers.filter((c) => c.subsysnqn === record.nqn)
+        const live = connectionOf(after) === "live"
+        const back = live && prev.connection !== "live"
+        if (back) {
+          const downMs = observedAt - (prev.downSince ?? observedAt)
+          yield* events.postConnectionRecovery(record.volumeId, prev.address, Math.max(1, Math.round(downMs / (record.reconnectDelay * 1000))))
+        }
+        yield* publish({
+          ...prev,
+          ...(live ? { connection: "live", controllers: after.map((c) => ({ name: c.name, state: c.state })), downSince: undefined } : {}),
           stale,
           lastRecovery,
           nextRecoveryAt,
           failedRecoveries
-        }
-        const condition = conditionOf(health, yield* Clock.currentTimeMillis)
-        yield* view.set({ ...health, condition })
-        for (const state of STATES) {
-          yield* Metric.update(Metric.withAttributes(Metrics.nvmeControllerState, { volume: record.volumeId, state }), state === finalConnection ? 1 : 0)
-        }
-        yield* Metric.update(Metric.withAttributes(Metrics.volumeConditionAbnormal, { volume: record.volumeId }), condition.abnormal ? 1 : 0)
-        return finalConnection === "live"
+        })
+        return back
       }, (self, record) => Effect.annotateLogs(self, { volume: record.volumeId, nqn: record.nqn }))
 
       /**
@@ -194,7 +256,8 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         return false
       })
 
-      const tick = Effect.gen(function*() {
+      /** Observes every staged volume; the number whose connection is live (undefined if the pass failed). */
+      const pass = Effect.gen(function*() {
         const records = yield* store.list
         const snapshot = yield* sysfs.snapshot
         const mounts = yield* mounter.mountinfo
@@ -211,20 +274,31 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         yield* view.retain(ids)
         yield* Metric.update(Metrics.nvmeConnectionsActive, live)
         yield* Metric.update(Metrics.stagedVolumes, staged.length)
+        return live
       }).pipe(
-        Effect.catchCause((cause) => Effect.logError("health monitor tick failed", cause)),
-        Effect.provideContext(ctx),
-        Effect.withSpan("HealthMonitor.tick")
+        Effect.catchCause((cause) => Effect.as(Effect.logError("health monitor tick failed", cause), undefined)),
+        Effect.provideContext(ctx)
       )
-      return HealthMonitor.of({ tick })
+
+      const observe = pass.pipe(Effect.asVoid, Effect.withSpan("HealthMonitor.observe"))
+
+      const tick = Effect.gen(function*() {
+        const live = yield* pass
+        const back = yield* Effect.forEach([...recovering.values()], Deferred.await)
+        const recovered = back.filter(Boolean).length
+        if (live !== undefined && recovered > 0) yield* Metric.update(Metrics.nvmeConnectionsActive, live + recovered)
+      }).pipe(Effect.withSpan("HealthMonitor.tick"))
+
+      return HealthMonitor.of({ tick, observe })
     })
   )
 
-  /** Runs the monitor every `settings.healthInterval` for the life of the scope. */
+  /** Observes every `settings.healthInterval` for the life of the scope; recoveries run beside it. */
   static readonly run = Effect.gen(function*() {
     const monitor = yield* HealthMonitor
     const settings = yield* Settings
-    yield* Effect.logInfo(`health monitor every ${Duration.format(settings.healthInterval)}`)
-    yield* monitor.tick.pipe(Effect.repeat(Schedule.spaced(settings.healthInterval)), Effect.forkScoped)
+    const concurrency = settings.recoveryConcurrency
+    yield* Effect.logInfo(`health monitor every ${Duration.format(settings.healthInterval)}, up to ${concurrency} recoveries at once`)
+    yield* monitor.observe.pipe(Effect.repeat(Schedule.spaced(settings.healthInterval)), Effect.forkScoped)
   })
 }
