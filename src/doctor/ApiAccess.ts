@@ -24,7 +24,9 @@ export const REQUIRED_ACCESS: ReadonlyArray<AccessCheck> = [
   { verb: "list", resource: "persistentvolumes" },
   { verb: "watch", resource: "persistentvolumes" },
   { verb: "get", resource: "persistentvolumeclaims" },
-  { verb: "get", resource: "nodes" }
+  { verb: "get", resource: "nodes" },
+  { verb: "list", resource: "pods" },
+  { verb: "delete", resource: "pods" } // used only with --restart-pods-on-recovery
 ]
 
 export type Answers =

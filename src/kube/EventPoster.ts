@@ -1,7 +1,8 @@
 /**
- * EventPoster: the seven event reasons of the seed plan, one method each (SPEC §4.6). Every
- * method is best effort: it returns at once, never fails and never waits on the API server.
- * Volume events go to the volume's PVC, orphan events to this Node.
+ * EventPoster: the seven event reasons of the seed plan, and VolumeRecoveredRestartPod, one
+ * method each (SPEC §4.6). Every method is best effort: it returns at once, never fails and never
+ * waits on the API server. Volume events go to the volume's PVC, orphan events to this Node, and
+ * "this pod still holds the old mount" to the Pod itself (found by uid among this node's pods).
  *
  * May import: domain. The live layer (PvcLookup + EventRecorder) is in EventPosterLive.ts.
  */
@@ -14,15 +15,18 @@ export const REASONS = {
   ConnectionFailure: "ConnectionFailure",
   ConnectionRecovery: "ConnectionRecovery",
   OrphanDetected: "OrphanDetected",
-  OrphanCleaned: "OrphanCleaned"
+  OrphanCleaned: "OrphanCleaned",
+  VolumeRecoveredRestartPod: "VolumeRecoveredRestartPod"
 } as const
 export type Reason = keyof typeof REASONS
 
 export interface PostedEvent {
   readonly reason: Reason
   readonly type: "Normal" | "Warning"
-  /** The volume for PVC events; undefined for Node events. */
+  /** The volume for PVC and Pod events; undefined for Node events. */
   readonly volumeId: string | undefined
+  /** Set for Pod events: the uid of the pod on this node the event is about (not the volume's PVC). */
+  readonly podUid?: string
   /** The full message as it will appear in `kubectl describe`. */
   readonly message: string
 }
@@ -62,8 +66,16 @@ export const render = {
   }),
   orphanCleaned: (node: string, nqn: string, what: string): PostedEvent => ({
     reason: "OrphanCleaned", type: "Normal", volumeId: undefined, message: `[${node}]: orphan NVMe connection ${nqn}: ${oneLine(what)}`
+  }),
+  podNeedsRestart: (podUid: string, volumeId: string, node: string, text: string): PostedEvent => ({
+    reason: "VolumeRecoveredRestartPod", type: "Warning", volumeId, podUid, message: volumeMessage(volumeId, node, text)
   })
 }
+
+/** The usual text of postPodNeedsRestart, for a volume recovered onto `newDevice`. */
+export const podNeedsRestartText = (newDevice: string): string =>
+  `the volume was recovered (new device ${newDevice}), but this pod still holds the old mount: ` +
+  "restart the pod to use the recovered volume, or use mountPropagation: HostToContainer"
 
 export class EventPoster extends Context.Service<EventPoster, {
   readonly postMountFailure: (volumeId: string, error: string) => Effect.Effect<void>
@@ -73,6 +85,11 @@ export class EventPoster extends Context.Service<EventPoster, {
   readonly postConnectionRecovery: (volumeId: string, address: string, attempts: number) => Effect.Effect<void>
   readonly postOrphanDetected: (nqn: string, address: string, why: string) => Effect.Effect<void>
   readonly postOrphanCleaned: (nqn: string, what: string) => Effect.Effect<void>
+  /**
+   * A Warning on the Pod whose uid is `podUid` (one of this node's): `[volumeId] on [node]: message`.
+   * A pod that is not on this node gets nothing posted and one log line.
+   */
+  readonly postPodNeedsRestart: (podUid: string, volumeId: string, message: string) => Effect.Effect<void>
 }>()("rds-csi/kube/EventPoster") {
   /** Posts to nothing (`--events=false`); the events are still logged at debug level. */
   static readonly layerNoop = (nodeName: string): Layer.Layer<EventPoster> =>
@@ -83,7 +100,7 @@ export class EventPoster extends Context.Service<EventPoster, {
     Layer.succeed(EventPoster, fromSink(nodeName, (e) => Ref.update(sink, (all) => [...all, e])))
 }
 
-/** Builds the seven methods over one sink; the live layer's sink enqueues to the recorder. */
+/** Builds the eight methods over one sink; the live layer's sink enqueues to the recorder. */
 export const fromSink = (node: string, sink: (e: PostedEvent) => Effect.Effect<void>): EventPoster["Service"] => ({
   postMountFailure: (v, err) => sink(render.mountFailure(v, node, err)),
   postRecoveryFailed: (v, n, err) => sink(render.recoveryFailed(v, node, n, err)),
@@ -91,5 +108,6 @@ export const fromSink = (node: string, sink: (e: PostedEvent) => Effect.Effect<v
   postConnectionFailure: (v, a, err) => sink(render.connectionFailure(v, node, a, err)),
   postConnectionRecovery: (v, a, n) => sink(render.connectionRecovery(v, node, a, n)),
   postOrphanDetected: (nqn, a, why) => sink(render.orphanDetected(node, nqn, a, why)),
-  postOrphanCleaned: (nqn, what) => sink(render.orphanCleaned(node, nqn, what))
+  postOrphanCleaned: (nqn, what) => sink(render.orphanCleaned(node, nqn, what)),
+  postPodNeedsRestart: (pod, v, text) => sink(render.podNeedsRestart(pod, v, node, text))
 })

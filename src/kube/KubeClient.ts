@@ -77,6 +77,18 @@ export interface KubeNode {
   readonly uid: string
 }
 
+/** A Pod as this node's plugin needs it: who it is, and who would re-create it if it were deleted. */
+export interface PodOnNode {
+  readonly namespace: string
+  readonly name: string
+  readonly uid: string
+  /**
+   * The ownerReference with `controller: true` (ReplicaSet, StatefulSet, DaemonSet, Job; Node for
+   * a static pod's mirror), undefined for a bare pod, which nothing re-creates.
+   */
+  readonly controller: { readonly kind: string; readonly name: string } | undefined
+}
+
 /** A core/v1 Event as we write it. Times are epoch milliseconds. */
 export interface KubeEvent {
   readonly name: string
@@ -121,6 +133,10 @@ export class KubeClient extends Context.Service<KubeClient, {
   readonly getPersistentVolume: (name: string) => Effect.Effect<PersistentVolume, KubeError>
   readonly getPersistentVolumeClaim: (namespace: string, name: string) => Effect.Effect<PersistentVolumeClaim, KubeError>
   readonly getNode: (name: string) => Effect.Effect<KubeNode, KubeError>
+  /** The pods bound to `nodeName`, all namespaces (one list with fieldSelector spec.nodeName; no watch). */
+  readonly podsOnNode: (nodeName: string) => Effect.Effect<ReadonlyArray<PodOnNode>, KubeError>
+  /** DELETE with a uid precondition: Conflict when `name` is now another pod (re-created), NotFound when gone. */
+  readonly deletePod: (namespace: string, name: string, uid: string) => Effect.Effect<void, KubeError>
   /** POST a new core/v1 Event; Conflict when the name exists. */
   readonly createEvent: (event: KubeEvent) => Effect.Effect<KubeEvent, KubeError>
   /** PATCH (strategic merge) count, lastTimestamp and message; NotFound when the event expired. */

@@ -14,7 +14,7 @@ import {
   PatchStrategy,
   Watch
 } from "@kubernetes/client-node"
-import type { ConfigurationOptions, CoreV1Event, ObservableMiddleware, V1PersistentVolume } from "@kubernetes/client-node"
+import type { ConfigurationOptions, CoreV1Event, ObservableMiddleware, V1PersistentVolume, V1Pod } from "@kubernetes/client-node"
 import { Cause, Duration, Effect, Layer, Queue, Stream } from "effect"
 import { Settings } from "../Settings.ts"
 import {
@@ -25,6 +25,7 @@ import {
   type KubeEvent,
   type KubeErrorReason,
   type PersistentVolume,
+  type PodOnNode,
   type PvWatchEvent
 } from "./KubeClient.ts"
 
@@ -110,6 +111,16 @@ const fromPv = (pv: V1PersistentVolume): PersistentVolume => {
     resourceVersion: pv.metadata?.resourceVersion ?? "",
     csi: csi === undefined ? undefined : { driver: csi.driver, volumeHandle: csi.volumeHandle },
     claimRef: claim?.name === undefined ? undefined : { namespace: claim.namespace ?? "", name: claim.name, uid: claim.uid || undefined }
+  }
+}
+
+const fromPod = (p: V1Pod): PodOnNode => {
+  const owner = p.metadata?.ownerReferences?.find((o) => o.controller === true)
+  return {
+    namespace: p.metadata?.namespace ?? "",
+    name: p.metadata?.name ?? "",
+    uid: p.metadata?.uid ?? "",
+    controller: owner === undefined ? undefined : { kind: owner.kind, name: owner.name }
   }
 }
 
@@ -219,6 +230,16 @@ export const make = (kc: KubeConfig, requestTimeout: Duration.Duration = DEFAULT
         }))
       ),
     getNode: (name) => call(`getNode ${name}`, (o) => core.readNode({ name }, o)).pipe(Effect.map((n) => ({ name, uid: n.metadata?.uid ?? "" }))),
+    // A consistent list (not resourceVersion=0 from the watch cache): it runs only after a recovery
+    // and its callers cache it, and a pod must not be missed for a cache that lags.
+    podsOnNode: (nodeName) =>
+      call(`podsOnNode ${nodeName}`, (o) => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }, o)).pipe(
+        Effect.map((list) => list.items.map(fromPod))
+      ),
+    deletePod: (namespace, name, uid) =>
+      call(`deletePod ${namespace}/${name}`, (o) => core.deleteNamespacedPod({ namespace, name, body: { preconditions: { uid } } }, o)).pipe(
+        Effect.asVoid
+      ),
     createEvent: (e) =>
       call(`createEvent ${e.namespace}/${e.name}`, (o) =>
         core.createNamespacedEvent({

@@ -1,6 +1,6 @@
 /**
  * KubeFake: an in-memory Kubernetes API behind the KubeClient contract, for tests on
- * TestClock. It stores PVs, PVCs, Nodes and Events, streams PV watches, logs every request
+ * TestClock. It stores PVs, PVCs, Nodes, Pods and Events, streams PV watches, logs every request
  * with its clock time, and lets a test inject a fault (an error, a delay, a hang) per request.
  * Like the live client, a request that gets no answer fails with Timeout after `requestTimeout`.
  *
@@ -16,6 +16,7 @@ import {
   type KubeNode,
   type PersistentVolume,
   type PersistentVolumeClaim,
+  type PodOnNode,
   type PvWatchEvent
 } from "./KubeClient.ts"
 
@@ -25,6 +26,8 @@ export type FakeOp =
   | "getPersistentVolume"
   | "getPersistentVolumeClaim"
   | "getNode"
+  | "podsOnNode"
+  | "deletePod"
   | "createEvent"
   | "patchEvent"
   | "canI"
@@ -35,6 +38,11 @@ export interface FakeRequest {
   readonly target: string
   /** Clock time the request reached the fake. */
   readonly at: number
+}
+
+/** A pod as the fake stores it: the node it is bound to (spec.nodeName) besides what podsOnNode returns. */
+export interface FakePod extends PodOnNode {
+  readonly nodeName: string
 }
 
 /** What the fake does with a request instead of answering it normally. */
@@ -56,6 +64,8 @@ export class KubeFake {
   readonly pvs = new Map<string, PersistentVolume>()
   readonly pvcs = new Map<string, PersistentVolumeClaim>()
   readonly nodes = new Map<string, KubeNode>()
+  /** Pods by namespace/name; deletePod removes them at once (no kubelet, no grace period). */
+  readonly pods = new Map<string, FakePod>()
   /** Events by namespace/name, as the server holds them. */
   readonly events = new Map<string, KubeEvent>()
   readonly requests: Array<FakeRequest> = []
@@ -102,6 +112,13 @@ export class KubeFake {
     const node = { name, uid }
     this.nodes.set(name, node)
     return node
+  }
+
+  /** Puts a pod (replacing one of the same namespace/name, as a re-created pod does); `controller` undefined = bare. */
+  putPod(pod: Omit<FakePod, "uid" | "controller"> & { readonly uid?: string; readonly controller?: FakePod["controller"] }): FakePod {
+    const stored: FakePod = { namespace: pod.namespace, name: pod.name, nodeName: pod.nodeName, uid: pod.uid ?? this.uid("pod"), controller: pod.controller }
+    this.pods.set(`${pod.namespace}/${pod.name}`, stored)
+    return stored
   }
 
   /** Ends every open watch normally, as a server does when its timeout passes. */
@@ -178,6 +195,20 @@ export class KubeFake {
       this.request("getNode", name, () => {
         const node = this.nodes.get(name)
         return node === undefined ? this.notFound("getNode", name) : Effect.succeed(node)
+      }),
+    podsOnNode: (nodeName) =>
+      this.request("podsOnNode", nodeName, () =>
+        Effect.succeed([...this.pods.values()].filter((p) => p.nodeName === nodeName).map(({ nodeName: _, ...pod }) => pod))),
+    deletePod: (namespace, name, uid) =>
+      this.request("deletePod", `${namespace}/${name}`, () => {
+        const key = `${namespace}/${name}`
+        const pod = this.pods.get(key)
+        if (pod === undefined) return this.notFound("deletePod", key)
+        if (pod.uid !== uid) {
+          return Effect.fail(kubeError("Conflict", "deletePod", `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.uid}`, { status: 409 }))
+        }
+        this.pods.delete(key)
+        return Effect.void
       }),
     createEvent: (event) =>
       this.request("createEvent", `${event.namespace}/${event.name}`, () => {

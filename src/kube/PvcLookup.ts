@@ -1,16 +1,18 @@
 /**
- * PvcLookup: volume ID → the PVC an event about that volume belongs on, and node name → the
- * Node object. The volume ID is a PV's spec.csi.volumeHandle (of our driver), not necessarily
+ * PvcLookup: volume ID → the PVC an event about that volume belongs on, node name → the
+ * Node object, and pod uid → the Pod on this node. The volume ID is a PV's spec.csi.volumeHandle (of our driver), not necessarily
  * its name (static PVs), so PVs are kept in a watch-fed index: list, then watch from the list's
  * resourceVersion, relist on 410 or failure. Claims and nodes are cached with a TTL, misses in
- * a negative cache, so a storm of events costs no extra API calls. Meant to be called off the
+ * a negative cache, so a storm of events costs no extra API calls. Pods are found in one list of
+ * the node's pods (fieldSelector spec.nodeName), shared by concurrent lookups and kept for
+ * `podListTtl`: a recovery that names ten pods costs one request. Meant to be called off the
  * caller's path (the event recorder resolves in its own fibers).
  *
  * May import: effect, ../Settings.ts, ./KubeClient.ts.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Result, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Result, Stream } from "effect"
 import { Settings } from "../Settings.ts"
-import { isRetryable, KubeClient, kubeError, type KubeError, type ObjectRef, type PersistentVolume } from "./KubeClient.ts"
+import { isRetryable, KubeClient, kubeError, type KubeError, type ObjectRef, type PersistentVolume, type PodOnNode } from "./KubeClient.ts"
 import { Lru } from "./Lru.ts"
 
 /** Found: where to post. Missing: there is nothing to post on, and why (logged once by the recorder). */
@@ -26,6 +28,8 @@ export interface PvcLookupOptions {
   readonly negativeTtl: Duration.Duration
   /** On an index miss, how long to wait for the watch to deliver a PV created a moment ago. */
   readonly lagGrace: Duration.Duration
+  /** A list of a node's pods answers pod lookups this long (a failed list is not kept). */
+  readonly podListTtl: Duration.Duration
   readonly cacheSize: number
 }
 
@@ -34,6 +38,7 @@ export const DEFAULT_LOOKUP_OPTIONS: Omit<PvcLookupOptions, "driverName"> = {
   positiveTtl: Duration.minutes(5),
   negativeTtl: Duration.seconds(30),
   lagGrace: Duration.seconds(2),
+  podListTtl: Duration.seconds(5),
   cacheSize: 4096
 }
 
@@ -42,12 +47,17 @@ export class PvcLookup extends Context.Service<PvcLookup, {
   readonly pvcForVolume: (volumeId: string) => Effect.Effect<Lookup, KubeError>
   /** The Node object named `name`. */
   readonly node: (name: string) => Effect.Effect<Lookup, KubeError>
+  /** The Pod whose uid is `uid` among the pods bound to `nodeName`. */
+  readonly pod: (nodeName: string, uid: string) => Effect.Effect<Lookup, KubeError>
   /** True once the PV index has been filled from a list. */
   readonly synced: Effect.Effect<boolean>
 }>()("rds-csi/kube/PvcLookup") {}
 
 export const pvcRef = (namespace: string, name: string, uid: string): ObjectRef => ({
   apiVersion: "v1", kind: "PersistentVolumeClaim", namespace, name, uid
+})
+export const podRef = (namespace: string, name: string, uid: string): ObjectRef => ({
+  apiVersion: "v1", kind: "Pod", namespace, name, uid
 })
 /**
  * A Node as events name it: uid = the node's NAME, as kubelet posts its own node events. kubectl
@@ -72,6 +82,8 @@ export const make = (options: PvcLookupOptions) =>
     const claims = new Lru<string, Cached>(options.cacheSize)
     const nodes = new Lru<string, Cached>(options.cacheSize)
     const pvMisses = new Lru<string, number>(options.cacheSize)
+    // One cached list per node name (in practice only this node's): concurrent lookups share the request.
+    const podLists = new Lru<string, Effect.Effect<ReadonlyArray<PodOnNode>, KubeError>>(16)
     const positive = Duration.toMillis(options.positiveTtl)
     const negative = Duration.toMillis(options.negativeTtl)
 
@@ -234,6 +246,17 @@ export const make = (options: PvcLookupOptions) =>
             Effect.catchTag("KubeError", (e) => (e.reason === "NotFound" ? Effect.succeed(Result.fail(`Node ${name} does not exist`)) : Effect.fail(e)))
           )
         ),
+      pod: (nodeName, uid) =>
+        Effect.gen(function*() {
+          let list = podLists.get(nodeName)
+          if (list === undefined) {
+            const fresh = yield* Effect.cachedWithTTL(kube.podsOnNode(nodeName), (exit) => (Exit.isSuccess(exit) ? options.podListTtl : Duration.zero))
+            list = podLists.get(nodeName) ?? fresh // another lookup may have made one meanwhile
+            podLists.set(nodeName, list)
+          }
+          const pod = (yield* list).find((p) => p.uid === uid)
+          return pod === undefined ? Result.fail(`no Pod with uid ${uid} on node ${nodeName}`) : Result.succeed(podRef(pod.namespace, pod.name, pod.uid))
+        }),
       synced: Deferred.isDone(synced)
     })
   })
@@ -248,9 +271,14 @@ export const layer: Layer.Layer<PvcLookup, never, KubeClient | Settings> = Layer
 )
 
 /** Fixed answers, for tests of code that only needs a lookup. */
-export const layerStatic = (volumes: Record<string, ObjectRef>, nodes: Record<string, ObjectRef>): Layer.Layer<PvcLookup> =>
+export const layerStatic = (
+  volumes: Record<string, ObjectRef>,
+  nodes: Record<string, ObjectRef>,
+  pods: Record<string, ObjectRef> = {}
+): Layer.Layer<PvcLookup> =>
   Layer.succeed(PvcLookup, PvcLookup.of({
     pvcForVolume: (v) => Effect.succeed(volumes[v] === undefined ? Result.fail(`no PV for ${v}`) : Result.succeed(volumes[v]!)),
     node: (n) => Effect.succeed(nodes[n] === undefined ? Result.fail(`no Node ${n}`) : Result.succeed(nodes[n]!)),
+    pod: (n, uid) => Effect.succeed(pods[uid] === undefined ? Result.fail(`no Pod with uid ${uid} on node ${n}`) : Result.succeed(pods[uid]!)),
     synced: Effect.succeed(true)
   }))

@@ -3,15 +3,17 @@
  *
  * - KubeClient (contract, KubeError, plain object types) with the client-node layers in
  *   KubeClientLive and an in-memory fake (KubeFake) for tests.
- * - PvcLookup: volume ID → PVC, node name → Node, watch-fed and cached.
+ * - PvcLookup: volume ID → PVC, node name → Node, pod uid → Pod on a node; watch-fed and cached.
  * - EventRecorder: client-go tools/record semantics on Effect's Clock, never blocking the caller.
- * - EventPoster: the seven rds-csi event reasons; EventPosterLive wires them to the above.
+ * - EventPoster: the rds-csi event reasons; EventPosterLive wires them to the above.
+ * - PodRestarter: deletes a controller-owned pod on this node (uid precondition) so it is
+ *   re-created with a recovered volume's new mount (--restart-pods-on-recovery).
  *
  * See README.md in this folder.
  */
 export { EventCorrelator, COMBINED_PREFIX, MAX_MESSAGE_BYTES, truncateMessage, type Slot } from "./EventCorrelator.ts"
-export { EventPoster, fromSink, render, REASONS, type PostedEvent, type Reason, volumeMessage } from "./EventPoster.ts"
-export { EventPosterLive, layerWith as eventPosterLayerWith, REQUIRED_ACCESS } from "./EventPosterLive.ts"
+export { EventPoster, fromSink, podNeedsRestartText, render, REASONS, type PostedEvent, type Reason, volumeMessage } from "./EventPoster.ts"
+export { EventPosterLive, KubeSideLive, layerWith as eventPosterLayerWith, REQUIRED_ACCESS } from "./EventPosterLive.ts"
 export * as EventRecorderLive from "./EventRecorder.ts"
 export {
   DEFAULT_RECORDER_OPTIONS,
@@ -39,11 +41,13 @@ export {
   type ObjectRef,
   type PersistentVolume,
   type PersistentVolumeClaim,
+  type PodOnNode,
   type PvWatchEvent
 } from "./KubeClient.ts"
 export * as KubeClientLive from "./KubeClientLive.ts"
-export { Fault, type FakeFault, type FakeOp, type FakeRequest, KubeFake } from "./KubeFake.ts"
+export { Fault, type FakeFault, type FakeOp, type FakePod, type FakeRequest, KubeFake } from "./KubeFake.ts"
 export { Lru } from "./Lru.ts"
-export { DEFAULT_LOOKUP_OPTIONS, type Lookup, nodeRef, PvcLookup, type PvcLookupOptions, pvcRef } from "./PvcLookup.ts"
+export { make as makePodRestarter, PodRestarter, type RestartOutcome } from "./PodRestarter.ts"
+export { DEFAULT_LOOKUP_OPTIONS, type Lookup, nodeRef, podRef, PvcLookup, type PvcLookupOptions, pvcRef } from "./PvcLookup.ts"
 export * as PvcLookupLive from "./PvcLookup.ts"
 export { TokenBucket } from "./TokenBucket.ts"

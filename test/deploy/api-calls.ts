@@ -49,6 +49,24 @@ export const API_CALLS = [
     callers: ["src/kube/PvcLookup.ts"] // node: the Node exists before orphan events are posted on it
   },
   {
+    method: "podsOnNode",
+    request: "GET /api/v1/pods?fieldSelector=spec.nodeName={node}",
+    group: "",
+    resource: "pods",
+    verb: "list",
+    // PvcLookup.pod: the Pod a VolumeRecoveredRestartPod event goes on; PodRestarter: the pod to delete and its owner
+    callers: ["src/kube/PvcLookup.ts", "src/kube/PodRestarter.ts"]
+  },
+  {
+    method: "deletePod",
+    request: "DELETE /api/v1/namespaces/{ns}/pods/{name} (preconditions.uid)",
+    group: "",
+    resource: "pods",
+    verb: "delete",
+    // only with --restart-pods-on-recovery: a controller-owned pod that still holds a recovered volume's old mount
+    callers: ["src/kube/PodRestarter.ts"]
+  },
+  {
     method: "createEvent",
     request: "POST /api/v1/namespaces/{ns}/events",
     group: "",

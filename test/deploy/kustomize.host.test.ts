@@ -42,6 +42,7 @@ describe("deploy/base", () => {
       { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "watch"] },
       { apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["get"] },
       { apiGroups: [""], resources: ["nodes"], verbs: ["get"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["list", "delete"] },
       { apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews"], verbs: ["create"] }
     ])
     const binding = one(base, "ClusterRoleBinding")

@@ -16,7 +16,7 @@ import { Fault, KubeFake } from "../../src/kube/KubeFake.ts"
 import { options, tmp } from "./helpers.ts"
 
 describe("API server access", () => {
-  it("asks exactly the plugin's RBAC: events create/patch, PVs get/list/watch, PVCs and nodes get", () => {
+  it("asks exactly the plugin's RBAC: events create/patch, PVs get/list/watch, PVCs and nodes get, pods list/delete", () => {
     assert.deepStrictEqual(ApiAccess.REQUIRED_ACCESS.map((c) => `${c.verb} ${c.resource}`), [
       "create events",
       "patch events",
@@ -24,7 +24,9 @@ describe("API server access", () => {
       "list persistentvolumes",
       "watch persistentvolumes",
       "get persistentvolumeclaims",
-      "get nodes"
+      "get nodes",
+      "list pods",
+      "delete pods"
     ])
   })
 
@@ -53,7 +55,7 @@ describe("API server access", () => {
       assert.match(r.fix ?? "", /kubectl apply -k deploy\/base/)
     }))
 
-  it.effect("server unreachable: FAIL after one request (not seven timeouts), fix says make it reachable", () =>
+  it.effect("server unreachable: FAIL after one request (not one timeout per permission), fix says make it reachable", () =>
     Effect.gen(function*() {
       const kube = new KubeFake()
       kube.fault = () => Fault.fail("Transport")

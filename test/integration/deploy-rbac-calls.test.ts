@@ -48,6 +48,8 @@ const callEach = Effect.gen(function*() {
     getPersistentVolume: yield* outcome(c.getPersistentVolume("rds-csi-no-such-pv")),
     getPersistentVolumeClaim: yield* outcome(c.getPersistentVolumeClaim("default", "rds-csi-no-such-pvc")),
     getNode: yield* outcome(c.getNode("rds-csi-no-such-node")),
+    podsOnNode: yield* outcome(c.podsOnNode("rbac-test-node")),
+    deletePod: yield* outcome(c.deletePod("default", "rds-csi-no-such-pod", "uid-rbac-test")),
     createEvent: yield* outcome(c.createEvent(event)),
     patchEvent: yield* outcome(c.patchEvent("default", name, { count: 2, lastTimestamp: now + 1000, message: event.message })),
     canI: yield* outcome(c.canI({ verb: "create", resource: "events" }))
@@ -64,6 +66,8 @@ describe("the plugin's API calls as its ServiceAccount on the real server", () =
       getPersistentVolume: "NotFound",
       getPersistentVolumeClaim: "NotFound",
       getNode: "NotFound",
+      podsOnNode: "ok",
+      deletePod: "NotFound",
       createEvent: "ok",
       patchEvent: "ok",
       canI: "ok"

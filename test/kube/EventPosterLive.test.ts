@@ -7,9 +7,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer } from "effect"
 import type { NodeId } from "../../src/domain/Ids.ts"
 import { EventPoster } from "../../src/kube/EventPoster.ts"
-import { EventPosterLive, layerWith } from "../../src/kube/EventPosterLive.ts"
+import { EventPosterLive, KubeSideLive, layerWith } from "../../src/kube/EventPosterLive.ts"
 import { EventRecorder } from "../../src/kube/EventRecorder.ts"
 import { KubeFake } from "../../src/kube/KubeFake.ts"
+import { PodRestarter } from "../../src/kube/PodRestarter.ts"
 import { DEFAULT_LOOKUP_OPTIONS, make as makeLookup, PvcLookup } from "../../src/kube/PvcLookup.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 import { advance, collectLogs, recorderOn, settle } from "./helpers.ts"
@@ -77,5 +78,80 @@ describe("EventPosterLive", () => {
         assert.isTrue(logs.lines.some((l) => l.startsWith("Warn: Kubernetes events disabled")), logs.lines.join("\n"))
       }
       if (saved !== undefined) process.env["KUBERNETES_SERVICE_HOST"] = saved
+    }))
+
+  it.effect("VolumeRecoveredRestartPod goes on the pod with that uid, in its namespace (not on the PVC, not on a namesake)", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      const pvc = fake.putPvc("team-a", "data")
+      fake.putPv({ name: "pvc-1", csi: { driver: settings.driverName, volumeHandle: "pvc-1" }, claimRef: { namespace: "team-a", name: "data", uid: pvc.uid } })
+      const app = fake.putPod({ namespace: "team-a", name: "app-0", nodeName: "node-1", controller: { kind: "StatefulSet", name: "app" } })
+      fake.putPod({ namespace: "team-b", name: "app-0", nodeName: "node-1" })
+      fake.putPod({ namespace: "team-a", name: "other", nodeName: "node-2" })
+      const { poster } = yield* posterOn(fake)
+      yield* poster.postPodNeedsRestart(app.uid, "pvc-1", "the volume was recovered (new device /dev/nvme0n2), but this pod still holds the old mount")
+      yield* advance(0)
+      const got = fake.eventList().map((e) => ({ namespace: e.namespace, on: e.involvedObject, type: e.type, reason: e.reason, message: e.message }))
+      assert.deepStrictEqual(got, [{
+        namespace: "team-a",
+        on: { apiVersion: "v1", kind: "Pod", namespace: "team-a", name: "app-0", uid: app.uid },
+        type: "Warning",
+        reason: "VolumeRecoveredRestartPod",
+        message: "[pvc-1] on [node-1]: the volume was recovered (new device /dev/nvme0n2), but this pod still holds the old mount"
+      }])
+      assert.deepStrictEqual(fake.requests.filter((r) => r.op === "podsOnNode").map((r) => r.target), ["node-1"])
+    }))
+
+  it.effect("a pod uid not on this node (another node's, or gone): dropped with one log line, however often posted", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      const elsewhere = fake.putPod({ namespace: "team-a", name: "web", nodeName: "node-2", controller: { kind: "ReplicaSet", name: "web-5d8" } })
+      const logs = collectLogs()
+      yield* Effect.gen(function*() {
+        const { poster, recorder } = yield* posterOn(fake)
+        for (let i = 0; i < 3; i++) {
+          yield* poster.postPodNeedsRestart(elsewhere.uid, "pvc-1", "x")
+          yield* poster.postPodNeedsRestart("uid-gone", "pvc-1", "x")
+          yield* advance(0)
+        }
+        assert.strictEqual(fake.count("createEvent"), 0)
+        assert.strictEqual((yield* recorder.stats).dropped.no_object, 6)
+      }).pipe(Effect.provide(logs.layer))
+      const missing = logs.lines.filter((l) => l.includes("nothing to post it on"))
+      assert.strictEqual(missing.length, 2, logs.lines.join("\n"))
+      assert.isTrue(missing.some((l) => l.includes(`no Pod with uid ${elsewhere.uid} on node node-1`)))
+      assert.isTrue(missing.some((l) => l.includes("no Pod with uid uid-gone on node node-1")))
+    }))
+
+  it.effect("pods named after one recovery cost one list of the node's pods; after podListTtl the list is fresh again", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      const pods = [1, 2, 3, 4, 5].map((i) => fake.putPod({ namespace: "team-a", name: `app-${i}`, nodeName: "node-1", controller: { kind: "ReplicaSet", name: "app" } }))
+      const { poster } = yield* posterOn(fake)
+      for (const p of pods) yield* poster.postPodNeedsRestart(p.uid, "pvc-1", "x")
+      yield* advance(0)
+      assert.strictEqual(fake.count("createEvent"), 5)
+      assert.strictEqual(fake.count("podsOnNode"), 1)
+      // A pod created after the list is found once the list has expired.
+      const late = fake.putPod({ namespace: "team-a", name: "late", nodeName: "node-1" })
+      yield* advance(Duration.toMillis(DEFAULT_LOOKUP_OPTIONS.podListTtl) + 1)
+      yield* poster.postPodNeedsRestart(late.uid, "pvc-1", "x")
+      yield* advance(0)
+      assert.strictEqual(fake.count("podsOnNode"), 2)
+      assert.isTrue(fake.eventList().some((e) => e.involvedObject.uid === late.uid))
+    }))
+
+  it.effect("KubeSideLive with events off: a noop EventPoster and a PodRestarter that restarts nothing", () =>
+    Effect.gen(function*() {
+      const logs = collectLogs()
+      const outcome = yield* Effect.gen(function*() {
+        yield* (yield* EventPoster).postPodNeedsRestart("uid-1", "pvc-1", "x")
+        const restarter = yield* PodRestarter
+        yield* restarter.restart("uid-1", "stale mount")
+        return yield* restarter.restart("uid-1", "stale mount")
+      }).pipe(Effect.provide(KubeSideLive.pipe(Layer.provide(Settings.layer(testSettings({ events: false }))))), Effect.provide(logs.layer))
+      assert.deepStrictEqual(outcome, { _tag: "Disabled" })
+      assert.isTrue(logs.lines.some((l) => l.startsWith("Warn: Kubernetes events disabled: --events=false")))
+      assert.strictEqual(logs.lines.filter((l) => l.includes("pod uid-1 not restarted")).length, 1, logs.lines.join("\n"))
     }))
 })

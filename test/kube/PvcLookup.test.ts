@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Result } from "effect"
 import { KubeFake, Fault } from "../../src/kube/KubeFake.ts"
-import { DEFAULT_LOOKUP_OPTIONS, make, pvcRef } from "../../src/kube/PvcLookup.ts"
+import { DEFAULT_LOOKUP_OPTIONS, make, podRef, pvcRef } from "../../src/kube/PvcLookup.ts"
 import { advance, advanceBy, settle } from "./helpers.ts"
 
 const DRIVER = "rds.csi.srvlab.io"
@@ -185,5 +185,31 @@ describe("PvcLookup", () => {
       yield* lookup.node("node-1")
       assert.strictEqual(fake.count("getNode"), 1)
       assert.isTrue(Result.isFailure(yield* lookup.node("node-x")))
+    }))
+
+  it.effect("pod uid → the Pod among the node's pods: concurrent lookups share one list, kept podListTtl; a failed list is not kept", () =>
+    Effect.gen(function*() {
+      const fake = new KubeFake()
+      const a = fake.putPod({ namespace: "team-a", name: "a", nodeName: "node-1", controller: { kind: "ReplicaSet", name: "rs" } })
+      const b = fake.putPod({ namespace: "team-b", name: "b", nodeName: "node-1" })
+      const other = fake.putPod({ namespace: "team-a", name: "c", nodeName: "node-2" })
+      const lookup = yield* lookupOn(fake)
+      fake.fault = (r) => (r.op === "podsOnNode" ? Fault.delay("100 millis") : undefined)
+      const both = yield* Effect.forkChild(Effect.all([lookup.pod("node-1", a.uid), lookup.pod("node-1", b.uid), lookup.pod("node-1", other.uid)], { concurrency: "unbounded" }))
+      yield* advance(100)
+      const found = both.pollUnsafe()
+      assert.isTrue(found !== undefined && Exit.isSuccess(found))
+      const [ra, rb, rc] = Exit.isSuccess(found!) ? found.value : []
+      assert.deepStrictEqual(ra, Result.succeed(podRef("team-a", "a", a.uid)))
+      assert.deepStrictEqual(rb, Result.succeed(podRef("team-b", "b", b.uid)))
+      assert.deepStrictEqual(rc, Result.fail(`no Pod with uid ${other.uid} on node node-1`))
+      assert.strictEqual(fake.count("podsOnNode"), 1)
+      fake.fault = (r) => (r.op === "podsOnNode" ? Fault.fail("ServerError", 500) : undefined)
+      yield* advance(Duration.toMillis(DEFAULT_LOOKUP_OPTIONS.podListTtl))
+      const failed = yield* Effect.flip(lookup.pod("node-1", a.uid))
+      assert.strictEqual(failed.reason, "ServerError")
+      fake.fault = () => undefined
+      assert.deepStrictEqual(yield* lookup.pod("node-1", a.uid), Result.succeed(podRef("team-a", "a", a.uid)))
+      assert.strictEqual(fake.count("podsOnNode"), 3)
     }))
 })
