@@ -31,9 +31,10 @@ const hostLayer = Layer.mergeAll(NvmeCliLive, SysfsLive, MounterLive, StageStore
 /** Runs the node plugin until interrupted. */
 export const runNode = (settings: NodeSettings): Effect.Effect<void> => {
   // The Kubernetes client is loaded only when events are on: with --events=false it never
-  // costs memory or start-up time.
+  // costs memory or start-up time. One client serves the events and the pod restarter
+  // (--restart-pods-on-recovery), which the health monitor finds in its context.
   const events = settings.events
-    ? Layer.unwrap(Effect.promise(() => import("./kube/EventPosterLive.ts")).pipe(Effect.map((m) => m.EventPosterLive)))
+    ? Layer.unwrap(Effect.promise(() => import("./kube/EventPosterLive.ts")).pipe(Effect.map((m) => m.KubeSideLive)))
     : EventPoster.layerNoop(settings.nodeId)
   const services = nodeLayer(hostLayer, events)
   const app = Layer.mergeAll(CsiServer.layer, HttpEndpoints.layer).pipe(Layer.provideMerge(services))

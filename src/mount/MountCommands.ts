@@ -6,14 +6,15 @@
  * dev_t splitting; and the synchronous /proc holder scan and PATH lookup (plain fs reads, no
  * Effect). MounterLive.ts spawns and wraps them.
  *
- * May import: effect, node:fs, node:path, domain, mount/Mounter (types), process/Command (types).
+ * May import: effect, node:fs, node:path, domain, mount/Mounter (types), mount/Mountinfo, process/Command (types).
  */
-import { Duration } from "effect"
+import { Duration, Result } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
 import type { CommandOutput } from "../process/Command.ts"
-import type { MountError, MountOptions } from "./Mounter.ts"
+import type { ForeignMount, MountError, MountOptions } from "./Mounter.ts"
+import { parseMountinfo } from "./Mountinfo.ts"
 
 /** mkfs of a large volume discards and writes metadata: far longer than a mount. */
 export const mkfsTimeout = (commandTimeout: Duration.Duration): Duration.Duration =>
@@ -123,3 +124,43 @@ export const findOnPath = (tool: string, pathEnv: string | undefined): boolean =
       return false
     }
   })
+
+/** The pod UID in a /proc/<pid>/cgroup text (cgroup v1 or v2, systemd or cgroupfs driver). */
+export const podUidOfCgroup = (text: string): string | undefined => {
+  const m = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/.exec(text)
+  return m === null ? undefined : m[1]!.replaceAll("_", "-")
+}
+
+/**
+ * Mounts of `devTs` in every mount namespace but this process's own, one process per namespace
+ * (see Mounter.foreignMounts). Unreadable processes (gone, not ours) are skipped.
+ */
+export const scanForeignMounts = (procRoot: string, devTs: ReadonlySet<string>): ReadonlyArray<ForeignMount> => {
+  if (devTs.size === 0) return []
+  const read = (p: string, f: (p: string) => string): string | undefined => {
+    try {
+      return f(p)
+    } catch {
+      return undefined
+    }
+  }
+  const seen = new Set<string>()
+  const own = read("/proc/self/ns/mnt", fs.readlinkSync)
+  if (own !== undefined) seen.add(own)
+  const out: Array<ForeignMount> = []
+  for (const pid of fs.readdirSync(procRoot)) {
+    if (!/^\d+$/.test(pid)) continue
+    const ns = read(`${procRoot}/${pid}/ns/mnt`, fs.readlinkSync)
+    if (ns === undefined || seen.has(ns)) continue
+    seen.add(ns)
+    const text = read(`${procRoot}/${pid}/mountinfo`, (p) => fs.readFileSync(p, "utf8"))
+    if (text === undefined) continue
+    const parsed = parseMountinfo(text)
+    if (Result.isFailure(parsed)) continue
+    const hits = parsed.success.filter((e) => devTs.has(e.devT))
+    if (hits.length === 0) continue
+    const podUid = podUidOfCgroup(read(`${procRoot}/${pid}/cgroup`, (p) => fs.readFileSync(p, "utf8")) ?? "")
+    for (const e of hits) out.push({ pid: Number(pid), mountPoint: e.mountPoint, devT: e.devT, podUid })
+  }
+  return out
+}

@@ -62,6 +62,16 @@ export class MountError extends Data.TaggedError("MountError")<{
   }
 }
 
+/** A mount seen in another mount namespace (see Mounter.foreignMounts). */
+export interface ForeignMount {
+  readonly pid: number
+  /** Where the namespace has it (inside the container, e.g. /data). */
+  readonly mountPoint: string
+  readonly devT: string
+  /** The pod the process belongs to, from its cgroup path (kubepods…pod<uid>…), when it says. */
+  readonly podUid: string | undefined
+}
+
 export class Mounter extends Context.Service<Mounter, {
   /** Low-level probe of the device (`blkid -p`), bypassing the blkid cache. */
   readonly probe: (device: string) => Effect.Effect<ProbeOutput, MountError>
@@ -77,6 +87,13 @@ export class Mounter extends Context.Service<Mounter, {
   readonly statfs: (path: string) => Effect.Effect<FsStats, MountError>
   /** PIDs (from the host's /proc) that have a file open under `mountPoint` or their cwd/root in it. */
   readonly holders: (mountPoint: string) => Effect.Effect<ReadonlyArray<number>, MountError>
+  /**
+   * Mounts in OTHER mount namespaces (containers, the host) whose device is one of `devTs`: a
+   * container with private propagation keeps its own copy of a mount after the host replaced it.
+   * One read of /proc/<pid>/mountinfo per distinct namespace; the pod is told by the process's
+   * cgroup when it names one.
+   */
+  readonly foreignMounts: (devTs: ReadonlySet<string>) => Effect.Effect<ReadonlyArray<ForeignMount>, MountError>
   /** What is at `path` (lstat, no following of the final link for mounts' sake). */
   readonly pathKind: (path: string) => Effect.Effect<PathKind, MountError>
   /** `major:minor` of a block device node (stat rdev), undefined when `path` is not one. */

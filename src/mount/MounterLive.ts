@@ -28,6 +28,7 @@ import {
   mountArgv,
   type Reason,
   resizeArgv,
+  scanForeignMounts,
   scanHolders,
   TOOLS
 } from "./MountCommands.ts"
@@ -149,6 +150,9 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings | ChildProcessSpa
       } satisfies FsStats
     })
 
+    const foreignMounts = Effect.fn("Mounter.foreignMounts")(function*(devTs: ReadonlySet<string>) {
+      return yield* sync("foreignMounts", "/proc/*/mountinfo", () => scanForeignMounts(settings.procRoot.replace(/\/+$/, ""), devTs))
+    })
     const holders = Effect.fn("Mounter.holders")(function*(mountPoint: string) {
       return yield* sync("holders", mountPoint, () => scanHolders(settings.procRoot.replace(/\/+$/, ""), mountPoint))
     })
@@ -222,7 +226,7 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings | ChildProcessSpa
     const missingTools = Effect.sync(() => TOOLS.filter((t) => !findOnPath(t, process.env["PATH"])))
 
     return Mounter.of({
-      probe, mkfs, mount, unmount, resize, mountinfo, statfs, holders, pathKind, deviceNumber,
+      probe, mkfs, mount, unmount, resize, mountinfo, statfs, holders, foreignMounts, pathKind, deviceNumber,
       makeDirectory, makeFile, removePath, deviceSize, missingTools
     })
   })

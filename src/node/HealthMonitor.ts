@@ -12,8 +12,9 @@
  *
  * May import: domain, nvme, mount, kube (EventPoster contract), observability/Metrics, node, Settings.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Result, Schedule, Semaphore } from "effect"
-import { EventPoster } from "../kube/EventPoster.ts"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Result, Schedule, Semaphore } from "effect"
+import { EventPoster, podNeedsRestartText } from "../kube/EventPoster.ts"
+import { PodRestarter } from "../kube/PodRestarter.ts"
 import { type MountEntry, Mounter } from "../mount/Mounter.ts"
 import type { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import { type Controller, type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
@@ -22,6 +23,7 @@ import { Settings } from "../Settings.ts"
 import { type ConnectionState, HealthView, type VolumeHealth } from "./HealthView.ts"
 import { inactiveReason, isActive, stagedThisBoot } from "./Lifecycle.ts"
 import { recoverCurrent, staleIn } from "./Recovery.ts"
+import { restartMessage, staleConsumers } from "./StaleConsumers.ts"
 import type { VolumeCondition } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
@@ -64,6 +66,8 @@ const describeCondition = (h: Omit<VolumeHealth, "condition">, now: number): Vol
         : "stale mount; recovering"
     }
   }
+  // The host's paths are fine, but a pod still reads and writes the dead file system.
+  if (h.oldMountHeld !== undefined) return { abnormal: true, message: h.oldMountHeld }
   if (h.lastRecovery?.ok === true) {
     return { abnormal: false, message: `stale mount recovered at ${new Date(h.lastRecovery.at).toISOString()}` }
   }
@@ -87,6 +91,9 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       const sysfs = yield* Sysfs
       const mounter = yield* Mounter
       const events = yield* EventPoster
+      // Present where the program wired the Kubernetes API (main.ts); pods are restarted only
+      // with --restart-pods-on-recovery.
+      const restarter = yield* Effect.serviceOption(PodRestarter)
       const locks = yield* VolumeLocks
       const view = yield* HealthView
       const permits = yield* Semaphore.make(settings.recoveryConcurrency)
@@ -141,6 +148,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         // Connecting/resetting: the kernel is still retrying within ctrl_loss_tmo; leave it alone.
         const needsRecovery = (connection === "live" && check.stale) || connection === "gone"
         const nextRecoveryAt = prev?.nextRecoveryAt ?? 0
+        const oldMountHeld = needsRecovery ? undefined : yield* oldMountConsumers(latest)
         yield* publish({
           volumeId: record.volumeId,
           nqn: record.nqn,
@@ -151,11 +159,45 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
           stale: check.stale,
           lastRecovery: prev?.lastRecovery,
           nextRecoveryAt,
-          failedRecoveries: prev?.failedRecoveries ?? 0
+          failedRecoveries: prev?.failedRecoveries ?? 0,
+          oldMountHeld
         })
         if (needsRecovery && now >= nextRecoveryAt) yield* start(record, now)
         return connection === "live"
       }, (self, record) => Effect.annotateLogs(self, { volume: record.volumeId, nqn: record.nqn }))
+
+      /** Pods told (event, restart) about a volume's old mount, so each is told once per recovery. */
+      const told = new Map<string, Set<string>>()
+
+      /**
+       * After a recovery: do containers still hold the old mount? Each such pod gets one Warning
+       * event (and, with --restart-pods-on-recovery, is deleted so its controller re-creates it);
+       * the condition says so until no mount namespace holds the old device any more.
+       */
+      const oldMountConsumers = Effect.fn("HealthMonitor.oldMountConsumers")(function*(record: StageRecord) {
+        if ((record.supersededDevTs ?? []).length === 0) {
+          told.delete(record.volumeId)
+          return undefined
+        }
+        const consumers = yield* staleConsumers(record).pipe(
+          Effect.catch((e) => Effect.as(Effect.logWarning(`cannot look for containers holding the old mount: ${e.message}`), undefined))
+        )
+        if (consumers === undefined || consumers.pods.length === 0) return undefined
+        const device = `/dev/${record.device.name} (${record.device.devT})`
+        const seen = told.get(record.volumeId) ?? new Set<string>()
+        told.set(record.volumeId, seen)
+        for (const pod of consumers.pods) {
+          if (seen.has(pod)) continue
+          seen.add(pod)
+          yield* events.postPodNeedsRestart(pod, record.volumeId, podNeedsRestartText(device))
+          yield* Effect.logWarning(`pod ${pod} still holds the old mount of the recovered volume (${consumers.holders.join("; ")})`)
+          if (settings.restartPodsOnRecovery && Option.isSome(restarter)) {
+            const outcome = yield* restarter.value.restart(pod, `volume ${record.volumeId} recovered onto ${device}`)
+            yield* Effect.logInfo(`restart of pod ${pod}: ${outcome._tag}`)
+          }
+        }
+        return restartMessage(consumers, device)
+      })
 
       /** Starts the volume's recovery in the monitor's scope, where it waits for a permit. */
       const start = Effect.fn("HealthMonitor.start")(function*(record: StageRecord, observedAt: number) {
@@ -221,13 +263,16 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
           const downMs = observedAt - (prev.downSince ?? observedAt)
           yield* events.postConnectionRecovery(record.volumeId, prev.address, Math.max(1, Math.round(downMs / (record.reconnectDelay * 1000))))
         }
+        // Containers holding the old mount are known at once, not a pass later.
+        const oldMountHeld = Result.isSuccess(result) && result.success !== undefined ? yield* oldMountConsumers(result.success) : prev.oldMountHeld
         yield* publish({
           ...prev,
           ...(live ? { connection: "live", controllers: after.map((c) => ({ name: c.name, state: c.state })), downSince: undefined } : {}),
           stale,
           lastRecovery,
           nextRecoveryAt,
-          failedRecoveries
+          failedRecoveries,
+          oldMountHeld
         })
         return back
       }, (self, record) => Effect.annotateLogs(self, { volume: record.volumeId, nqn: record.nqn }))

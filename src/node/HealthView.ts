@@ -24,6 +24,11 @@ export interface VolumeHealth {
   /** Epoch ms before which the monitor will not try another recovery (backoff after failures). */
   readonly nextRecoveryAt: number
   readonly failedRecoveries: number
+  /**
+   * After a recovery: the containers that still hold the old mount (private propagation), as a
+   * sentence for the condition; undefined when none does.
+   */
+  readonly oldMountHeld?: string | undefined
   readonly condition: VolumeCondition
 }
 

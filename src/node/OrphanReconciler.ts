@@ -15,6 +15,7 @@ import { NvmeCli } from "../nvme/NvmeCli.ts"
 import { type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
+import { stagedThisBoot } from "./Lifecycle.ts"
 import { StageStore } from "./StageStore.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
 
@@ -64,10 +65,18 @@ export class OrphanReconciler extends Context.Service<OrphanReconciler, {
       const locks = yield* VolumeLocks
       const prefix = settings.managedNqnPrefix
 
+      /** NQNs a volume of this boot uses; an earlier boot's record uses no connection (it went with the reboot). */
+      const usedNqns = (snapshot: NvmeSnapshot) =>
+        Effect.gen(function*() {
+          const bootId = yield* sysfs.bootId
+          const mounts = yield* mounter.mountinfo
+          return new Set((yield* store.list).filter((r) => stagedThisBoot(r, bootId, mounts, snapshot)).map((r) => r.nqn))
+        })
+
       const scan = Effect.gen(function*() {
         if (prefix === undefined) return []
-        const used = new Set((yield* store.list).map((r) => r.nqn))
-        return findOrphans(yield* sysfs.snapshot, used, prefix)
+        const snapshot = yield* sysfs.snapshot
+        return findOrphans(snapshot, yield* usedNqns(snapshot), prefix)
       })
 
       /** Where the subsystem's namespaces are in use: mounted, bound as raw block, or held open. */
@@ -91,7 +100,7 @@ export class OrphanReconciler extends Context.Service<OrphanReconciler, {
         // Decided and done under the subsystem's connection lock: a stage that connects it
         // records itself under the same lock, so it is either seen here or comes after.
         yield* locks.withConnection(orphan.nqn, Effect.gen(function*() {
-          if ((yield* store.list).some((r) => r.nqn === orphan.nqn)) return
+          if ((yield* usedNqns(yield* sysfs.snapshot)).has(orphan.nqn)) return
           // Anything using its namespaces is somebody's data: never pull it away.
           const uses = yield* usesOf(orphan.nqn)
           if (uses.length > 0) {

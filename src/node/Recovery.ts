@@ -195,7 +195,16 @@ const recoverOnce = Effect.fn("Recovery.recoverOnce")(function*(record: StageRec
     yield* bindTarget({ block, stagingPath: record.stagingPath, device: device.name, target: t.path, readOnly: t.readOnly, mountFlags: record.mountFlags })
     kept.push(t)
   }
-  const updated: StageRecord = { ...record, device: { name: device.name, devT: device.devT, identity: record.device.identity }, publishedTargets: kept }
+  // The old device lives on in any container holding a private copy of the old mount: watch it.
+  const superseded = before !== device.devT && record.accessType === "Mount"
+    ? [...new Set([...(record.supersededDevTs ?? []), before])]
+    : record.supersededDevTs
+  const updated: StageRecord = {
+    ...record,
+    device: { name: device.name, devT: device.devT, identity: record.device.identity },
+    publishedTargets: kept,
+    ...(superseded === undefined ? {} : { supersededDevTs: superseded })
+  }
   const check = yield* checkStale(updated)
   if (check.stale) {
     return yield* new SafetyRefusal({ volumeId: record.volumeId, detail: `recovery did not take: ${check.why}` })

@@ -205,8 +205,17 @@ const releaseConnection = Effect.fn("NodeVolumes.releaseConnection")(function*(r
   const store = yield* StageStore
   const transport = yield* NvmeTransport
   const locks = yield* VolumeLocks
+  const sysfs = yield* Sysfs
+  const mounter = yield* Mounter
   yield* locks.withConnection(record.nqn, Effect.gen(function*() {
-    const others = (yield* store.list).filter((r) => r.volumeId !== record.volumeId && r.nqn === record.nqn)
+    // Only a volume of this boot uses a connection (a sibling mid-stage included: it recorded
+    // itself under this lock); an earlier boot's record describes one that went with the reboot.
+    const bootId = yield* sysfs.bootId
+    const mounts = yield* mounter.mountinfo
+    const snapshot = yield* sysfs.snapshot
+    const others = (yield* store.list).filter((r) =>
+      r.volumeId !== record.volumeId && r.nqn === record.nqn && stagedThisBoot(r, bootId, mounts, snapshot)
+    )
     const mayDisconnect = isManaged(record.nqn as Nqn, settings.managedNqnPrefix) || record.connectedByPlugin
     if (others.length === 0 && mayDisconnect) {
       yield* transport.detach(record.nqn as Nqn)

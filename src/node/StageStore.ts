@@ -59,6 +59,12 @@ export const StageRecord = Schema.Struct({
    * staged anew).
    */
   unstaging: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Devices this volume was on before a recovery moved it (dev_t): a container that holds a
+   * private copy of the old mount still sees that device's dead file system. Watched until no
+   * mount namespace has them any more.
+   */
+  supersededDevTs: Schema.optionalKey(Schema.Array(Schema.String)),
   /** Published target paths of this volume (re-bound after a stale-mount recovery). */
   publishedTargets: Schema.Array(Schema.Struct({ path: Schema.String, readOnly: Schema.Boolean })),
   stagedAt: Schema.String

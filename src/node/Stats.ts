@@ -14,6 +14,7 @@ import { devicePath, entryAt } from "./MountOps.ts"
 import { HealthView } from "./HealthView.ts"
 import { isActive } from "./Lifecycle.ts"
 import { checkStale, recoverCurrent } from "./Recovery.ts"
+import { restartMessage, staleConsumers } from "./StaleConsumers.ts"
 import type { ExpandRequest, StatsRequest, VolumeCondition, VolumeStats, VolumeUsage } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
@@ -79,7 +80,11 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
       }
       current = attempt.success
       const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-      condition = { abnormal: false, message: `stale mount recovered at ${at} (${check.why})` }
+      // The host's paths are fine now; a container holding a private copy of the old mount is not.
+      const held = yield* staleConsumers(current).pipe(Effect.orElseSucceed(() => undefined))
+      condition = held !== undefined && held.pods.length > 0
+        ? { abnormal: true, message: restartMessage(held, `/dev/${current.device.name} (${current.device.devT})`) }
+        : { abnormal: false, message: `stale mount recovered at ${at} (${check.why})` }
     } else {
       const e = attempt.failure
       // Busy: the monitor is recovering it; its reading says where and what went wrong.

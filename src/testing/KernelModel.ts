@@ -32,7 +32,7 @@ import { type KernelView, namespaceView, viewOf } from "./KernelView.ts"
 export type NvmeOp = "connect" | "disconnect" | "disconnectController" | "listSubsystems" | "version"
 export type MountOp =
   | "probe" | "mkfs" | "mount" | "unmount" | "resize" | "mountinfo" | "statfs" | "holders" | "pathKind"
-  | "deviceNumber" | "makeDirectory" | "makeFile" | "removePath" | "deviceSize"
+  | "deviceNumber" | "makeDirectory" | "makeFile" | "removePath" | "deviceSize" | "foreignMounts"
 
 /** An injected nvme-cli failure (the NvmeCliError the test layer returns). */
 export interface NvmeFault {
@@ -96,6 +96,14 @@ export interface KernelModelShape {
   /** Host capabilities the readiness probe checks: fabrics module, nvme-cli version, mount tools. */
   readonly setHost: (host: { readonly fabricsAvailable?: boolean; readonly nvmeVersion?: string; readonly missingTools?: ReadonlyArray<string> }) => Effect.Effect<void>
   /** Everything, copied: portals, namespaces, subsystems, controllers, devices, mounts, paths. */
+  /**
+   * A container (process `pid` of pod `podUid`) starts with a PRIVATE copy of the mount at
+   * `hostPath` (what a runtime does by default): it keeps the device it saw, whatever the host
+   * does later.
+   */
+  readonly startContainer: (pid: number, podUid: string, hostPath: string) => Effect.Effect<void, KernelError>
+  /** The container exits (its copies and the devices they held are released). */
+  readonly stopContainer: (pid: number) => Effect.Effect<void>
   /** The node reboots: connections, devices and mounts gone, numbering restarts, a new boot id; files stay. */
   readonly reboot: Effect.Effect<void>
   /** Removes a directory tree that holds no mount (a pod's directory deleted while the plugin was away). */
@@ -177,6 +185,20 @@ export const makeKernelModel = (options: KernelOptions): KernelModelShape => {
         if (host.fabricsAvailable !== undefined) s.fabricsAvailable = host.fabricsAvailable
         if (host.nvmeVersion !== undefined) s.nvmeVersion = host.nvmeVersion
         if (host.missingTools !== undefined) s.missingTools = host.missingTools
+      }),
+    startContainer: (pid, podUid, hostPath) =>
+      run(s, () => {
+        let top: (typeof s.mounts)[number] | undefined
+        for (const m of s.mounts) if (m.mountPoint === hostPath) top = m
+        if (top?.device === undefined) throw new KernelError({ errno: "EINVAL", syscall: "mount", path: hostPath, detail: "no NVMe mount there to copy" })
+        s.containers.set(pid, { podUid, mounts: [{ mountPoint: "/data", device: top.device }] })
+        s.log("mount", hostPath, `copied privately into pid ${pid}'s namespace`)
+      }),
+    stopContainer: (pid) =>
+      Effect.sync(() => {
+        s.containers.delete(pid)
+        s.collect()
+        s.log("mount", `pid ${pid}`, "namespace gone")
       }),
     reboot: Effect.sync(() => s.reboot()),
     removeTree: (path) =>

@@ -133,6 +133,12 @@ export class KernelState {
   readonly paths = new Map<string, "directory" | "file">()
   readonly holders = new Map<string, ReadonlyArray<number>>()
   readonly statfsOverrides = new Map<string, FsStats>()
+  /**
+   * Containers holding private copies of mounts (CRI's default propagation): a copy keeps its
+   * device — the superblock — alive after the host unmounts or replaces it, and never sees later
+   * changes. `rslave` ones follow the host's table and need no entry here.
+   */
+  readonly containers = new Map<number, { readonly podUid: string; readonly mounts: Array<{ readonly mountPoint: string; readonly device: BlockDev }> }>()
   readonly faults = new Map<string, Array<{ readonly value: unknown; remaining: number }>>()
   readonly blkidFaults: Array<{ readonly fault: BlkidFault; remaining: number }> = []
   readonly entries: Array<LogEntry> = []
@@ -195,6 +201,7 @@ export class KernelState {
     const add = (d: BlockDev, by: string) => held.set(d, [...(held.get(d) ?? []), by])
     for (const m of this.mounts) if (m.device !== undefined) add(m.device, m.mountPoint)
     for (const m of this.detached) add(m.device, `${m.mountPoint} (detached)`)
+    for (const [pid, c] of this.containers) for (const m of c.mounts) add(m.device, `${m.mountPoint} in pid ${pid}'s namespace`)
     return held
   }
 
@@ -238,6 +245,7 @@ export class KernelState {
     this.devices.length = 0
     this.detached.length = 0
     this.holders.clear()
+    this.containers.clear()
     this.mounts.splice(2) // the root file system and /dev, as the constructor made them
     for (const ida of [this.instanceIda, this.minorIda, this.mountIda]) ida.used.clear()
     const n = Number.parseInt(this.bootId.slice(-7), 16) + 1

@@ -16,7 +16,7 @@ import * as Disk from "./KernelDisk.ts"
 import { KernelModel, type MountFault, type MountOp } from "./KernelModel.ts"
 import * as Mounts from "./KernelMounts.ts"
 import type { KernelState } from "./KernelState.ts"
-import { entryOf } from "./KernelState.ts"
+import { devTOf, entryOf } from "./KernelState.ts"
 import type { KernelError } from "./KernelTypes.ts"
 
 /** Model changes run at a chosen point of a tool call; a KernelError there is a test bug (a defect). */
@@ -92,6 +92,11 @@ export const layerWith = (hooks: MounterHooks): Layer.Layer<Mounter, never, Kern
       mountinfo: call("mountinfo", "read", "/proc/self/mountinfo", (s) => s.mounts.map(entryOf)).pipe(Effect.withSpan("Mounter.mountinfo")),
       statfs: Effect.fn("Mounter.statfs")(function*(path: string) {
         return yield* call("statfs", "statfs", path, (s) => Disk.statfs(s, path))
+      }),
+      foreignMounts: Effect.fn("Mounter.foreignMounts")(function*(devTs: ReadonlySet<string>) {
+        return yield* call("foreignMounts", "scan /proc/*/mountinfo", "/proc", (s) =>
+          [...s.containers].flatMap(([pid, c]) =>
+            c.mounts.filter((m) => devTs.has(devTOf(m.device))).map((m) => ({ pid, mountPoint: m.mountPoint, devT: devTOf(m.device), podUid: c.podUid }))))
       }),
       holders: Effect.fn("Mounter.holders")(function*(mountPoint: string) {
         return yield* call("holders", "scan /proc", mountPoint, (s) => Mounts.holdersOf(s, mountPoint))

@@ -16,8 +16,8 @@ import { guestLines } from "./vm/runInVm.ts"
 const NAMESPACE = "e2e-res"
 const NODE = "e2e-guest"
 // orphans first: it starts the plugin itself (dry run, then normal), which saves a start.
-const SCENARIOS = ["orphans", "fault-a", "fault-b", "fault-c", "restart", "never"] as const
-const VOLUMES = ["res-a", "res-b", "res-c", "res-r", "res-rc", "res-n"]
+const SCENARIOS = ["orphans", "fault-a", "fault-b", "fault-c", "restart", "never", "containers"] as const
+const VOLUMES = ["res-a", "res-b", "res-c", "res-r", "res-rc", "res-n", "res-p"]
 
 interface GuestResult {
   readonly name: string
@@ -37,7 +37,7 @@ describe("resilience on a real kernel, events on a real API server", () => {
 
   beforeAll(async () => {
     setup = await startApiServerForGuest({ nodeName: NODE, namespace: NAMESPACE, volumeIds: VOLUMES })
-    vm = await runGuest(setup, ["bash", "test/e2e/guest/resilience.sh", setup.outDir, NAMESPACE, ...SCENARIOS], 420)
+    vm = await runGuest(setup, ["bash", "test/e2e/guest/resilience.sh", setup.outDir, NAMESPACE, ...SCENARIOS], 600)
     // What an operator sees afterwards, for the report.
     const { execFileSync } = await import("node:child_process")
     for (const [key, args] of [["pvc res-c", ["describe", "pvc", "-n", NAMESPACE, "res-c"]], ["pvc res-rc", ["describe", "pvc", "-n", NAMESPACE, "res-rc"]], ["pvc res-n", ["describe", "pvc", "-n", NAMESPACE, "res-n"]], ["node", ["describe", "node", NODE]]] as const) {

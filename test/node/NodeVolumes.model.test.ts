@@ -13,14 +13,18 @@
  *  6. a published raw-block target never reaches a device that is another volume's;
  *  7. no connection is removed while a volume staged in this boot uses it (volumes 4 and 5 share
  *     one subsystem, staged concurrently, one of them sometimes failing);
- *  8. a record left "unstaging" (a failed detach) is never remounted by the monitor.
+ *  8. a record left "unstaging" (a failed detach) is never remounted by the monitor;
+ *  9. after a monitor pass, a volume whose old device a container still holds (a private copy of
+ *     the mount, then the volume moved to another device) never has a normal VolumeCondition.
  * Added for the review of issue 10: Reboot (with a pod deleted), Swap (two volumes' devices
- * trade names), StagePair (concurrent stages on one subsystem), CrashUnstage.
+ * trade names), StagePair (concurrent stages on one subsystem), CrashUnstage, Container (a pod's
+ * container copies a published file-system mount privately), StopContainers.
  * `npm run test:model -- RUNS [SEED]` runs any number with a seed and prints it.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Cause, Context, Effect, Exit, Layer, Scope, Schema } from "effect"
 import { HealthMonitor } from "../../src/node/HealthMonitor.ts"
+import { HealthView } from "../../src/node/HealthView.ts"
 import { entryAt } from "../../src/node/MountOps.ts"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
 import { StageStore } from "../../src/node/StageStore.ts"
@@ -31,6 +35,7 @@ import type { VolumeCapability } from "../../src/domain/Volume.ts"
 import { Duration } from "effect"
 import { TestClock } from "effect/testing"
 import { BlkidFault, KernelModel, NvmeCliTest, Signature } from "../../src/testing/index.ts"
+import { BLOCK_MAJOR } from "../../src/testing/KernelState.ts"
 import { ADDRESS, block, drive, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs } from "./harness.ts"
 
 const RUNS = Number(process.env["MODEL_RUNS"] ?? 1000)
@@ -46,7 +51,8 @@ type Command =
   | { readonly _tag: "BlkidFault"; readonly fault: number }
   | { readonly _tag: "Unstage" | "Lose"; readonly v: V }
   | { readonly _tag: "Publish" | "Unpublish" | "Write"; readonly v: V; readonly pod: Pod }
-  | { readonly _tag: "LinkDown" | "LinkUp" | "Restart" | "Tick" | "Swap" }
+  | { readonly _tag: "LinkDown" | "LinkUp" | "Restart" | "Tick" | "Swap" | "StopContainers" }
+  | { readonly _tag: "Container"; readonly v: V; readonly pod: Pod }
   | { readonly _tag: "CrashUnstage"; readonly v: V }
   | { readonly _tag: "Reboot"; readonly deletePod: boolean }
   | { readonly _tag: "StagePair"; readonly secondFails: boolean }
@@ -56,7 +62,7 @@ type Command =
 const WEIGHTS: ReadonlyArray<readonly [Command["_tag"], number]> = [
   ["Stage", 20], ["Publish", 20], ["Unpublish", 7], ["Unstage", 7], ["LinkDown", 6], ["LinkUp", 8],
   ["Lose", 8], ["Restart", 6], ["Tick", 10], ["Write", 8], ["BlkidFault", 6],
-  ["Reboot", 3], ["Swap", 4], ["StagePair", 5], ["UnstagePair", 3], ["CrashUnstage", 3]
+  ["Reboot", 3], ["Swap", 4], ["StagePair", 5], ["UnstagePair", 3], ["CrashUnstage", 3], ["Container", 5], ["StopContainers", 2]
 ]
 const BLKID_FAULTS = [BlkidFault.exit(1), BlkidFault.exit(4), BlkidFault.exit(8), BlkidFault.timeout, BlkidFault.garbage, BlkidFault.exit(2, "", "blkid: error: cannot open")]
 const TOTAL = WEIGHTS.reduce((n, [, w]) => n + w, 0)
@@ -67,7 +73,7 @@ const toCommand = ([roll, v, pod]: readonly [number, number, number]): Command =
     case "Stage": return { _tag: tag, v: v as V, fs: pod === 0 ? "ext4" : "xfs" }
     case "BlkidFault": return { _tag: tag, fault: roll % BLKID_FAULTS.length }
     case "Unstage": case "Lose": case "CrashUnstage": return { _tag: tag, v: v as V }
-    case "Publish": case "Unpublish": case "Write": return { _tag: tag, v: v as V, pod: pod as Pod }
+    case "Publish": case "Unpublish": case "Write": case "Container": return { _tag: tag, v: v as V, pod: pod as Pod }
     case "Reboot": return { _tag: tag, deletePod: pod === 1 }
     case "StagePair": return { _tag: tag, secondFails: pod === 1 }
     case "UnstagePair": return { _tag: tag, which: pod === 0 ? 4 : 5 }
@@ -142,6 +148,23 @@ const sequence = (cmds: ReadonlyArray<Command>) =>
       ...stageRequest(which, ext4),
       target: { ...stageRequest(4).target, namespace: { nsid, nguid: undefined, uuid: undefined } }
     })
+    let nextPid = 1000
+    // 9. after a pass of the monitor: a volume whose old device a container holds is never "normal".
+    const honestCondition = (after: string) =>
+      Effect.gen(function*() {
+        const held = yield* k.syscall((st) => [...st.containers.values()].flatMap((c) => c.mounts.map((m) => `${BLOCK_MAJOR}:${m.device.minor}`))).pipe(Effect.orDie)
+        if (held.length === 0) return
+        const view = Context.get(ctx, HealthView)
+        for (const v of [1, 2] as const) {
+          const device = yield* k.deviceOf(nqnOf(v))
+          const health = yield* view.get(volumeIdOf(v))
+          if (device === undefined || health === undefined) continue
+          const heldOld = (yield* records).find((r) => r.volumeId === volumeIdOf(v))?.supersededDevTs?.some((d) => held.includes(d) && d !== device.devT)
+          if (heldOld === true) {
+            assert.isTrue(health.condition.abnormal, `volume ${v}'s old device is held by a container, yet its condition is normal after ${after}: ${health.condition.message}\n${trace.join("\n")}`)
+          }
+        }
+      })
     const settled = (id: string) => {
       earlierBoot.delete(id)
       halfUnstaged.delete(id)
@@ -320,6 +343,22 @@ const sequence = (cmds: ReadonlyArray<Command>) =>
         }
         case "Tick":
           checkExit(label, yield* inPlugin(Effect.flatMap(HealthMonitor, (m) => m.tick)))
+          yield* honestCondition(label)
+          break
+        case "Container": {
+          // File systems only (volumes 1 and 2): a runtime's private copy of the published mount.
+          const path = targetOf(cmd.v, cmd.pod)
+          if (cmd.v === 3 || !published.has(`${cmd.v}/${cmd.pod}`)) {
+            trace.push(`${label}: skipped`)
+            break
+          }
+          const started = yield* Effect.exit(k.startContainer(nextPid++, `pod-${cmd.pod}`, path))
+          trace.push(`${label}: ${Exit.isSuccess(started) ? "started" : "skipped"}`)
+          break
+        }
+        case "StopContainers":
+          for (const pid of yield* k.syscall((st) => [...st.containers.keys()]).pipe(Effect.orDie)) yield* k.stopContainer(pid)
+          trace.push(label)
           break
         case "Write":
           // Through the pod's path, as an application would; a stale or blocked path may fail.
@@ -340,6 +379,7 @@ const sequence = (cmds: ReadonlyArray<Command>) =>
       if (path !== undefined) checkExit(`settle stats ${r.volumeId}`, yield* inPlugin(Effect.flatMap(NodeVolumes, (nv) => nv.stats({ volumeId: r.volumeId as never, volumePath: path as never }))))
     }
     checkExit("settle tick", yield* inPlugin(Effect.flatMap(HealthMonitor, (m) => m.tick)))
+    yield* honestCondition("settle")
     yield* invariants("settle")
 
     const mounter = Context.get(ctx, Mounter)

@@ -13,6 +13,7 @@ import { call, log, type Plugin, PREFIX, type Recorder, RUN_DIR, scenario, start
 import { type Env, nvmet, resilienceFlags } from "./resilience-common.ts"
 import { faultA, faultB, faultC, neverReturns } from "./scenarios-outage.ts"
 import { orphans, restart } from "./scenarios-restart.ts"
+import { containerView } from "./scenarios-containers.ts"
 
 interface Scenario {
   readonly title: string
@@ -30,6 +31,10 @@ const SCENARIOS: Record<string, Scenario> = {
     body: restart
   },
   never: { title: "target never returns → RecoveryFailed, VolumeCondition abnormal; unpublish and unstage still succeed", body: neverReturns },
+  containers: {
+    title: "fault C under two containers: a private mount namespace keeps the dead mount, an rslave one sees the recovered volume; the condition says 'restart the pod' until the private one exits",
+    body: containerView
+  },
   orphans: {
     title: "managed connection with no volume → OrphanDetected (dry run: only that), then OrphanCleaned on the Node; foreign untouched",
     body: orphans,
