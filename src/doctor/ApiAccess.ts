@@ -7,27 +7,14 @@
  * May import: effect, kube/KubeClient (the contract; the live layer is passed in), ./Check.ts.
  */
 import { Effect, Layer } from "effect"
-import { type AccessCheck, KubeClient, type KubeError } from "../kube/KubeClient.ts"
+import { type AccessCheck, KubeClient, type KubeError, REQUIRED_ACCESS } from "../kube/KubeClient.ts"
 import { type CheckResult, fail, ok, warn } from "./Check.ts"
 
 const NAME = "API server access"
 const APPLY_RBAC = "kubectl apply -k deploy/base (ClusterRole and ClusterRoleBinding rds-csi-node) and run as ServiceAccount rds-csi/rds-csi-node"
 
-/**
- * What the node plugin does on the API server (SPEC §4.6, deploy/base/rbac.yaml), cluster-wide.
- * SelfSubjectAccessReview create is not asked: every question is one, and its refusal is a failed question.
- */
-export const REQUIRED_ACCESS: ReadonlyArray<AccessCheck> = [
-  { verb: "create", resource: "events" },
-  { verb: "patch", resource: "events" },
-  { verb: "get", resource: "persistentvolumes" },
-  { verb: "list", resource: "persistentvolumes" },
-  { verb: "watch", resource: "persistentvolumes" },
-  { verb: "get", resource: "persistentvolumeclaims" },
-  { verb: "get", resource: "nodes" },
-  { verb: "list", resource: "pods" },
-  { verb: "delete", resource: "pods" } // used only with --restart-pods-on-recovery
-]
+/** What the node plugin does on the API server (SPEC §4.6, deploy/base/rbac.yaml); one list for doctor and the start-up check. */
+export { REQUIRED_ACCESS } from "../kube/KubeClient.ts"
 
 export type Answers =
   | { readonly _tag: "NoConfig"; readonly why: string }

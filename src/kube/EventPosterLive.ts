@@ -20,7 +20,7 @@ import { Target } from "./EventLanes.ts"
 import { EventPoster, fromSink, type PostedEvent } from "./EventPoster.ts"
 import * as EventRecorderLive from "./EventRecorder.ts"
 import { EventRecorder } from "./EventRecorder.ts"
-import { type AccessCheck, KubeClient } from "./KubeClient.ts"
+import { type AccessCheck, KubeClient, REQUIRED_ACCESS } from "./KubeClient.ts"
 import * as KubeClientLive from "./KubeClientLive.ts"
 import { Lru } from "./Lru.ts"
 import * as PvcLookupLive from "./PvcLookup.ts"
@@ -57,21 +57,8 @@ export const layerWith: Layer.Layer<EventPoster, never, Settings | EventRecorder
   })
 )
 
-/**
- * What the plugin does on the API server (deploy/base/rbac.yaml, less the SelfSubjectAccessReview
- * each question is); checked in the background at start, each refusal logged.
- */
-export const REQUIRED_ACCESS: ReadonlyArray<AccessCheck> = [
-  { verb: "create", resource: "events" },
-  { verb: "patch", resource: "events" },
-  { verb: "get", resource: "persistentvolumes" },
-  { verb: "list", resource: "persistentvolumes" },
-  { verb: "watch", resource: "persistentvolumes" },
-  { verb: "get", resource: "persistentvolumeclaims" },
-  { verb: "get", resource: "nodes" },
-  { verb: "list", resource: "pods" },
-  { verb: "delete", resource: "pods" } // only with --restart-pods-on-recovery
-]
+/** What the plugin does on the API server; checked in the background at start, each refusal logged. */
+export { REQUIRED_ACCESS } from "./KubeClient.ts"
 
 /** What a refused permission costs, for the start-up log line. */
 const withoutIt = (c: AccessCheck): string =>

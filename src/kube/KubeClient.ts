@@ -147,3 +147,19 @@ export class KubeClient extends Context.Service<KubeClient, {
 
 /** Default per-request timeout: long enough for a loaded API server, short enough that a hang is noticed. */
 export const DEFAULT_REQUEST_TIMEOUT = Duration.seconds(10)
+
+/**
+ * What the plugin does on the API server (deploy/base/rbac.yaml, less the SelfSubjectAccessReview
+ * each question is); asked by the start-up check (EventPosterLive) and by `rds-csi doctor`.
+ */
+export const REQUIRED_ACCESS: ReadonlyArray<AccessCheck> = [
+  { verb: "create", resource: "events" },
+  { verb: "patch", resource: "events" },
+  { verb: "get", resource: "persistentvolumes" },
+  { verb: "list", resource: "persistentvolumes" },
+  { verb: "watch", resource: "persistentvolumes" },
+  { verb: "get", resource: "persistentvolumeclaims" },
+  { verb: "get", resource: "nodes" },
+  { verb: "list", resource: "pods" },
+  { verb: "delete", resource: "pods" } // only with --restart-pods-on-recovery
+]
