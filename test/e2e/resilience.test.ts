@@ -37,7 +37,7 @@ describe("resilience on a real kernel, events on a real API server", () => {
 
   beforeAll(async () => {
     setup = await startApiServerForGuest({ nodeName: NODE, namespace: NAMESPACE, volumeIds: VOLUMES })
-    vm = await runGuest(setup, ["bash", "test/e2e/guest/resilience.sh", setup.outDir, NAMESPACE, ...SCENARIOS], 600)
+    vm = await runGuest(setup, ["bash", "test/e2e/guest/resilience.sh", setup.outDir, NAMESPACE, ...SCENARIOS], 720)
     // What an operator sees afterwards, for the report.
     const { execFileSync } = await import("node:child_process")
     for (const [key, args] of [["pvc res-c", ["describe", "pvc", "-n", NAMESPACE, "res-c"]], ["pvc res-rc", ["describe", "pvc", "-n", NAMESPACE, "res-rc"]], ["pvc res-n", ["describe", "pvc", "-n", NAMESPACE, "res-n"]], ["node", ["describe", "node", NODE]]] as const) {
