@@ -101,10 +101,12 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
         const before = controllersOf((yield* sysfs.snapshot).controllers, target)
         if (before.length > 0) {
           // A connection exists (live, or the kernel is reconnecting it): reuse it, never add a second path.
-          const device = yield* pollUntil(liveDevice(target), settings.deviceWaitTimeout)
+          let waitingFor: string | undefined
+          const device = yield* pollUntil(liveDevice(target, (why) => { waitingFor = why }), settings.deviceWaitTimeout)
           if (device !== undefined) return { device, failedAttempts: 0, connected: false } satisfies Attached
           const states = before.map((c) => `${c.name} ${c.state}`).join(", ")
-          const err = new ConnectFailed({ nqn: target.nqn, address, attempts: 0, detail: `existing controller(s) not live: ${states}` })
+          // Say what was missing: a live controller, or the namespace on it (a pinned nsid it does not have).
+          const err = new ConnectFailed({ nqn: target.nqn, address, attempts: 0, detail: `existing controller(s) ${states}: ${waitingFor ?? "not live"}` })
           yield* onAttemptFailed(1, err)
           return yield* err
         }

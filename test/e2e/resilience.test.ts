@@ -16,7 +16,10 @@ import { guestLines } from "./vm/runInVm.ts"
 const NAMESPACE = "e2e-res"
 const NODE = "e2e-guest"
 // orphans first: it starts the plugin itself (dry run, then normal), which saves a start.
-const SCENARIOS = ["orphans", "fault-a", "fault-b", "fault-c", "restart", "never", "containers"] as const
+const ALL = ["orphans", "fault-a", "fault-b", "fault-c", "restart", "never", "containers"] as const
+// RESILIENCE_ONLY=containers,fault-c runs a subset (the inner loop); CI runs them all.
+const only = (process.env["RESILIENCE_ONLY"] ?? "").split(",").filter((x) => x !== "")
+const SCENARIOS = only.length === 0 ? ALL : ALL.filter((s) => only.includes(s))
 const VOLUMES = ["res-a", "res-b", "res-c", "res-r", "res-rc", "res-n", "res-p"]
 
 interface GuestResult {

@@ -14,6 +14,7 @@ import {
 } from "./harness.ts"
 import { badContext, foreign, neverFormat } from "./scenarios-safety.ts"
 import { idempotency, lifecycle, restart, twoVolumes } from "./scenarios-volumes.ts"
+import { hostileContext, rebootRecords, sharedSubsystem, swappedBlock } from "./scenarios-hardening.ts"
 
 export interface Env {
   /** The plugin instance currently serving the socket (scenarios restart it); undefined before the first start. */
@@ -27,6 +28,8 @@ interface Scenario {
   readonly body: (env: Env, r: Parameters<Parameters<typeof scenario>[3]>[0]) => Promise<void>
   /** It starts the plugin itself (after preparing the host); first in a run, that saves a plugin start. */
   readonly startsPlugin?: true
+  /** It changes the kernel's connections behind the plugin's back on purpose: recovery lines in the log are expected. */
+  readonly injectsFaults?: true
 }
 
 const SCENARIOS: Record<string, Scenario> = {
@@ -36,7 +39,11 @@ const SCENARIOS: Record<string, Scenario> = {
   "bad-context": { title: "bad volume context → clear gRPC error within the connect timeout, no leftover connection", body: badContext },
   restart: { title: "plugin SIGKILLed while a volume is staged and published → Probe OK, unpublish/unstage from the state files", body: restart },
   "never-format": { title: "a device holding data is never formatted, even when stage is retried after the plugin died midway", body: neverFormat },
-  foreign: { title: "connections outside the managed NQN prefix are never touched (orphan reconciler every 2 s)", body: foreign, startsPlugin: true }
+  foreign: { title: "connections outside the managed NQN prefix are never touched (orphan reconciler every 2 s)", body: foreign, startsPlugin: true },
+  "hostile-context": { title: "volume contexts that would inject connect options, or name a host → INVALID_ARGUMENT, nothing connected", body: hostileContext },
+  "shared-subsystem": { title: "two namespaces of one subsystem staged at once, one failing → the other keeps the connection; unstage one by one", body: sharedSubsystem },
+  "swapped-block": { title: "two raw-block volumes trade device names while the plugin is down → publish gives each its own disk", body: swappedBlock, injectsFaults: true },
+  "reboot-records": { title: "records of an earlier boot → never reconnected or re-bound by the plugin; a deleted pod's target not recreated; unstage OK", body: rebootRecords, injectsFaults: true }
 }
 
 const [outDir, ...names] = process.argv.slice(2) as [string, ...Array<string>]
@@ -83,8 +90,8 @@ try {
     const since = new Date().toISOString()
     const body = async (r: Recorder) => {
       await s.body(env, r)
-      // No scenario injects a link or controller fault: whatever it does, the plugin must log no trouble.
-      checkQuietLogs(outDir, r, since)
+      // Unless it injects a fault on purpose, whatever a scenario does, the plugin must log no trouble.
+      if (s.injectsFaults !== true) checkQuietLogs(outDir, r, since)
     }
     if (!(await scenario(outDir, name, s.title, body))) failed++
     await sweep()

@@ -15,6 +15,8 @@ nvmet_up
 nvmet_add_subsystem "${M}s1-xfs" 320
 for s in s1-ext4 s1-block s2-idem s3-a s3-b s4-data s5-vol s5-orphan s6-real r-restart; do nvmet_add_subsystem "$M$s" 64; done
 for s in mounted idle; do nvmet_add_subsystem "$F$s" 64; done
+nvmet_add_subsystem "${M}h-shared" 64 64   # two namespaces of one subsystem (nsid 1, 2)
+for s in h-blk-x h-blk-y h-reboot; do nvmet_add_subsystem "$M$s" 64; done
 modprobe nvme-tcp
 echo "[guest] nvmet target ready in $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms: $(ls /sys/kernel/config/nvmet/subsystems | wc -l) subsystems, kernel $(uname -r), multipath=$(cat /sys/module/nvme_core/parameters/multipath)"
 # Node's compile cache, filled on the host (nodePluginScenarios.ts), copied to guest RAM: the

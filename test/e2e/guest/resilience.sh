@@ -11,7 +11,7 @@ M=nqn.2014-08.io.rds-csi.e2e:managed:    # the plugin's --managed-nqn-prefix (ha
 F=nqn.2014-08.io.rds-csi.e2e:foreign-    # outside it (harness.ts FOREIGN)
 t0=${EPOCHREALTIME/./}
 nvmet_up
-for s in res-a res-b res-c res-r res-rc res-n res-orphan res-bench-a res-bench-c; do nvmet_add_subsystem "$M$s" 64; done
+for s in res-a res-b res-c res-r res-rc res-n res-p res-orphan res-bench-a res-bench-c; do nvmet_add_subsystem "$M$s" 64; done
 nvmet_add_subsystem "${F}res" 64
 modprobe nvme-tcp
 echo "[guest] nvmet target ready in $(( (${EPOCHREALTIME/./} - t0) / 1000 )) ms: $(ls /sys/kernel/config/nvmet/subsystems | wc -l) subsystems, kernel $(uname -r), multipath=$(cat /sys/module/nvme_core/parameters/multipath), guest clock $(date -u +%FT%T.%3NZ)"

@@ -39,10 +39,17 @@ const startContainer = async (name: string, propagation: "private" | "slave"): P
   return { name, child, pid }
 }
 
-/** sha256 (16 hex) of a file as the container sees it, or the error it gets. */
+/**
+ * Reads `file` in the container with O_DIRECT (the page cache would still serve what was
+ * written before the outage: an application's next uncached read or its next fsync is what
+ * fails), then its sha256 (16 hex); or the error it gets.
+ */
 const readIn = async (c: Container, file: string): Promise<{ readonly ok: boolean; readonly text: string }> => {
-  const r = await run("nsenter", ["-t", String(c.pid), "-m", "--", "sh", "-c", `sha256sum < "${file}" | cut -c1-16`], 20_000)
-  return r.code === 0 ? { ok: true, text: r.stdout.trim() } : { ok: false, text: (r.stderr.trim() || `exit ${r.code}`).split("\n").pop()! }
+  const direct = await run("nsenter", ["-t", String(c.pid), "-m", "--", "dd", `if=${file}`, "of=/dev/null", "iflag=direct", "bs=64k"], 20_000)
+  if (direct.code !== 0) return { ok: false, text: `O_DIRECT read: ${(direct.stderr.trim() || `exit ${direct.code}`).split("\n")[0]}` }
+  // No pipe: its exit status would be the last command's, not the read's.
+  const r = await run("nsenter", ["-t", String(c.pid), "-m", "--", "sha256sum", file], 20_000)
+  return r.code === 0 ? { ok: true, text: r.stdout.slice(0, 16) } : { ok: false, text: (r.stderr.trim() || `exit ${r.code}`).split("\n").pop()! }
 }
 
 const stop = async (c: Container): Promise<void> => {
