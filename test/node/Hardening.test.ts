@@ -18,24 +18,16 @@ import { StageStore } from "../../src/node/StageStore.ts"
 import { Mounter } from "../../src/mount/Mounter.ts"
 import { NvmeCli } from "../../src/nvme/NvmeCli.ts"
 import { KernelModel, NvmeCliTest, Signature } from "../../src/testing/index.ts"
-import { ADDRESS, block, drive, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, target, targetOf, volumeIdOf } from "./harness.ts"
+import { ADDRESS, block, drive, ext4, nqnOf, PORT, publishRequest, runPlugin, stageRequest, stagingOf, target, targetOf, volumeIdOf } from "./harness.ts"
 
 const GiB = 1024 ** 3
 
-const run = <A, E>(body: Effect.Effect<A, E, any>) =>
-  body.pipe(Effect.provide(plugin()), Effect.provide(stateLayer)) as Effect.Effect<A, E>
+const run = runPlugin
 
 const exportVolume = (n: number, namespaces: ReadonlyArray<{ readonly nsid: number; readonly signature?: Signature }> = [{ nsid: 1 }]) =>
   Effect.flatMap(KernelModel, (k) =>
     k.exportSubsystem({ address: ADDRESS, port: PORT, nqn: nqnOf(n), namespaces: namespaces.map((ns) => ({ sizeBytes: GiB, ...ns })) }))
 
-const publishRequest = (n: number, pod = 0, capability = ext4) => ({
-  volumeId: volumeIdOf(n),
-  stagingPath: stagingOf(n),
-  targetPath: targetOf(n, pod),
-  capability,
-  readOnly: false
-})
 
 const liveControllers = (nqn: string) =>
   Effect.map(Effect.flatMap(KernelModel, (k) => k.view), (v) => v.controllers.filter((c) => c.nqn === nqn && c.state !== "removed").map((c) => c.name))

@@ -6,7 +6,7 @@ import { StageStore } from "../../src/node/StageStore.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { BlkidFault, KernelModel, Signature } from "../../src/testing/index.ts"
 import {
-  ADDRESS, block, drive, events, ext4, nqnOf, plugin, PORT, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs
+  ADDRESS, block, drive, events, ext4, nqnOf, plugin, PORT, publishRequest, runPlugin, stageRequest, stagingOf, stateLayer, targetOf, volumeIdOf, xfs
 } from "./harness.ts"
 
 const GiB = 1024 ** 3
@@ -17,17 +17,8 @@ const exportVolume = (n: number, extra: { readonly signature?: Signature; readon
     yield* k.exportSubsystem({ address: ADDRESS, port: PORT, nqn: nqnOf(n), namespaces: [{ nsid: 1, sizeBytes: GiB, ...extra }] })
   })
 
-const publishRequest = (n: number, pod = 0, capability = ext4) => ({
-  volumeId: volumeIdOf(n),
-  stagingPath: stagingOf(n),
-  targetPath: targetOf(n, pod),
-  capability,
-  readOnly: false
-})
 
-/** Runs `body` on a fresh kernel with the plugin; `restart` inside rebuilds the plugin over the same kernel. */
-const run = <A, E>(body: Effect.Effect<A, E, any>) =>
-  body.pipe(Effect.provide(plugin()), Effect.provide(stateLayer)) as Effect.Effect<A, E>
+const run = runPlugin
 
 const controllers = Effect.gen(function*() {
   const k = yield* KernelModel

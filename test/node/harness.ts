@@ -60,6 +60,20 @@ export const stageRequest = (n: number, capability: VolumeCapability = ext4): St
   target: target(n)
 })
 
+/** NodePublishVolume of volume `n` at pod `pod`'s target. */
+export const publishRequest = (n: number, pod = 0, capability: VolumeCapability = ext4) => ({
+  volumeId: volumeIdOf(n),
+  stagingPath: stagingOf(n),
+  targetPath: targetOf(n, pod),
+  capability,
+  readOnly: false
+})
+
+/** Runs `body` with the plugin (default settings) on a fresh kernel. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const runPlugin = <A, E>(body: Effect.Effect<A, E, any>) =>
+  body.pipe(Effect.provide(plugin()), Effect.provide(stateLayer)) as Effect.Effect<A, E>
+
 /** Events recorded so far, as `Reason: message`. */
 export const events = Effect.gen(function*() {
   return (yield* Ref.get(yield* RecordedEvents)).map((e) => `${e.reason}: ${e.message}`)
