@@ -21,58 +21,18 @@ import { type Controller, type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectionState, HealthView, type VolumeHealth } from "./HealthView.ts"
-import { inactiveReason, isActive, stagedThisBoot } from "./Lifecycle.ts"
+import { conditionOf, connectionOf, earlierBootHealth } from "./Condition.ts"
+import { isActive, stagedThisBoot } from "./Lifecycle.ts"
 import { recoverCurrent, staleIn } from "./Recovery.ts"
 import { restartMessage, staleConsumers } from "./StaleConsumers.ts"
-import type { VolumeCondition } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
+
+export { conditionOf, connectionOf } from "./Condition.ts"
 
 const STATES: ReadonlyArray<ConnectionState> = ["live", "connecting", "resetting", "deleting", "gone"]
 const FIRST_RETRY_MS = 10_000
 const MAX_RETRY_MS = 300_000
-
-/** The volume's connection as one state: live if any path is live, else the first path's, else gone. */
-export const connectionOf = (controllers: ReadonlyArray<Controller>): ConnectionState => {
-  if (controllers.length === 0) return "gone"
-  if (controllers.some((c) => c.state === "live")) return "live"
-  const s = controllers[0]!.state
-  return s === "deleting (no IO)" ? "deleting" : s
-}
-
-const secondsSince = (now: number, since: number | undefined) => since === undefined ? 0 : Math.round((now - since) / 1000)
-
-/** A message a person can act on, on one line (tools' multi-line errors are folded). */
-export const conditionOf = (h: Omit<VolumeHealth, "condition">, now: number): VolumeCondition => {
-  const c = describeCondition(h, now)
-  return { abnormal: c.abnormal, message: c.message.replace(/\s*\n\s*/g, "; ").trim() }
-}
-
-const describeCondition = (h: Omit<VolumeHealth, "condition">, now: number): VolumeCondition => {
-  const paths = h.controllers.map((c) => c.name).join(", ")
-  if (h.connection !== "live") {
-    const detail = h.connection === "gone"
-      ? `no controller connected to ${h.address} (the kernel gave up reconnecting); the node is reconnecting`
-      : `controller ${paths} ${h.connection} for ${secondsSince(now, h.downSince)} s to ${h.address}`
-    const retry = h.nextRecoveryAt > now ? `; next attempt in ${Math.ceil((h.nextRecoveryAt - now) / 1000)} s` : ""
-    const last = h.lastRecovery !== undefined && !h.lastRecovery.ok ? `; recovery failed: ${h.lastRecovery.message}${retry}` : ""
-    return { abnormal: true, message: `${detail}${last}` }
-  }
-  if (h.stale) {
-    return {
-      abnormal: true,
-      message: h.lastRecovery !== undefined && !h.lastRecovery.ok
-        ? `stale mount; recovery failed: ${h.lastRecovery.message}`
-        : "stale mount; recovering"
-    }
-  }
-  // The host's paths are fine, but a pod still reads and writes the dead file system.
-  if (h.oldMountHeld !== undefined) return { abnormal: true, message: h.oldMountHeld }
-  if (h.lastRecovery?.ok === true) {
-    return { abnormal: false, message: `stale mount recovered at ${new Date(h.lastRecovery.at).toISOString()}` }
-  }
-  return { abnormal: false, message: `controller ${paths} live to ${h.address}` }
-}
 
 export class HealthMonitor extends Context.Service<HealthMonitor, {
   /** One pass, then waits for every recovery in flight: a caller sees its outcome (tests, the model). */
@@ -283,20 +243,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
        * by now, the pods gone); reported, until kubelet stages it again or unstages it.
        */
       const earlierBoot = Effect.fn("HealthMonitor.earlierBoot")(function*(record: StageRecord, controllers: ReadonlyArray<Controller>) {
-        const health: Omit<VolumeHealth, "condition"> = {
-          volumeId: record.volumeId,
-          nqn: record.nqn,
-          address: `${record.address}:${record.port}`,
-          controllers: controllers.map((c) => ({ name: c.name, state: c.state })),
-          connection: connectionOf(controllers),
-          downSince: undefined,
-          stale: false,
-          lastRecovery: undefined,
-          nextRecoveryAt: 0,
-          failedRecoveries: 0
-        }
-        const condition: VolumeCondition = { abnormal: true, message: `${inactiveReason(record, false)}; the plugin does not reconnect it on its own` }
-        yield* view.set({ ...health, condition })
+        yield* view.set(earlierBootHealth(record, controllers))
         yield* Metric.update(Metric.withAttributes(Metrics.volumeConditionAbnormal, { volume: record.volumeId }), 1)
         return false
       })
