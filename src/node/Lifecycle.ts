@@ -2,10 +2,11 @@
  * Where a stage record stands, as pure predicates shared by stage, publish, recovery and the
  * health monitor: is it a volume this boot of the node staged and still keeps staged?
  *
- * May import: mount (types), nvme (types), node.
+ * May import: effect, mount, nvme, node.
  */
-import type { MountEntry } from "../mount/Mounter.ts"
-import type { NvmeSnapshot } from "../nvme/Sysfs.ts"
+import { Effect } from "effect"
+import { type MountEntry, Mounter } from "../mount/Mounter.ts"
+import { type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import { entryAt } from "./MountOps.ts"
 import type { StageRecord } from "./StageStore.ts"
 
@@ -21,6 +22,18 @@ export const stagedThisBoot = (record: StageRecord, bootId: string, mounts: Read
   if (record.publishedTargets.some((t) => entryAt(mounts, t.path) !== undefined)) return true
   return snapshot.controllers.some((c) => c.subsysnqn === record.nqn)
 }
+
+/**
+ * stagedThisBoot for one record, reading only what it needs: the boot id, and the mount table
+ * and sysfs only for a record written before boot ids were recorded (publish and stage are hot
+ * paths; they read those again themselves when they need them).
+ */
+export const isThisBoot = Effect.fn("Lifecycle.isThisBoot")(function*(record: StageRecord) {
+  const sysfs = yield* Sysfs
+  const bootId = yield* sysfs.bootId
+  if (record.bootId !== undefined) return record.bootId === bootId
+  return stagedThisBoot(record, bootId, yield* (yield* Mounter).mountinfo, yield* sysfs.snapshot)
+})
 
 /** Staged, finished, and not being unstaged: the only records publish, stats and recovery act on. */
 export const isActive = (record: StageRecord): boolean => record.complete && record.unstaging !== true

@@ -9,8 +9,7 @@ import { Effect } from "effect"
 import { FailedPrecondition, IncompatibleRequest, SafetyRefusal } from "../domain/Errors.ts"
 import { isReadOnlyMode } from "../domain/Volume.ts"
 import { Mounter } from "../mount/Mounter.ts"
-import { Sysfs } from "../nvme/Sysfs.ts"
-import { inactiveReason, stagedThisBoot } from "./Lifecycle.ts"
+import { inactiveReason, isThisBoot } from "./Lifecycle.ts"
 import { bindTarget, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { PublishRequest, UnpublishRequest } from "./Requests.ts"
@@ -23,9 +22,7 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
   if (record === undefined) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "not staged on this node; NodeStageVolume must come first" })
   }
-  const sysfs = yield* Sysfs
-  const mounter = yield* Mounter
-  const inactive = inactiveReason(record, stagedThisBoot(record, yield* sysfs.bootId, yield* mounter.mountinfo, yield* sysfs.snapshot))
+  const inactive = inactiveReason(record, yield* isThisBoot(record))
   if (inactive !== undefined) return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: inactive })
   if (record.stagingPath !== req.stagingPath) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: `staged at ${record.stagingPath}, not at ${req.stagingPath}` })

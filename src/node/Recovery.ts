@@ -21,7 +21,7 @@ import type { NamespaceDevice, NvmeSnapshot } from "../nvme/Sysfs.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { bindTarget, devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
-import { isActive, stagedThisBoot } from "./Lifecycle.ts"
+import { isActive, isThisBoot } from "./Lifecycle.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 
 const parentOf = (path: string): string => path.slice(0, Math.max(1, path.lastIndexOf("/")))
@@ -117,10 +117,9 @@ export const recover = Effect.fn("Recovery.recover")(function*(record: StageReco
 export const recoverCurrent = Effect.fn("Recovery.recoverCurrent")(function*(volumeId: string, options: RecoverOptions = { connectionEvents: true }) {
   const record = yield* (yield* StageStore).get(volumeId)
   if (record === undefined || !isActive(record)) return undefined
-  const sysfs = yield* Sysfs
   // A record of an earlier boot is never reconnected by the plugin on its own (the volume may be
   // attached elsewhere by now): only kubelet's NodeStageVolume does that.
-  if (!stagedThisBoot(record, yield* sysfs.bootId, yield* (yield* Mounter).mountinfo, yield* sysfs.snapshot)) return undefined
+  if (!(yield* isThisBoot(record))) return undefined
   return yield* recover(record, options)
 })
 

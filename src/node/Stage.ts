@@ -17,7 +17,7 @@ import { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import { Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
-import { stagedThisBoot } from "./Lifecycle.ts"
+import { isThisBoot, stagedThisBoot } from "./Lifecycle.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { StageRequest, UnstageRequest } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
@@ -93,10 +93,7 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
   const existing = yield* store.get(req.volumeId)
   // A record of this boot that is not being unstaged is the volume as staged now; any other
   // (an earlier boot's, or one whose unstage did not finish) is only a note of the connection.
-  const current = existing !== undefined && existing.unstaging !== true &&
-      stagedThisBoot(existing, bootId, yield* mounter.mountinfo, yield* sysfs.snapshot)
-    ? existing
-    : undefined
+  const current = existing !== undefined && existing.unstaging !== true && (yield* isThisBoot(existing)) ? existing : undefined
   if (current !== undefined) {
     // CSI: "If the volume corresponding to the volume_id has already been staged to the
     // staging_target_path, and is identical to the specified volume_capability the Plugin
