@@ -12,24 +12,24 @@ import { InvalidArgument } from "./domain/Errors.ts"
 import { nodeId, nqn, optionSafe } from "./domain/Ids.ts"
 import { DEFAULTS, type NodeSettings } from "./Settings.ts"
 
-const described = (description: string, env: string, fallback?: string) =>
+export const described = (description: string, env: string, fallback?: string) =>
   `${description} Env: ${env}.${fallback === undefined ? "" : ` Default: ${fallback}.`}`
 
-const text = (name: string, env: string, description: string, fallback: string) =>
+export const text = (name: string, env: string, description: string, fallback: string) =>
   Flag.String(name).pipe(
     Flag.withDescription(described(description, env, fallback)),
     Flag.withFallbackConfig(Config.String(env)),
     Flag.withDefault(fallback)
   )
 
-const optionalText = (name: string, env: string, description: string) =>
+export const optionalText = (name: string, env: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withDescription(described(description, env, "unset")),
     Flag.withFallbackConfig(Config.String(env)),
     Flag.optional
   )
 
-const flag = (name: string, env: string, description: string, fallback: boolean) =>
+export const flag = (name: string, env: string, description: string, fallback: boolean) =>
   Flag.Boolean(name).pipe(
     Flag.withDescription(described(description, env, String(fallback))),
     Flag.withFallbackConfig(Config.Boolean(env)),
@@ -119,13 +119,13 @@ export const parseDuration = (value: string, field: string): Result.Result<Durat
   return Result.succeed(Duration.millis(ms))
 }
 
-const absoluteDir = (value: string, field: string): Result.Result<string, InvalidArgument> => {
+export const absoluteDir = (value: string, field: string): Result.Result<string, InvalidArgument> => {
   if (!Path.posix.isAbsolute(value)) return Result.fail(new InvalidArgument({ field, rule: `must be an absolute path (got '${value}')` }))
   const n = Path.posix.normalize(value)
   return Result.succeed(n.length > 1 && n.endsWith("/") ? n.slice(0, -1) : n)
 }
 
-const optional = (o: Option.Option<string>): string | undefined => Option.isSome(o) && o.value !== "" ? o.value : undefined
+export const optional = (o: Option.Option<string>): string | undefined => Option.isSome(o) && o.value !== "" ? o.value : undefined
 
 const HOST_ID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 
@@ -188,6 +188,7 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
       procRoot: yield* absoluteDir(p.procRoot, "--proc-root"),
       logLevel,
       hostNqn: yield* hostNqn(optional(p.hostNqn)),
+      reportedHostNqn: yield* hostNqn(optional(p.hostNqn)),
       hostId: yield* hostId(optional(p.hostId)),
       maxVolumesPerNode: p.maxVolumesPerNode,
       connectTimeout: yield* parseDuration(p.connectTimeout, "--connect-timeout"),

@@ -26,6 +26,11 @@ export interface NodeSettings {
   readonly procRoot: string
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error"
   readonly hostNqn: string | undefined
+  /**
+   * The host NQN this node connects with, as NodeGetInfo reports it in node_id (`name,hostnqn`)
+   * for the controller's fencing: --host-nqn, else /etc/nvme/hostnqn read at start.
+   */
+  readonly reportedHostNqn: string | undefined
   readonly hostId: string | undefined
   readonly maxVolumesPerNode: number
   /** Total time NodeStage may spend connecting (all attempts). */
@@ -97,6 +102,7 @@ export const testSettings = (overrides: Partial<NodeSettings> = {}): NodeSetting
   procRoot: "/proc",
   logLevel: "info",
   hostNqn: undefined,
+  reportedHostNqn: undefined,
   hostId: undefined,
   maxVolumesPerNode: 0,
   connectTimeout: Duration.seconds(10),

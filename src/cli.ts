@@ -1,6 +1,6 @@
 /**
- * The `rds-csi` command line: `rds-csi node` (the DaemonSet runtime) and `rds-csi doctor`
- * (checks a node's prerequisites). Parses and validates flags, then hands over to main.ts.
+ * The `rds-csi` command line: `rds-csi node` (the DaemonSet runtime), `rds-csi controller` (the
+ * Deployment runtime) and `rds-csi doctor` (checks a node's prerequisites). Parses and validates flags, then hands over to main.ts.
  *
  * May import: everything (this is an entry point).
  */
@@ -10,6 +10,7 @@ import { Cause, Effect, Exit, Result, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { readFileSync } from "node:fs"
 import { nodeFlags, toSettings } from "./Config.ts"
+import { controllerFlags, toControllerSettings } from "./controller/ControllerFlags.ts"
 import { doctorCommand } from "./doctor/Doctor.ts"
 import { runNode } from "./main.ts"
 
@@ -30,9 +31,25 @@ const node = Command.make("node", nodeFlags, (parsed) =>
     )
   )
 
+const controller = Command.make("controller", controllerFlags, (parsed) =>
+  Effect.gen(function*() {
+    const settings = toControllerSettings(parsed, VERSION)
+    if (Result.isFailure(settings)) {
+      process.stderr.write(`rds-csi controller: ${settings.failure.message}\n`)
+      process.exitCode = 2
+      return
+    }
+    const { runController } = yield* Effect.promise(() => import("./controllerMain.ts"))
+    yield* runController(settings.success)
+  })).pipe(
+    Command.withDescription(
+      "Run the CSI controller: serve Identity and Controller on the CSI socket; create, fence, grow and delete volumes on the RDS over SSH."
+    )
+  )
+
 export const cli = Command.make("rds-csi").pipe(
   Command.withDescription("Kubernetes CSI driver for NVMe over TCP block storage."),
-  Command.withSubcommands([node, doctorCommand(VERSION)])
+  Command.withSubcommands([node, controller, doctorCommand(VERSION)])
 )
 
 /**

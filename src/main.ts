@@ -8,7 +8,9 @@
  * May import: everything.
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Result } from "effect"
+import * as Fs from "node:fs/promises"
+import { nqn } from "./domain/Ids.ts"
 import { describeSettings } from "./Config.ts"
 import { CsiServer } from "./csi/Server.ts"
 import { EventPoster } from "./kube/EventPoster.ts"
@@ -28,8 +30,24 @@ const hostLayer = Layer.mergeAll(NvmeCliLive, SysfsLive, MounterLive, StageStore
   Layer.provide(NodeServices.layer)
 )
 
+/**
+ * The host NQN the node connects with: --host-nqn, else what nvme-cli reads, /etc/nvme/hostnqn
+ * (mounted from the host by the DaemonSet). Undefined when neither is usable: NodeGetInfo then
+ * reports the node name alone and the controller cannot fence single-node volumes to this node.
+ */
+const hostNqnOf = (settings: NodeSettings): Effect.Effect<string | undefined> =>
+  settings.hostNqn !== undefined ? Effect.succeed(settings.hostNqn) : Effect.tryPromise(() => Fs.readFile("/etc/nvme/hostnqn", "utf8")).pipe(
+    Effect.map((text) => text.trim()),
+    Effect.flatMap((text) => {
+      const checked = nqn(text, "/etc/nvme/hostnqn")
+      return Result.isSuccess(checked) ? Effect.succeed<string | undefined>(checked.success) : Effect.logWarning(`ignoring /etc/nvme/hostnqn: ${checked.failure.message}`).pipe(Effect.as(undefined))
+    }),
+    Effect.catch(() => Effect.logWarning("no host NQN: neither --host-nqn nor /etc/nvme/hostnqn; the controller cannot fence volumes to this node").pipe(Effect.as(undefined)))
+  )
+
 /** Runs the node plugin until interrupted. */
-export const runNode = (settings: NodeSettings): Effect.Effect<void> => {
+export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flatMap(hostNqnOf(given).pipe(Effect.provide(Logging.layer(given))), (reportedHostNqn) => {
+  const settings: NodeSettings = { ...given, reportedHostNqn }
   // The Kubernetes client is loaded only when events are on: with --events=false it never
   // costs memory or start-up time. One client serves the events and the pod restarter
   // (--restart-pods-on-recovery), which the health monitor finds in its context.
@@ -56,4 +74,4 @@ export const runNode = (settings: NodeSettings): Effect.Effect<void> => {
       }))
     ))
   )
-}
+})

@@ -8,11 +8,13 @@
  */
 import { status } from "@grpc/grpc-js"
 import { Cause, Exit, Result } from "effect"
+import type { ControllerError } from "../controller/Volumes.ts"
 import type { NodeError } from "../node/NodeVolumes.ts"
+import type { BadPageToken } from "./ControllerValidate.ts"
 import type { CapacityOutOfRange } from "./Validate.ts"
 
 /** Everything an RPC handler may fail with. */
-export type CsiError = NodeError | CapacityOutOfRange
+export type CsiError = NodeError | CapacityOutOfRange | ControllerError | BadPageToken
 
 export interface GrpcStatus {
   readonly code: status
@@ -59,9 +61,25 @@ export const statusOf = (error: CsiError): GrpcStatus => {
     case "SysfsError":
     case "StageStoreError":
       return of(status.INTERNAL, error)
-    // NodeExpandVolume: "Unsupported capacity_range | 11 OUT_OF_RANGE".
+    // NodeExpandVolume / CreateVolume: "Unsupported capacity_range | 11 OUT_OF_RANGE".
     case "CapacityOutOfRange":
       return of(status.OUT_OF_RANGE, error)
+    // ControllerPublishVolume: "Node does not exist | 5 NOT_FOUND".
+    case "NodeNotFound":
+      return of(status.NOT_FOUND, error)
+    // CreateVolume: "Unable to provision in `accessible_topology`"… and generally "out of space".
+    case "NoSpace":
+      return of(status.RESOURCE_EXHAUSTED, error)
+    // ListVolumes: "Invalid `starting_token` | 10 ABORTED".
+    case "BadPageToken":
+      return of(status.ABORTED, error)
+    // The RDS did not answer in time, or could not be reached: transient, the CO retries.
+    case "RdsUnavailable":
+      return of(error.reason === "Timeout" ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE, error)
+    case "RdsCommandFailed":
+      return of(error.reason === "NotFound" ? status.NOT_FOUND : error.reason === "NoSpace" ? status.RESOURCE_EXHAUSTED : status.INTERNAL, error)
+    case "RosParseError":
+      return of(status.INTERNAL, error)
     default: {
       const unhandled: never = error
       return unhandled
@@ -73,7 +91,7 @@ export type Reply<A> =
   | { readonly _tag: "Ok"; readonly value: A }
   | { readonly _tag: "Error"; readonly status: GrpcStatus; readonly defect: Cause.Cause<unknown> | undefined }
 
-const INTERNAL_MESSAGE = "internal error in the node plugin; see its log"
+const INTERNAL_MESSAGE = "internal error in rds-csi; see its log"
 
 /** What to send for the outcome of a handler; `defect` is set when a bug must be logged. */
 export const replyOf = <A>(exit: Exit.Exit<A, CsiError>): Reply<A> => {
@@ -85,7 +103,7 @@ export const replyOf = <A>(exit: Exit.Exit<A, CsiError>): Reply<A> => {
   if (defect !== undefined) return { _tag: "Error", status: { code: status.INTERNAL, message: INTERNAL_MESSAGE }, defect }
   // Only interruption is left: the server is shutting down under this call. ABORTED tells the CO
   // to retry; the operation is idempotent and resumes where it stopped.
-  return { _tag: "Error", status: { code: status.ABORTED, message: "operation interrupted: the node plugin is shutting down" }, defect }
+  return { _tag: "Error", status: { code: status.ABORTED, message: "operation interrupted: rds-csi is shutting down" }, defect }
 }
 
 /** `INVALID_ARGUMENT` for logs and metrics labels. */

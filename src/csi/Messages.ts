@@ -139,3 +139,124 @@ export interface NodeGetInfoResponse {
   readonly max_volumes_per_node: number | string
   readonly accessible_topology: { readonly segments: StringMap } | null
 }
+
+// ---- Controller ----
+
+export interface VolumeMessage {
+  readonly capacity_bytes: number | string
+  readonly volume_id: string
+  readonly volume_context: StringMap
+}
+
+export interface CreateVolumeRequest {
+  readonly name?: string | undefined
+  readonly capacity_range?: CapacityRangeMessage | null | undefined
+  readonly volume_capabilities?: ReadonlyArray<VolumeCapabilityMessage> | undefined
+  readonly parameters?: StringMap | undefined
+  readonly secrets?: StringMap | undefined
+  readonly volume_content_source?: Readonly<Record<string, unknown>> | null | undefined
+  readonly accessibility_requirements?: Readonly<Record<string, unknown>> | null | undefined
+  readonly mutable_parameters?: StringMap | undefined
+}
+export interface CreateVolumeResponse {
+  readonly volume: VolumeMessage
+}
+
+export interface DeleteVolumeRequest {
+  readonly volume_id?: string | undefined
+  readonly secrets?: StringMap | undefined
+}
+export type DeleteVolumeResponse = Readonly<Record<string, never>>
+
+export interface ControllerPublishVolumeRequest {
+  readonly volume_id?: string | undefined
+  readonly node_id?: string | undefined
+  readonly volume_capability?: VolumeCapabilityMessage | null | undefined
+  readonly readonly?: boolean | undefined
+  readonly secrets?: StringMap | undefined
+  readonly volume_context?: StringMap | undefined
+}
+export interface ControllerPublishVolumeResponse {
+  readonly publish_context: StringMap
+}
+
+export interface ControllerUnpublishVolumeRequest {
+  readonly volume_id?: string | undefined
+  readonly node_id?: string | undefined
+  readonly secrets?: StringMap | undefined
+}
+export type ControllerUnpublishVolumeResponse = Readonly<Record<string, never>>
+
+export interface ValidateVolumeCapabilitiesRequest {
+  readonly volume_id?: string | undefined
+  readonly volume_context?: StringMap | undefined
+  readonly volume_capabilities?: ReadonlyArray<VolumeCapabilityMessage> | undefined
+  readonly parameters?: StringMap | undefined
+  readonly secrets?: StringMap | undefined
+  readonly mutable_parameters?: StringMap | undefined
+}
+export interface ValidateVolumeCapabilitiesResponse {
+  readonly confirmed: {
+    readonly volume_context: StringMap
+    readonly volume_capabilities: ReadonlyArray<VolumeCapabilityMessage>
+    readonly parameters: StringMap
+  } | null
+  readonly message: string
+}
+
+export interface ListVolumesRequest {
+  readonly max_entries?: number | undefined
+  readonly starting_token?: string | undefined
+}
+export interface VolumeStatusMessage {
+  readonly published_node_ids: ReadonlyArray<string>
+  readonly volume_condition: VolumeConditionMessage | null
+}
+export interface ListVolumesResponse {
+  readonly entries: ReadonlyArray<{ readonly volume: VolumeMessage; readonly status: VolumeStatusMessage }>
+  readonly next_token: string
+}
+
+export interface ControllerGetVolumeRequest {
+  readonly volume_id?: string | undefined
+}
+export interface ControllerGetVolumeResponse {
+  readonly volume: VolumeMessage
+  readonly status: VolumeStatusMessage
+}
+
+export interface GetCapacityRequest {
+  readonly volume_capabilities?: ReadonlyArray<VolumeCapabilityMessage> | undefined
+  readonly parameters?: StringMap | undefined
+  readonly accessible_topology?: Readonly<Record<string, unknown>> | null | undefined
+}
+export interface GetCapacityResponse {
+  readonly available_capacity: number | string
+  /** google.protobuf.Int64Value */
+  readonly maximum_volume_size: { readonly value: number | string } | null
+  readonly minimum_volume_size: { readonly value: number | string } | null
+}
+
+export type ControllerGetCapabilitiesRequest = Readonly<Record<string, never>>
+export type ControllerRpcType =
+  | "CREATE_DELETE_VOLUME"
+  | "PUBLISH_UNPUBLISH_VOLUME"
+  | "LIST_VOLUMES"
+  | "GET_CAPACITY"
+  | "EXPAND_VOLUME"
+  | "GET_VOLUME"
+  | "VOLUME_CONDITION"
+export interface ControllerGetCapabilitiesResponse {
+  readonly capabilities: ReadonlyArray<{ readonly rpc: { readonly type: ControllerRpcType } }>
+}
+
+export interface ControllerExpandVolumeRequest {
+  readonly volume_id?: string | undefined
+  readonly capacity_range?: CapacityRangeMessage | null | undefined
+  readonly secrets?: StringMap | undefined
+  readonly volume_capability?: VolumeCapabilityMessage | null | undefined
+}
+export interface ControllerExpandVolumeResponse {
+  readonly capacity_bytes: number | string
+  readonly node_expansion_required: boolean
+}

@@ -6,6 +6,7 @@
  * May import: node/NodeVolumes, node/Requests (types), Settings, csi/Validate, csi/Messages (types).
  */
 import { Effect } from "effect"
+import { formatNodeId, type Nqn } from "../domain/Ids.ts"
 import { NodeVolumes } from "../node/NodeVolumes.ts"
 import type { VolumeStats } from "../node/Requests.ts"
 import { Settings } from "../Settings.ts"
@@ -127,11 +128,15 @@ export const NodeService = {
     } satisfies NodeGetCapabilitiesResponse
   }),
 
-  /** The node name as node ID, the configured volume limit (0 = the CO decides), no topology. */
+  /**
+   * The node ID is the node name and the host NQN it connects with (`name,hostnqn`, see
+   * domain/Ids.ts): the controller fences a volume to that host at the target. The configured
+   * volume limit (0 = the CO decides), no topology.
+   */
   NodeGetInfo: Effect.fn("Node.NodeGetInfo")(function*(_req: NodeGetInfoRequest) {
     const settings = yield* Settings
     return {
-      node_id: settings.nodeId,
+      node_id: formatNodeId({ name: settings.nodeId, hostNqn: settings.reportedHostNqn as Nqn | undefined }),
       max_volumes_per_node: count(settings.maxVolumesPerNode),
       accessible_topology: null
     } satisfies NodeGetInfoResponse

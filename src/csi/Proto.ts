@@ -1,6 +1,6 @@
 /**
  * Loads our copy of the CSI protocol (proto/csi.proto) and hands out the grpc-js service
- * definitions of Identity and Node. The decoding options are fixed here, once, because
+ * definitions of Identity, Node and Controller. The decoding options are fixed here, once, because
  * Messages.ts describes exactly the shapes they produce.
  *
  * May import: @grpc/grpc-js, @grpc/proto-loader, node:path.
@@ -32,6 +32,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 interface CsiPackage {
   readonly Identity: grpc.ServiceClientConstructor
   readonly Node: grpc.ServiceClientConstructor
+  readonly Controller: grpc.ServiceClientConstructor
 }
 
 /** The csi.v1 package: service definitions for the server and client constructors for tests. */

@@ -116,21 +116,28 @@ const stop = (server: grpc.Server, abort: AbortController, path: string, bound: 
     yield* Effect.logInfo("CSI server stopped").pipe(Effect.annotateLogs({ path, graceful }))
   })
 
-const make = (options: ServerOptions) =>
+/** A service the server offers: its definition in the CSI package and its handlers. */
+export interface ServiceTable<R> {
+  readonly definition: (csi: ReturnType<typeof loadCsi>) => grpc.ServiceDefinition
+  readonly handlers: Readonly<Record<string, Handler<R>>>
+}
+
+/**
+ * Serves `services` on `endpoint` until the scope closes (the node's Identity + Node, or the
+ * controller's Identity + Controller: one edge, one way of logging, mapping errors and stopping).
+ */
+export const serve = <R>(endpoint: string, driverName: string, services: ReadonlyArray<ServiceTable<R>>, options: ServerOptions) =>
   Effect.gen(function*() {
-    const settings = yield* Settings
-    const endpoint = settings.endpoint
     const path = yield* socketPathOf(endpoint)
-    const context = yield* Effect.context<NodeVolumes | Settings>()
+    const context = yield* Effect.context<R>()
     const abort = new AbortController()
     const runWith = Effect.runPromiseExitWith(context)
-    const run = <A, E>(effect: Effect.Effect<A, E, NodeVolumes | Settings>) => runWith(effect, { signal: abort.signal })
+    const run = <A, E>(effect: Effect.Effect<A, E, R>) => runWith(effect, { signal: abort.signal })
     const csi = loadCsi()
 
     yield* clearStale(path, endpoint)
     const server = new grpc.Server()
-    server.addService(csi.Identity.service, implementation(run, IdentityService as Record<string, Handler<NodeVolumes | Settings>>))
-    server.addService(csi.Node.service, implementation(run, NodeService as Record<string, Handler<NodeVolumes | Settings>>))
+    for (const service of services) server.addService(service.definition(csi), implementation(run, service.handlers))
     let socketId: SocketId | undefined
     yield* Effect.acquireRelease(
       bind(server, path, endpoint),
@@ -139,7 +146,17 @@ const make = (options: ServerOptions) =>
     yield* Effect.tryPromise({ try: () => Fs.chmod(path, 0o660), catch: io(endpoint, "chmod") })
     const stat = yield* lstat(path)
     if (stat !== undefined) socketId = { ino: stat.ino, ctimeMs: stat.ctimeMs }
-    yield* Effect.logInfo("CSI server listening").pipe(Effect.annotateLogs({ endpoint, driver: settings.driverName }))
+    yield* Effect.logInfo("CSI server listening").pipe(Effect.annotateLogs({ endpoint, driver: driverName }))
+    return path
+  })
+
+const make = (options: ServerOptions) =>
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const path = yield* serve<NodeVolumes | Settings>(settings.endpoint, settings.driverName, [
+      { definition: (csi) => csi.Identity.service, handlers: IdentityService as Record<string, Handler<NodeVolumes | Settings>> },
+      { definition: (csi) => csi.Node.service, handlers: NodeService as Record<string, Handler<NodeVolumes | Settings>> }
+    ], options)
     return CsiServer.of({ socketPath: path })
   })
 

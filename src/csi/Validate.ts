@@ -5,8 +5,8 @@
  *
  * May import: domain, node/Requests (types), csi/Messages (types).
  */
-import { Data, Result } from "effect"
-import { FailedPrecondition, InvalidArgument } from "../domain/Errors.ts"
+import { Result } from "effect"
+import { CapacityOutOfRange, FailedPrecondition, InvalidArgument } from "../domain/Errors.ts"
 import { type VolumeId, volumeId } from "../domain/Ids.ts"
 import { type HostPath, hostPath } from "../domain/Paths.ts"
 import {
@@ -38,15 +38,8 @@ import type {
   VolumeCapabilityMessage
 } from "./Messages.ts"
 
-/** NodeExpandVolume's capacity_range cannot be honoured (CSI: OUT_OF_RANGE). */
-export class CapacityOutOfRange extends Data.TaggedError("CapacityOutOfRange")<{
-  readonly field: string
-  readonly rule: string
-}> {
-  override get message(): string {
-    return `${this.field}: ${this.rule}`
-  }
-}
+/** NodeExpandVolume's capacity_range cannot be honoured (CSI: OUT_OF_RANGE); defined in domain, shared with the controller. */
+export { CapacityOutOfRange }
 
 type Roots = ReadonlyArray<string>
 

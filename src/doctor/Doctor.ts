@@ -95,6 +95,7 @@ export const settingsFor = (o: DoctorOptions, version: string): NodeSettings => 
   procRoot: o.procRoot,
   logLevel: "warn",
   hostNqn: undefined,
+  reportedHostNqn: undefined,
   hostId: undefined,
   maxVolumesPerNode: 0,
   connectTimeout: DEFAULTS.connectTimeout,

@@ -65,3 +65,33 @@ export class SafetyRefusal extends Data.TaggedError("SafetyRefusal")<{
     return `volume ${this.volumeId}: refused: ${this.detail}`
   }
 }
+
+/** A capacity range the plugin cannot honour (CSI: OUT_OF_RANGE). */
+export class CapacityOutOfRange extends Data.TaggedError("CapacityOutOfRange")<{
+  readonly field: string
+  readonly rule: string
+}> {
+  override get message(): string {
+    return `${this.field}: ${this.rule}`
+  }
+}
+
+/** The storage has no room for the volume (CSI: RESOURCE_EXHAUSTED). */
+export class NoSpace extends Data.TaggedError("NoSpace")<{
+  readonly volumeId: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `volume ${this.volumeId}: not enough space on the storage: ${this.detail}`
+  }
+}
+
+/** The node named in a request is not one this driver can serve (CSI: NOT_FOUND). */
+export class NodeNotFound extends Data.TaggedError("NodeNotFound")<{
+  readonly nodeId: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `node ${this.nodeId}: ${this.detail}`
+  }
+}

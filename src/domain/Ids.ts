@@ -78,3 +78,32 @@ export const nodeId = (value: string, field = "node_id"): Result.Result<NodeId, 
 /** True when `value` lies within the managed prefix (the only connections this plugin may ever touch). */
 export const isManaged = (value: Nqn, managedPrefix: string | undefined): boolean =>
   managedPrefix !== undefined && managedPrefix.length > 0 && value.startsWith(managedPrefix)
+
+/**
+ * What NodeGetInfo reports as node_id and the controller reads back from CSINode: the node name,
+ * then ',' and the host NQN the node connects with (`worker-1,nqn.2014-08.org.nvmexpress:uuid:…`),
+ * so ControllerPublish can fence the volume to exactly that host at the target (SPEC §9: the host
+ * NQN travels through NodeGetInfo/CSINode, never through configuration). ',' appears in neither
+ * part: node names are DNS subdomains and NQNs are option-safe. A node that knows no host NQN
+ * reports its name alone.
+ */
+export interface NodeIdentity {
+  readonly name: NodeId
+  readonly hostNqn: Nqn | undefined
+}
+
+/** The node_id NodeGetInfo returns. */
+export const formatNodeId = (identity: NodeIdentity): string =>
+  identity.hostNqn === undefined ? identity.name : `${identity.name},${identity.hostNqn}`
+
+/** A node_id from ControllerPublish/Unpublish → its parts; each part checked with its own rule. */
+export const parseNodeId = (value: string, field = "node_id"): Result.Result<NodeIdentity, InvalidArgument> => {
+  if (value.length === 0) return Result.fail(new InvalidArgument({ field, rule: "is required" }))
+  if (utf8Length(value) > 256) return Result.fail(new InvalidArgument({ field, rule: "must be at most 256 bytes" }))
+  const comma = value.indexOf(",")
+  const name = nodeId(comma < 0 ? value : value.slice(0, comma), field)
+  if (Result.isFailure(name)) return Result.fail(name.failure)
+  if (comma < 0) return Result.succeed({ name: name.success, hostNqn: undefined })
+  const host = nqn(value.slice(comma + 1), `${field} (host NQN after ',')`)
+  return Result.isFailure(host) ? Result.fail(host.failure) : Result.succeed({ name: name.success, hostNqn: host.success })
+}

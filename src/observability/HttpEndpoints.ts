@@ -4,7 +4,7 @@
  * and the mount tools answer). A plain node:http server: three routes need no framework, and
  * the footprint budget (SPEC §8) counts every module loaded.
  *
- * May import: node/NodeVolumes (readiness), Settings.
+ * May import: node/NodeVolumes (readiness), Settings. The controller passes its own readiness (layerFor).
  */
 import { Effect, Layer } from "effect"
 import { PrometheusMetrics } from "effect/observability"
@@ -18,11 +18,23 @@ const split = (address: string): { readonly host: string; readonly port: number 
   return { host: host === "" ? "0.0.0.0" : host, port: Number(address.slice(i + 1)) }
 }
 
-/** Serves the endpoints for the life of the layer; nothing when no address is configured. */
-export const layer: Layer.Layer<never, never, Settings | NodeVolumes> = Layer.effectDiscard(
+export interface Readiness {
+  readonly ready: boolean
+  readonly problems: ReadonlyArray<string>
+}
+
+/** The node plugin's endpoints: readiness from NodeVolumes. */
+export const layer: Layer.Layer<never, never, Settings | NodeVolumes> = Layer.unwrap(Effect.gen(function*() {
+  const settings = yield* Settings
+  const volumes = yield* NodeVolumes
+  return layerFor(settings.metricsAddress, volumes.readiness)
+}))
+
+/** Serves the endpoints on `metricsAddress` for the life of the layer; nothing when it is undefined. */
+export const layerFor = (metricsAddress: string | undefined, readiness: Effect.Effect<Readiness>): Layer.Layer<never> => Layer.effectDiscard(
   Effect.gen(function*() {
-    const settings = yield* Settings
-    const volumes = yield* NodeVolumes
+    const settings = { metricsAddress }
+    const volumes = { readiness }
     if (settings.metricsAddress === undefined) {
       yield* Effect.logInfo("metrics endpoint disabled (no --metrics-address)")
       return

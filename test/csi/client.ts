@@ -1,5 +1,5 @@
 /**
- * A CSI client for tests: a real @grpc/grpc-js client on the plugin's unix socket, loading the
+ * A CSI client for tests: a real @grpc/grpc-js client (Identity, Node, Controller) on a plugin's unix socket, loading the
  * same proto with the same decoding options as the server (so int64 fields arrive as decimal
  * strings, enums as names). Every RPC is a promise; `csiClient` ties one to a Scope, and
  * `statusOf` turns a call into `{ code, details }` for error assertions. The e2e tests reuse it.
@@ -25,6 +25,16 @@ export interface CsiClient {
   readonly NodeExpandVolume: Call<M.NodeExpandVolumeRequest, M.NodeExpandVolumeResponse>
   readonly NodeGetCapabilities: Call<M.NodeGetCapabilitiesRequest, M.NodeGetCapabilitiesResponse>
   readonly NodeGetInfo: Call<M.NodeGetInfoRequest, M.NodeGetInfoResponse>
+  readonly CreateVolume: Call<M.CreateVolumeRequest, M.CreateVolumeResponse>
+  readonly DeleteVolume: Call<M.DeleteVolumeRequest, M.DeleteVolumeResponse>
+  readonly ControllerPublishVolume: Call<M.ControllerPublishVolumeRequest, M.ControllerPublishVolumeResponse>
+  readonly ControllerUnpublishVolume: Call<M.ControllerUnpublishVolumeRequest, M.ControllerUnpublishVolumeResponse>
+  readonly ValidateVolumeCapabilities: Call<M.ValidateVolumeCapabilitiesRequest, M.ValidateVolumeCapabilitiesResponse>
+  readonly ListVolumes: Call<M.ListVolumesRequest, M.ListVolumesResponse>
+  readonly GetCapacity: Call<M.GetCapacityRequest, M.GetCapacityResponse>
+  readonly ControllerGetCapabilities: Call<M.ControllerGetCapabilitiesRequest, M.ControllerGetCapabilitiesResponse>
+  readonly ControllerExpandVolume: Call<M.ControllerExpandVolumeRequest, M.ControllerExpandVolumeResponse>
+  readonly ControllerGetVolume: Call<M.ControllerGetVolumeRequest, M.ControllerGetVolumeResponse>
   readonly close: () => void
 }
 
@@ -43,6 +53,7 @@ export const makeCsiClient = (socketPath: string): CsiClient => {
   const target = socketPath.startsWith("unix:") ? socketPath : `unix://${socketPath}`
   const identity = new csi.Identity(target, grpc.credentials.createInsecure())
   const node = new csi.Node(target, grpc.credentials.createInsecure())
+  const controller = new csi.Controller(target, grpc.credentials.createInsecure())
   return {
     GetPluginInfo: promisify(identity, "GetPluginInfo"),
     GetPluginCapabilities: promisify(identity, "GetPluginCapabilities"),
@@ -55,9 +66,20 @@ export const makeCsiClient = (socketPath: string): CsiClient => {
     NodeExpandVolume: promisify(node, "NodeExpandVolume"),
     NodeGetCapabilities: promisify(node, "NodeGetCapabilities"),
     NodeGetInfo: promisify(node, "NodeGetInfo"),
+    CreateVolume: promisify(controller, "CreateVolume"),
+    DeleteVolume: promisify(controller, "DeleteVolume"),
+    ControllerPublishVolume: promisify(controller, "ControllerPublishVolume"),
+    ControllerUnpublishVolume: promisify(controller, "ControllerUnpublishVolume"),
+    ValidateVolumeCapabilities: promisify(controller, "ValidateVolumeCapabilities"),
+    ListVolumes: promisify(controller, "ListVolumes"),
+    GetCapacity: promisify(controller, "GetCapacity"),
+    ControllerGetCapabilities: promisify(controller, "ControllerGetCapabilities"),
+    ControllerExpandVolume: promisify(controller, "ControllerExpandVolume"),
+    ControllerGetVolume: promisify(controller, "ControllerGetVolume"),
     close: () => {
       identity.close()
       node.close()
+      controller.close()
     }
   }
 }
