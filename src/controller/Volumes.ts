@@ -27,7 +27,7 @@ import { VolumeLocks } from "../node/VolumeLocks.ts"
 import * as Cmd from "../rds/Commands.ts"
 import type { RosPath, Slot } from "../rds/Commands.ts"
 import { RdsClient, type RdsError } from "../rds/RdsClient.ts"
-import { type Disk, diskOf, parseRecords, poolOf, type RosParseError } from "../rds/RouterOsParser.ts"
+import { type Disk, diskOf, fileOf, parseRecords, poolOf, type RosParseError } from "../rds/RouterOsParser.ts"
 import { type ClassDefaults, ControllerConfig } from "./ControllerSettings.ts"
 
 export type ControllerError =
@@ -169,10 +169,18 @@ export const make = Effect.gen(function*() {
       const after = yield* getDisk(req.name).pipe(Effect.orElseSucceed(() => undefined))
       if (after !== undefined) return yield* compatible(after, req)
       if (error._tag === "RdsCommandFailed" && error.reason === "AlreadyExists") {
-        return yield* new IncompatibleRequest({
-          volumeId: req.name,
-          detail: `the RDS refused the disk (${error.output.trim()}): a backing file ${filePath} probably exists without a disk; delete the volume to remove it`
-        })
+        // No disk, yet the RDS says the item exists: the backing file at this volume's own path
+        // was left by a delete or a create of this very name that stopped halfway (names are
+        // unique per volume: pvc-<uuid>). No disk exports it, so nothing can be using it: remove
+        // it and add the disk once more.
+        const files = yield* rds.run(Cmd.printFile(filePath)).pipe(Effect.flatMap(records))
+        if (files.map(fileOf).some((f) => f?.path === filePath)) {
+          yield* Effect.logWarning("removing a backing file left without its disk before creating the volume").pipe(Effect.annotateLogs({ volume: req.name, file: filePath }))
+          yield* rds.run(Cmd.removeFile(filePath))
+          yield* rds.run(Cmd.addDisk({ slot: req.name, filePath, sizeBytes: size, port: req.params.nvmePort, nqn }))
+          return { id: req.name, capacityBytes: size, context: contextOf({ slot: req.name, type: "file", filePath, sizeBytes: size, nvmeExport: true, nvmePort: req.params.nvmePort, nqn, allowHost: "" }, req.params) }
+        }
+        return yield* new IncompatibleRequest({ volumeId: req.name, detail: `the RDS refused the disk: ${error.output.trim()}` })
       }
       return yield* error
     }))

@@ -14,7 +14,7 @@ import { Effect, Layer } from "effect"
 import { execute } from "../emulator/Interpreter.ts"
 import { type EmulatorState, initialState } from "../emulator/Model.ts"
 import type { RosCommand } from "../rds/Commands.ts"
-import { failureReasonOf, looksFailed, RdsClient, RdsCommandFailed, RdsUnavailable } from "../rds/RdsClient.ts"
+import { failureReasonOf, looksFailed, RdsClient, RdsCommandFailed, type RdsError, RdsUnavailable } from "../rds/RdsClient.ts"
 
 export type RdsFault = "drop-before" | "drop-after" | "timeout-after" | "auth"
 
@@ -46,8 +46,8 @@ export const makeRdsTest = (options: RdsTestOptions = {}): RdsTest => {
   }
   const unavailable = (command: RosCommand, reason: "Unreachable" | "Timeout" | "AuthFailed", detail: string) =>
     Effect.fail(new RdsUnavailable({ reason, command: command.name, detail }))
-  const run = (command: RosCommand) =>
-    Effect.suspend(() => {
+  const run = (command: RosCommand): Effect.Effect<string, RdsError> =>
+    Effect.suspend((): Effect.Effect<string, RdsError> => {
       sent.push(command)
       const fault = options.fault?.(command)
       if (fault === "auth") return unavailable(command, "AuthFailed", "injected: authentication failed")
