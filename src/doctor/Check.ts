@@ -43,3 +43,28 @@ export interface DoctorOptions {
 
 /** One-line message of anything thrown by a file-system call. */
 export const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+const LABEL = { ok: "OK", warn: "WARN", fail: "FAIL" } as const
+
+/** The report as printed: one line per check, a `fix:` line under each WARN and FAIL, a summary. */
+export const render = (
+  results: ReadonlyArray<CheckResult>,
+  header: string,
+  verdict = { fail: "rds-csi node will not work on this node until the failures are fixed.", ok: "this node can run rds-csi node." }
+): string => {
+  const width = Math.max(...results.map((r) => r.name.length))
+  const lines = [header]
+  for (const r of results) {
+    lines.push(`${LABEL[r.status].padEnd(4)}  ${r.name.padEnd(width)}  ${r.detail}`)
+    if (r.fix !== undefined) lines.push(`${" ".repeat(8 + width)}fix: ${r.fix}`)
+  }
+  const n = (s: CheckResult["status"]) => results.filter((r) => r.status === s).length
+  lines.push(
+    `${n("ok")} ok, ${n("warn")} warning(s), ${n("fail")} failed: ` +
+      (n("fail") > 0 ? verdict.fail : verdict.ok)
+  )
+  return lines.join("\n") + "\n"
+}
+
+/** 1 when any required check failed. */
+export const exitCode = (results: ReadonlyArray<CheckResult>): number => (results.some((r) => r.status === "fail") ? 1 : 0)

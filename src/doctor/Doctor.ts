@@ -22,12 +22,13 @@ import type { Sysfs } from "../nvme/Sysfs.ts"
 import { SysfsLive } from "../nvme/SysfsLive.ts"
 import { DEFAULTS, type NodeSettings, Settings } from "../Settings.ts"
 import * as ApiAccess from "./ApiAccess.ts"
-import type { CheckResult, DoctorOptions } from "./Check.ts"
+import { type CheckResult, type DoctorOptions, exitCode, render } from "./Check.ts"
 import * as Fabrics from "./Fabrics.ts"
 import * as HostNqn from "./HostNqn.ts"
 import * as HostProc from "./HostProc.ts"
 import * as KernelModule from "./KernelModule.ts"
 import * as Kubelet from "./Kubelet.ts"
+import { doctorControllerCommand } from "./Rds.ts"
 import * as MountTools from "./MountTools.ts"
 import * as NvmeCliVersion from "./NvmeCliVersion.ts"
 import * as StateDir from "./StateDir.ts"
@@ -54,26 +55,7 @@ export const runChecks = (
     ]
   }).pipe(Effect.withSpan("Doctor.run"))
 
-const LABEL = { ok: "OK", warn: "WARN", fail: "FAIL" } as const
-
-/** The report as printed: one line per check, a `fix:` line under each WARN and FAIL, a summary. */
-export const render = (results: ReadonlyArray<CheckResult>, header: string): string => {
-  const width = Math.max(...results.map((r) => r.name.length))
-  const lines = [header]
-  for (const r of results) {
-    lines.push(`${LABEL[r.status].padEnd(4)}  ${r.name.padEnd(width)}  ${r.detail}`)
-    if (r.fix !== undefined) lines.push(`${" ".repeat(8 + width)}fix: ${r.fix}`)
-  }
-  const n = (s: CheckResult["status"]) => results.filter((r) => r.status === s).length
-  lines.push(
-    `${n("ok")} ok, ${n("warn")} warning(s), ${n("fail")} failed: ` +
-      (n("fail") > 0 ? "rds-csi node will not work on this node until the failures are fixed." : "this node can run rds-csi node.")
-  )
-  return lines.join("\n") + "\n"
-}
-
-/** 1 when any required check failed. */
-export const exitCode = (results: ReadonlyArray<CheckResult>): number => (results.some((r) => r.status === "fail") ? 1 : 0)
+export { exitCode, render }
 
 /** The live layers' settings: the plugin's defaults, with doctor's roots. */
 export const settingsFor = (o: DoctorOptions, version: string): NodeSettings => ({
@@ -164,4 +146,4 @@ export const doctorCommand = (version: string) =>
       Command.withDescription(
         "Check this node's prerequisites for `rds-csi node` (nvme-tcp module, nvme-cli, sysfs, mount tools, kubelet dir and its mount propagation, state dir, API server access) and print what to fix. Exit code 1 when a required check fails."
       )
-    )
+    ).pipe(Command.withSubcommands([doctorControllerCommand(version)]))
