@@ -7,7 +7,7 @@
  *
  * May import: everything.
  */
-import { Data, Effect, Layer } from "effect"
+import { Data, Duration, Effect, Layer, Schedule } from "effect"
 import * as Fs from "node:fs/promises"
 import { ControllerConfig, type ControllerSettings } from "./controller/ControllerSettings.ts"
 import { describeControllerSettings } from "./controller/ControllerFlags.ts"
@@ -96,6 +96,9 @@ export const runController = (settings: ControllerSettings): Effect.Effect<void>
       const ctx = yield* Effect.context<RdsClient>()
       yield* Layer.build(HttpEndpoints.layerFor(settings.metricsAddress, Effect.provide(readiness, ctx)))
       yield* serveController
+      // The volumes-by-state gauge between ListVolumes calls: one print a minute.
+      const volumes = yield* Volumes
+      yield* volumes.list.pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.minutes(1))), Effect.forkScoped)
       yield* Effect.logInfo("rds-csi controller ready").pipe(Effect.annotateLogs({ rds: rds.describe }))
       return yield* Effect.never
     }).pipe(Effect.scoped, Effect.provide(services))

@@ -10,7 +10,7 @@
  *
  * May import: domain, rds/*, node/VolumeLocks, controller/ControllerSettings, effect.
  */
-import { Context, Effect, Layer, Result } from "effect"
+import { Cause, Context, Effect, Layer, Metric, Result } from "effect"
 import {
   CapacityOutOfRange,
   FailedPrecondition,
@@ -24,6 +24,7 @@ import {
 } from "../domain/Errors.ts"
 import type { NodeIdentity } from "../domain/Ids.ts"
 import { VolumeLocks } from "../node/VolumeLocks.ts"
+import { rdsVolumes, recordControllerOperation } from "../observability/ControllerMetrics.ts"
 import * as Cmd from "../rds/Commands.ts"
 import type { RosPath, Slot } from "../rds/Commands.ts"
 import { RdsClient, type RdsError } from "../rds/RdsClient.ts"
@@ -82,6 +83,16 @@ export interface VolumeState {
 const MiB = 1024 ** 2
 
 const records = (output: string) => Effect.fromResult(parseRecords(output))
+
+/** Counts the operation by outcome (ok or the error's tag) and records its duration. */
+const measured = <A, E extends { readonly _tag: string }, R>(operation: string, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const start = Date.now()
+    return self.pipe(Effect.onExit((exit) => {
+      const status = exit._tag === "Success" ? "ok" : Cause.findErrorOption(exit.cause).pipe((o) => o._tag === "Some" ? o.value._tag : "defect")
+      return recordControllerOperation(operation, status, (Date.now() - start) / 1000)
+    }))
+  })
 
 export const make = Effect.gen(function*() {
   const rds = yield* RdsClient
@@ -291,16 +302,30 @@ export const make = Effect.gen(function*() {
     }
   }
 
-  /** Every volume of this driver on the RDS, by name. */
+  /** Every volume of this driver on the RDS, by name; the volumes-by-state gauge is set from it. */
   const list = rds.run(Cmd.listDisks()).pipe(
     Effect.flatMap(records),
-    Effect.map((rs) => rs.map(diskOf).filter((d): d is Disk => d !== undefined && isOurs(d)).sort((a, b) => a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0).map(stateOf))
+    Effect.map((rs) => rs.map(diskOf).filter((d): d is Disk => d !== undefined && isOurs(d)).sort((a, b) => a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : 0).map(stateOf)),
+    Effect.tap((states) => {
+      const count = (state: string) =>
+        states.filter((s) => (s.abnormal ? "unexported" : s.allowedHost === "" ? "exported" : "published") === state).length
+      return Effect.forEach(["exported", "published", "unexported"], (state) => Metric.update(Metric.withAttributes(rdsVolumes, { state }), count(state)), { discard: true })
+    })
   )
 
   /** One volume and its condition: NOT_FOUND when its disk is gone, abnormal when its export is. */
   const get = (id: Slot) => Effect.map(ownedDisk(id), stateOf)
 
-  return { create, remove, publish, unpublish, expand, capacity, list, get }
+  return {
+    create: (req: CreateRequest) => measured("create", create(req)),
+    remove: (id: Slot) => measured("delete", remove(id)),
+    publish: (req: PublishRequest) => measured("publish", publish(req)),
+    unpublish: (id: Slot, node: NodeIdentity | undefined) => measured("unpublish", unpublish(id, node)),
+    expand: (req: ExpandRequest) => measured("expand", expand(req)),
+    capacity: (volumePath: RosPath) => measured("capacity", capacity(volumePath)),
+    list: measured("list", list),
+    get: (id: Slot) => measured("get", get(id))
+  }
 })
 
 type VolumesApi = Effect.Success<typeof make>

@@ -6,8 +6,8 @@
  * the command, a timeout after it ran, the RDS refusing the key. Runs on the emulator's
  * interpreter through the production use cases. The CO retries what failed transiently; once it
  * has (no faults, each pending intent replayed), the invariants must hold:
- *  1. never two nodes published (an OK publish not undone by an OK unpublish) for a single-node
- *     volume — checked after every step, races included;
+ *  1. never two nodes published (an OK publish not followed by any unpublish of that node) for a
+ *     single-node volume — checked after every step, races included;
  *  2. no disk without its backing file, no backing file without its disk;
  *  3. every volume that exists is at least as large as every size a create or expand returned
  *     OK for, and every OK reply reported at least what was asked;
@@ -166,10 +166,11 @@ const sequence = (cmds: ReadonlyArray<Command>) =>
     const unpublish = (v: V, n: N, fault: Fault | undefined) =>
       Effect.gen(function*() {
         const exit = yield* run(`unpublish ${NAMES[v]} ${NODES[n].name}`, fault, volumes.unpublish(NAMES[v], NODES[n]))
-        if (Exit.isSuccess(exit)) {
-          pub(v).delete(n)
-          pending(v).delete(n)
-        } else pending(v).set(n, "unpublish")
+        // Whatever the answer, the node may no longer count as published: an unpublish whose reply
+        // was lost may have opened the fence (the CO unstaged the node before asking, and retries).
+        pub(v).delete(n)
+        if (Exit.isSuccess(exit)) pending(v).delete(n)
+        else pending(v).set(n, "unpublish")
       })
 
     const checkSingleNode = (where: string) => {
