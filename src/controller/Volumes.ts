@@ -60,7 +60,12 @@ export interface VolumeInfo {
 }
 
 export interface PublishRequest {
-  readonly id: Slot
+  /** The volume handle as the CO sent it (static PVs may use any the node plugin accepts). */
+  readonly id: string
+  /** The handle as one of this controller's names; undefined when it cannot be one. */
+  readonly slot: Slot | undefined
+  /** volume_context.nqn of the PV, when the CO sent it. */
+  readonly contextNqn: string | undefined
   readonly node: NodeIdentity
   /** A SINGLE_NODE_* access mode: fenced to the node's host NQN at the target. */
   readonly singleNode: boolean
@@ -224,11 +229,23 @@ export const make = Effect.gen(function*() {
    */
   const publish = (req: PublishRequest) =>
     locks.withLock(req.id, "ControllerPublishVolume", Effect.gen(function*() {
-      const disk = yield* ownedDisk(req.id)
+      // attachRequired is per driver, so static PVs (any NVMe/TCP target, SPEC §3) come here too:
+      // a volume this controller did not create is published as it is, never fenced or changed.
+      const unmanaged = (why: string) =>
+        Effect.logInfo(`volume not managed by this controller (${why}): published without fencing`).pipe(
+          Effect.annotateLogs({ volume: req.id, node: req.node.name }),
+          Effect.as({})
+        )
+      if (req.slot === undefined) return yield* unmanaged("its handle is not a name this controller creates")
+      if (req.contextNqn !== undefined && req.contextNqn !== nqnOf(req.slot)) return yield* unmanaged(`its volume_context.nqn is ${req.contextNqn}`)
+      const id = req.slot
+      const disk = yield* getDisk(id)
+      if (disk === undefined) return yield* new VolumeNotFound({ volumeId: id, detail: "no disk with this slot on the RDS" })
+      if (!isOurs(disk)) return yield* unmanaged(`the disk in slot ${id} exports ${disk.nqn ?? "no NQN"}`)
       const host = req.node.hostNqn
       if (disk.allowHost !== "" && disk.allowHost !== host) {
         return yield* new FailedPrecondition({
-          volumeId: req.id,
+          volumeId: id,
           detail: `published to another node (the target admits only host ${disk.allowHost}); a volume with a single-node access mode is published to one node at a time`
         })
       }
@@ -240,8 +257,8 @@ export const make = Effect.gen(function*() {
         })
       }
       const allowed = yield* Effect.fromResult(Cmd.rosNqn(host, "node_id"))
-      yield* rds.run(Cmd.allowHost(req.id, allowed))
-      yield* Effect.logInfo("volume fenced to node").pipe(Effect.annotateLogs({ volume: req.id, node: req.node.name, host_nqn: host }))
+      yield* rds.run(Cmd.allowHost(id, allowed))
+      yield* Effect.logInfo("volume fenced to node").pipe(Effect.annotateLogs({ volume: id, node: req.node.name, host_nqn: host }))
       return {}
     }))
 
@@ -250,8 +267,11 @@ export const make = Effect.gen(function*() {
    * found by the Plugin and the volume can be safely regarded as ControllerUnpublished from the
    * node, the plugin SHOULD return 0 OK." The fence opens only when it names this node's host.
    */
-  const unpublish = (id: Slot, node: NodeIdentity | undefined) =>
-    locks.withLock(id, "ControllerUnpublishVolume", Effect.gen(function*() {
+  const unpublish = (handle: string, node: NodeIdentity | undefined) =>
+    locks.withLock(handle, "ControllerUnpublishVolume", Effect.gen(function*() {
+      const checked = Cmd.slot(handle)
+      if (Result.isFailure(checked)) return // a static volume's handle: nothing was fenced
+      const id = checked.success
       const disk = yield* getDisk(id)
       if (disk === undefined || !isOurs(disk) || disk.allowHost === "") return
       // No node: "the SP MUST unpublish the volume from all nodes it is published to."
@@ -320,7 +340,7 @@ export const make = Effect.gen(function*() {
     create: (req: CreateRequest) => measured("create", create(req)),
     remove: (id: Slot) => measured("delete", remove(id)),
     publish: (req: PublishRequest) => measured("publish", publish(req)),
-    unpublish: (id: Slot, node: NodeIdentity | undefined) => measured("unpublish", unpublish(id, node)),
+    unpublish: (handle: string, node: NodeIdentity | undefined) => measured("unpublish", unpublish(handle, node)),
     expand: (req: ExpandRequest) => measured("expand", expand(req)),
     capacity: (volumePath: RosPath) => measured("capacity", capacity(volumePath)),
     list: measured("list", list),

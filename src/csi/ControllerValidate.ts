@@ -10,7 +10,7 @@ import { Data, Result } from "effect"
 import type { ClassDefaults } from "../controller/ControllerSettings.ts"
 import type { CreateRequest, ExpandRequest, PublishRequest } from "../controller/Volumes.ts"
 import { CapacityOutOfRange, InvalidArgument } from "../domain/Errors.ts"
-import { type NodeIdentity, parseNodeId } from "../domain/Ids.ts"
+import { type NodeIdentity, parseNodeId, volumeId } from "../domain/Ids.ts"
 import { targetAddress } from "../domain/Target.ts"
 import { type VolumeCapability } from "../domain/Volume.ts"
 import { type RosPath, rosPath, type Slot, slot } from "../rds/Commands.ts"
@@ -115,17 +115,29 @@ const isSingleNode = (cap: VolumeCapability): boolean => cap.accessMode.startsWi
 
 const nodeOf = (value: string | undefined): Result.Result<NodeIdentity, InvalidArgument> => parseNodeId(value ?? "", "node_id")
 
-export const publish = (req: ControllerPublishVolumeRequest): Result.Result<PublishRequest, InvalidArgument> =>
-  Result.gen(function*() {
-    const id = yield* volumeIdOf(req.volume_id)
-    const node = yield* nodeOf(req.node_id)
-    const cap = yield* capability(req.volume_capability)
-    return { id, node, singleNode: isSingleNode(cap) }
+/**
+ * A handle ControllerPublish/Unpublish may get: any the node plugin accepts (static PVs for any
+ * NVMe/TCP target pass here too, attachRequired being per driver), and the controller name it
+ * is, when it can be one.
+ */
+const handleOf = (value: string | undefined): Result.Result<{ readonly id: string; readonly slot: Slot | undefined }, InvalidArgument> =>
+  Result.map(volumeId(value ?? "", "volume_id"), (id) => {
+    const asSlot = slot(id, "volume_id")
+    return { id, slot: Result.isSuccess(asSlot) ? asSlot.success : undefined }
   })
 
-export const unpublish = (req: ControllerUnpublishVolumeRequest): Result.Result<{ readonly id: Slot; readonly node: NodeIdentity | undefined }, InvalidArgument> =>
+export const publish = (req: ControllerPublishVolumeRequest): Result.Result<PublishRequest, InvalidArgument> =>
   Result.gen(function*() {
-    const id = yield* volumeIdOf(req.volume_id)
+    const handle = yield* handleOf(req.volume_id)
+    const node = yield* nodeOf(req.node_id)
+    const cap = yield* capability(req.volume_capability)
+    const contextNqn = req.volume_context?.["nqn"]
+    return { ...handle, node, singleNode: isSingleNode(cap), contextNqn: contextNqn === undefined || contextNqn === "" ? undefined : contextNqn }
+  })
+
+export const unpublish = (req: ControllerUnpublishVolumeRequest): Result.Result<{ readonly id: string; readonly node: NodeIdentity | undefined }, InvalidArgument> =>
+  Result.gen(function*() {
+    const { id } = yield* handleOf(req.volume_id)
     // "If the value is not set, the SP MUST unpublish the volume from all nodes it is published to."
     const node = req.node_id === undefined || req.node_id === "" ? undefined : yield* nodeOf(req.node_id)
     return { id, node }

@@ -186,11 +186,12 @@ describe("controller: DeleteVolume", () => {
         "/disk add type=file file-path=/storage-pool/admin/db.img file-size=1G slot=db nvme-tcp-export=yes nvme-tcp-server-port=4420 nvme-tcp-server-nqn=nqn.2000-02.com.mikrotik:admin-db"
       )
       assert.strictEqual(added.exitCode, 0, added.output)
-      for (const call of [client.DeleteVolume({ volume_id: "db" }), client.ControllerPublishVolume({ volume_id: "db", node_id: NODE_A, volume_capability: mountCap() })]) {
-        const r = yield* statusOf(call)
-        assert.strictEqual(r.code, status.FAILED_PRECONDITION, r.details)
-        assert.match(r.details, /not managed by this driver|does not manage/)
-      }
+      const del = yield* statusOf(client.DeleteVolume({ volume_id: "db" }))
+      assert.strictEqual(del.code, status.FAILED_PRECONDITION, del.details)
+      assert.match(del.details, /does not manage/)
+      // A static PV for it (attachRequired is per driver) is published as it is: never fenced.
+      yield* rpc(() => client.ControllerPublishVolume({ volume_id: "db", node_id: NODE_A, volume_capability: mountCap() }))
+      yield* rpc(() => client.ControllerUnpublishVolume({ volume_id: "db", node_id: NODE_A }))
       const expand = yield* statusOf(client.ControllerExpandVolume({ volume_id: "db", capacity_range: { required_bytes: 2 * GiB } }))
       assert.strictEqual(expand.code, status.FAILED_PRECONDITION)
       assert.strictEqual(rds.state().disks.length, 1)
@@ -222,6 +223,22 @@ describe("controller: publish fences at the target", () => {
       yield* rpc(() => client.ControllerUnpublishVolume({ volume_id: "pvc-f", node_id: NODE_A }))
       yield* rpc(() => client.ControllerPublishVolume({ ...req, node_id: NODE_B }))
       assert.notStrictEqual(rds.state().disks[0]!.allowHostName, HOST_A)
+    }))
+
+  it.effect("static PVs of other targets are published untouched, whatever their handle", () =>
+    Effect.gen(function*() {
+      const { client, rds } = yield* controller()
+      for (
+        const [volume_id, nqn] of [
+          ["nqn.2014-08.io.example:disk-1", "nqn.2014-08.io.example:disk-1"],
+          ["static-db", "nqn.2014-08.io.example:db"]
+        ] as const
+      ) {
+        const before = rds.sent.length
+        yield* rpc(() => client.ControllerPublishVolume({ volume_id, node_id: NODE_A, volume_capability: mountCap(), volume_context: { nqn, nvmeAddress: "10.0.0.7", nvmePort: "4420" } }))
+        yield* rpc(() => client.ControllerUnpublishVolume({ volume_id, node_id: NODE_A }))
+        assert.isTrue(rds.sent.slice(before).every((c) => c.name === "disk.print"), "nothing but reads")
+      }
     }))
 
   it.effect("unknown volume, node without host NQN: NOT_FOUND; unpublish of either: OK", () =>

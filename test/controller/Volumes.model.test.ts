@@ -155,7 +155,7 @@ const sequence = (cmds: ReadonlyArray<Command>) =>
 
     const publish = (v: V, n: N, fault: Fault | undefined) =>
       Effect.gen(function*() {
-        const exit = yield* run(`publish ${NAMES[v]} ${NODES[n].name}`, fault, volumes.publish({ id: NAMES[v], node: NODES[n], singleNode: SINGLE[v] }))
+        const exit = yield* run(`publish ${NAMES[v]} ${NODES[n].name}`, fault, volumes.publish({ id: NAMES[v], slot: NAMES[v], contextNqn: undefined, node: NODES[n], singleNode: SINGLE[v] }))
         if (Exit.isSuccess(exit)) {
           pub(v).add(n)
           pending(v).delete(n)

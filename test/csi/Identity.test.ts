@@ -1,9 +1,12 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
+import { parseNodeId } from "../../src/domain/Ids.ts"
 import { rpc } from "./client.ts"
 import { TestCsi, testCsiLayer } from "./fixture.ts"
 
-layer(testCsiLayer({ driverName: "rds.csi.example.io", version: "1.2.3", maxVolumesPerNode: 24 }), { excludeTestServices: true })("Identity and node info", (it) => {
+const HOST = "nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-0000-4000-8000-000000000001"
+
+layer(testCsiLayer({ driverName: "rds.csi.example.io", version: "1.2.3", maxVolumesPerNode: 24, reportedHostNqn: HOST }), { excludeTestServices: true })("Identity and node info", (it) => {
   it.effect("GetPluginInfo reports the configured name and version", () =>
     Effect.gen(function*() {
       const { client } = yield* TestCsi
@@ -40,11 +43,13 @@ layer(testCsiLayer({ driverName: "rds.csi.example.io", version: "1.2.3", maxVolu
       )
     }))
 
-  it.effect("NodeGetInfo: node id, volume limit, no topology", () =>
+  it.effect("NodeGetInfo: node id = node name and host NQN (the controller fences to it), volume limit, no topology", () =>
     Effect.gen(function*() {
       const { client, settings } = yield* TestCsi
       const info = yield* rpc(() => client.NodeGetInfo())
-      assert.strictEqual(info.node_id, settings.nodeId)
+      assert.strictEqual(info.node_id, `${settings.nodeId},${HOST}`)
+      const parsed = parseNodeId(info.node_id)
+      assert.isTrue(Result.isSuccess(parsed) && parsed.success.name === settings.nodeId && parsed.success.hostNqn === HOST)
       assert.strictEqual(info.max_volumes_per_node, "24")
       assert.strictEqual(info.accessible_topology, null)
     }))
@@ -57,6 +62,7 @@ describe("Identity with defaults", () => {
         const { client } = yield* TestCsi
         assert.strictEqual((yield* rpc(() => client.GetPluginInfo())).name, "rds.csi.srvlab.io")
         assert.strictEqual((yield* rpc(() => client.NodeGetInfo())).max_volumes_per_node, "0")
+        assert.strictEqual((yield* rpc(() => client.NodeGetInfo())).node_id, "node-1", "no host NQN known: the name alone")
       }))
   })
 })
