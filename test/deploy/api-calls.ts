@@ -1,8 +1,10 @@
 /**
- * The table of API calls the node plugin makes: one row per KubeClient method, with the request
- * it sends, the RBAC verb and resource that request needs, and the source files that call it.
- * The ClusterRole in deploy/base must grant exactly the rows' verbs (test/deploy/rbac-coverage.host.test.ts);
- * test/integration/deploy-rbac-calls.test.ts makes each call as the ServiceAccount.
+ * The table of API calls our code makes: one row per KubeClient method, with the request it
+ * sends, the RBAC verb and resource that request needs, and the source files that call it. The
+ * node plugin makes them all: ClusterRole rds-csi-node in deploy/base must grant exactly the
+ * rows' verbs (test/deploy/rbac-coverage.host.test.ts); test/integration/deploy-rbac-calls.test.ts
+ * makes each call as its ServiceAccount. The controller makes the rows in CONTROLLER_METHODS
+ * (below), granted by ClusterRole rds-csi-controller.
  */
 import type { KubeClient } from "../../src/kube/KubeClient.ts"
 
@@ -98,3 +100,15 @@ type Row = (typeof API_CALLS)[number]["method"]
 // Fails to typecheck, naming the method, when KubeClient gains a method without a row above or a
 // row names no method (rbac-coverage.host.test.ts checks the same at run time, against the live client).
 void ("ok" satisfies ([Exclude<Method, Row> | Exclude<Row, Method>] extends [never] ? "ok" : { readonly withoutRow: Exclude<Method, Row>; readonly noSuchMethod: Exclude<Row, Method> }))
+
+/**
+ * The calls `rds-csi controller` itself makes (its sidecars' RBAC is upstream's, in
+ * deploy/base/controller/rbac-*.yaml): the rows of API_CALLS it reaches. ClusterRole
+ * rds-csi-controller must grant exactly these rows' verbs (test/deploy/rbac-coverage.host.test.ts),
+ * and test/integration/deploy-server.test.ts makes them as its ServiceAccount. A new call of the
+ * controller is a method name here (and a rule there).
+ */
+export const CONTROLLER_METHODS = ["createEvent", "patchEvent"] as const satisfies ReadonlyArray<Row>
+
+/** The controller's rows of the table. */
+export const CONTROLLER_API_CALLS = API_CALLS.filter((c) => (CONTROLLER_METHODS as ReadonlyArray<string>).includes(c.method))

@@ -1,8 +1,10 @@
 /**
- * deploy/ rendered by the machine's `kubectl kustomize`: the objects the base, the example overlay
- * and the monitoring kustomization produce, and the properties the node plugin depends on
- * (least-privilege RBAC, the CSIDriver's fields, the DaemonSet's security, probes, propagation,
- * host paths and wiring). The API server's own verdict is test/integration/deploy-server.test.ts.
+ * deploy/ rendered by the machine's `kubectl kustomize` (run it again with KUBECTL=<kubectl 1.20>
+ * for the kustomize inside kubectl 1.20): the objects the base, the example overlay and the
+ * monitoring kustomization produce, the CSIDriver's fields, every image pinned, and the
+ * properties the node plugin depends on (least-privilege RBAC, the DaemonSet's security, probes,
+ * propagation, host paths and wiring). The controller's Deployment and RBAC:
+ * controller.host.test.ts. The API server's own verdict: test/integration/deploy-server.test.ts.
  */
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
@@ -18,26 +20,49 @@ const container = (name: string): K8sObject => pod["containers"].find((c: K8sObj
 const plugin = container("rds-csi-node")
 const volume = (name: string): K8sObject => pod["volumes"].find((v: K8sObject) => v["name"] === name)
 const mount = (c: K8sObject, name: string): K8sObject => c["volumeMounts"].find((m: K8sObject) => m["name"] === name)
+const configMap = (objects: ReadonlyArray<K8sObject>, prefix: string): K8sObject => {
+  const found = objects.filter((o) => o["kind"] === "ConfigMap" && new RegExp(`^${prefix}-[a-z0-9]{10}$`).test(o["metadata"]["name"]))
+  expect(found, prefix).toHaveLength(1)
+  return found[0]!
+}
+const nodeConfig = (objects: ReadonlyArray<K8sObject>) => configMap(objects, "rds-csi-node-config")
+const controllerConfig = (objects: ReadonlyArray<K8sObject>) => configMap(objects, "rds-csi-controller-config")
 
 describe("deploy/base", () => {
   it("renders exactly these objects, namespaced ones in rds-csi", () => {
-    expect(base.map((o) => `${o["kind"]}/${o["metadata"]["name"].replace(/-[a-z0-9]{10}$/, "-<hash>")}`).sort()).toEqual([
+    // Only the generated ConfigMaps carry a hash ("controller" alone would look like one).
+    const named = (o: K8sObject) => o["kind"] === "ConfigMap" ? o["metadata"]["name"].replace(/-[a-z0-9]{10}$/, "-<hash>") : o["metadata"]["name"]
+    expect(base.map((o) => `${o["kind"]}/${named(o)}`).sort()).toEqual([
       "CSIDriver/rds.csi.srvlab.io",
+      "ClusterRole/rds-csi-controller",
+      "ClusterRole/rds-csi-external-attacher",
+      "ClusterRole/rds-csi-external-provisioner",
+      "ClusterRole/rds-csi-external-resizer",
       "ClusterRole/rds-csi-node",
+      "ClusterRoleBinding/rds-csi-controller",
+      "ClusterRoleBinding/rds-csi-external-attacher",
+      "ClusterRoleBinding/rds-csi-external-provisioner",
+      "ClusterRoleBinding/rds-csi-external-resizer",
       "ClusterRoleBinding/rds-csi-node",
+      "ConfigMap/rds-csi-controller-config-<hash>",
       "ConfigMap/rds-csi-node-config-<hash>",
       "DaemonSet/rds-csi-node",
+      "Deployment/rds-csi-controller",
       "Namespace/rds-csi",
+      "Role/rds-csi-controller-leader-election",
+      "RoleBinding/rds-csi-controller-leader-election",
+      "Service/rds-csi-controller-metrics",
       "Service/rds-csi-node-metrics",
+      "ServiceAccount/rds-csi-controller",
       "ServiceAccount/rds-csi-node"
     ])
-    for (const o of base.filter((o) => ["ConfigMap", "DaemonSet", "Service", "ServiceAccount"].includes(o["kind"]))) {
+    for (const o of base.filter((o) => ["ConfigMap", "DaemonSet", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding"].includes(o["kind"]))) {
       expect(o["metadata"]["namespace"], o["kind"]).toBe("rds-csi")
     }
   })
 
-  it("least privilege: the ClusterRole's rules exactly, bound to the node ServiceAccount only", () => {
-    expect(one(base, "ClusterRole")["rules"]).toEqual([
+  it("least privilege: the node ClusterRole's rules exactly, bound to the node ServiceAccount only", () => {
+    expect(one(base, "ClusterRole", "rds-csi-node")["rules"]).toEqual([
       { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
       { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "watch"] },
       { apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["get"] },
@@ -45,17 +70,20 @@ describe("deploy/base", () => {
       { apiGroups: [""], resources: ["pods"], verbs: ["list", "delete"] },
       { apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews"], verbs: ["create"] }
     ])
-    const binding = one(base, "ClusterRoleBinding")
+    const binding = one(base, "ClusterRoleBinding", "rds-csi-node")
     expect(binding["roleRef"]).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "rds-csi-node" })
     expect(binding["subjects"]).toEqual([{ kind: "ServiceAccount", name: "rds-csi-node", namespace: "rds-csi" }])
     expect(pod["serviceAccountName"]).toBe("rds-csi-node")
-    expect(base.filter((o) => o["kind"] === "Role" || o["kind"] === "RoleBinding")).toEqual([])
+    // Nothing else is bound to the node's ServiceAccount (the leader-election Role is the controller's).
+    const bindings = base.filter((o) => o["kind"] === "ClusterRoleBinding" || o["kind"] === "RoleBinding")
+    const toNode = bindings.filter((b) => b["subjects"].some((s: K8sObject) => s["name"] === "rds-csi-node"))
+    expect(toNode.map((b) => b["metadata"]["name"])).toEqual(["rds-csi-node"])
   })
 
-  it("CSIDriver: no attach, no pod info, persistent volumes only, fsGroup applied by kubelet", () => {
+  it("CSIDriver: attach required (the controller fences at ControllerPublish), no pod info, persistent volumes only, fsGroup applied by kubelet", () => {
     const driver = one(base, "CSIDriver")
     expect(driver["apiVersion"]).toBe("storage.k8s.io/v1")
-    expect(driver["spec"]).toEqual({ attachRequired: false, podInfoOnMount: false, volumeLifecycleModes: ["Persistent"], fsGroupPolicy: "File" })
+    expect(driver["spec"]).toEqual({ attachRequired: true, podInfoOnMount: false, volumeLifecycleModes: ["Persistent"], fsGroupPolicy: "File" })
   })
 
   it("DaemonSet pod: host network and PID, node-critical, on every Linux node whatever its taints", () => {
@@ -86,7 +114,7 @@ describe("deploy/base", () => {
     const env = Object.fromEntries(plugin["env"].map((e: K8sObject) => [e["name"], e["value"] ?? e["valueFrom"]]))
     expect(env["NODE_ID"]).toEqual({ fieldRef: { fieldPath: "spec.nodeName" } })
     expect(env["CSI_ENDPOINT"]).toBe("unix:///csi/csi.sock")
-    const configMap = one(base, "ConfigMap")
+    const configMap = nodeConfig(base)
     expect(plugin["envFrom"]).toEqual([{ configMapRef: { name: configMap["metadata"]["name"] } }])
     expect(Object.keys(configMap["data"]).sort()).toEqual(["LOG_LEVEL", "MANAGED_NQN_PREFIX"])
   })
@@ -98,8 +126,8 @@ describe("deploy/base", () => {
     envNames.add("LOG_LEVEL") // read by Config.toSettings, not a flag
     const configured = [
       ...plugin["env"].map((e: K8sObject) => e["name"]).filter((n: string) => n !== "NODE_OPTIONS"),
-      ...Object.keys(one(base, "ConfigMap")["data"]),
-      ...Object.keys(one(overlay, "ConfigMap")["data"])
+      ...Object.keys(nodeConfig(base)["data"]),
+      ...Object.keys(nodeConfig(overlay)["data"])
     ]
     for (const name of configured) expect(envNames.has(name), `${name} is read by rds-csi node`).toBe(true)
   })
@@ -158,8 +186,27 @@ describe("deploy/base", () => {
     expect(container("liveness-probe")["image"]).toMatch(/^registry\.k8s\.io\/sig-storage\/livenessprobe:v2\./)
   })
 
+  it("every image of every workload (base and overlay) has an exact tag or a digest: no `:latest`, no untagged name", () => {
+    for (const [dir, objects] of [["base", base], ["overlays/example", overlay]] as const) {
+      const images = objects.filter((o) => o["spec"]?.["template"]?.["spec"] !== undefined).flatMap((o) => {
+        const spec = o["spec"]["template"]["spec"]
+        return [...(spec["initContainers"] ?? []), ...spec["containers"]].map((c: K8sObject) => [`${dir} ${o["kind"]}/${o["metadata"]["name"]} ${c["name"]}`, c["image"]])
+      })
+      expect(images.length).toBeGreaterThan(5)
+      for (const [where, image] of images) {
+        expect(image, where).not.toMatch(/:latest$/)
+        expect(image, where).toMatch(/(:v?\d+\.\d+\.\d+$)|(@sha256:[0-9a-f]{64}$)/)
+      }
+    }
+  })
+
+  it("the node plugin and the controller share one image (one release, one tag to change)", () => {
+    const controller = one(base, "Deployment", "rds-csi-controller")["spec"]["template"]["spec"]["containers"][0]
+    expect(controller["image"]).toBe(plugin["image"])
+  })
+
   it("the metrics Service selects the node pods and targets the plugin's metrics port", () => {
-    const svc = one(base, "Service")
+    const svc = one(base, "Service", "rds-csi-node-metrics")
     expect(svc["spec"]["clusterIP"]).toBe("None")
     expect(svc["spec"]["selector"]).toEqual(ds["spec"]["template"]["metadata"]["labels"])
     expect(svc["spec"]["ports"]).toEqual([{ name: "metrics", port: 9810, targetPort: "metrics", protocol: "TCP" }])
@@ -167,16 +214,33 @@ describe("deploy/base", () => {
 })
 
 describe("deploy/overlays/example", () => {
-  it("the base with a managed NQN prefix and the image from another registry; nothing else changes", () => {
+  it("the base with a managed NQN prefix, the RDS's addresses and the image from another registry; nothing else changes", () => {
     const odsPod = one(overlay, "DaemonSet")["spec"]["template"]["spec"]
     expect(odsPod["containers"][0]["image"]).toBe("registry.example.com/storage/rds-csi:0.1.0")
-    const cm = one(overlay, "ConfigMap")
+    const cm = nodeConfig(overlay)
     expect(cm["data"]["MANAGED_NQN_PREFIX"]).toBe("nqn.2000-02.com.mikrotik:")
     expect(odsPod["containers"][0]["envFrom"]).toEqual([{ configMapRef: { name: cm["metadata"]["name"] } }])
-    expect(cm["metadata"]["name"]).not.toBe(one(base, "ConfigMap")["metadata"]["name"]) // a new hash: the DaemonSet rolls
+    expect(cm["metadata"]["name"]).not.toBe(nodeConfig(base)["metadata"]["name"]) // a new hash: the DaemonSet rolls
+
+    const odPod = one(overlay, "Deployment")["spec"]["template"]["spec"]
+    expect(odPod["containers"][0]["image"]).toBe("registry.example.com/storage/rds-csi:0.1.0")
+    const ccm = controllerConfig(overlay)
+    expect(ccm["data"]["RDS_ADDRESS"]).toBe("10.42.1.10")
+    expect(ccm["data"]["NVME_ADDRESS"]).toBe("10.42.0.10")
+    expect(odPod["containers"][0]["envFrom"]).toEqual([{ configMapRef: { name: ccm["metadata"]["name"] } }])
+    expect(ccm["metadata"]["name"]).not.toBe(controllerConfig(base)["metadata"]["name"]) // the Deployment rolls
+    // What the controller names volumes with is what the node plugin manages.
+    expect(ccm["data"]["NQN_PREFIX"]).toBe(cm["data"]["MANAGED_NQN_PREFIX"])
+
     const strip = (objs: ReadonlyArray<K8sObject>) =>
-      JSON.stringify(objs.filter((o) => o["kind"] !== "ConfigMap" && o["kind"] !== "DaemonSet"))
+      JSON.stringify(objs.filter((o) => !["ConfigMap", "DaemonSet", "Deployment"].includes(o["kind"])))
     expect(strip(overlay)).toBe(strip(base))
+    const sidecars = (objs: ReadonlyArray<K8sObject>) => JSON.stringify(one(objs, "Deployment")["spec"]["template"]["spec"]["containers"].slice(1))
+    expect(sidecars(overlay)).toBe(sidecars(base))
+  })
+
+  it("no Secret is rendered anywhere: the SSH key and host key are created in the cluster, never kept in deploy/", () => {
+    for (const objects of [base, overlay, monitoring]) expect(objects.filter((o) => o["kind"] === "Secret")).toEqual([])
   })
 })
 
@@ -188,7 +252,7 @@ describe("deploy/monitoring", () => {
       "v1 ConfigMap"
     ])
     const sm = one(monitoring, "ServiceMonitor")
-    const svc = one(base, "Service")
+    const svc = one(base, "Service", "rds-csi-node-metrics")
     for (const [k, v] of Object.entries(sm["spec"]["selector"]["matchLabels"])) expect(svc["metadata"]["labels"][k], k).toBe(v)
     expect(sm["spec"]["namespaceSelector"]).toEqual({ matchNames: [svc["metadata"]["namespace"]] })
     expect(sm["spec"]["endpoints"].map((e: K8sObject) => e["port"])).toEqual([svc["spec"]["ports"][0]["name"]])

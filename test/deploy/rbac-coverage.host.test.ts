@@ -1,5 +1,7 @@
 /**
- * The ClusterRole in deploy/base against the API calls the plugin makes. Every call goes through
+ * The ClusterRoles in deploy/base against the API calls our code makes (the node plugin's
+ * rds-csi-node, then the controller's own rds-csi-controller; the sidecars' roles are upstream's,
+ * checked rule by rule in controller.host.test.ts). Every call goes through
  * KubeClient (src/kube/KubeClient.ts; client-node is imported by KubeClientLive.ts alone), so the
  * table in ./api-calls.ts lists each KubeClient method with the verb and resource its request
  * needs and the files that call it. Both directions: the test fails when a method is added
@@ -16,7 +18,7 @@ import * as ApiAccess from "../../src/doctor/ApiAccess.ts"
 import * as EventPosterLive from "../../src/kube/EventPosterLive.ts"
 import type { AccessCheck } from "../../src/kube/KubeClient.ts"
 import { make } from "../../src/kube/KubeClientLive.ts"
-import { API_CALLS } from "./api-calls.ts"
+import { API_CALLS, CONTROLLER_API_CALLS, CONTROLLER_METHODS } from "./api-calls.ts"
 import { type K8sObject, one, render, ROOT } from "./render.ts"
 
 const key = (g: { readonly group: string; readonly resource: string; readonly verb: string }) => `${g.verb} ${g.group === "" ? "" : g.group + "/"}${g.resource}`
@@ -80,5 +82,47 @@ describe("RBAC covers every API call the plugin makes, and nothing more", () => 
 
   it("the start-up access check asks about exactly the granted permissions, each once", () => {
     expect(asked(EventPosterLive.REQUIRED_ACCESS)).toEqual(grantedButReviews())
+  })
+})
+
+describe("the controller's own ClusterRole covers every API call `rds-csi controller` makes, and nothing more", () => {
+  const role = one(render("base"), "ClusterRole", "rds-csi-controller")
+  const binding = one(render("base"), "ClusterRoleBinding", "rds-csi-controller")
+
+  it("every method the controller calls is a row of the table (same KubeClient, same request, same verb)", () => {
+    expect(CONTROLLER_API_CALLS.map((c) => c.method).sort()).toEqual([...CONTROLLER_METHODS].sort())
+  })
+
+  it("the ClusterRole grants every call of the controller", () => {
+    const grants = new Set(granted(role))
+    for (const c of CONTROLLER_API_CALLS) expect(grants.has(key(c)), `${c.method}: ${key(c)}`).toBe(true)
+  })
+
+  it("the ClusterRole grants nothing the controller's calls do not need", () => {
+    const needed = new Set(CONTROLLER_API_CALLS.map(key))
+    expect(granted(role).filter((g) => !needed.has(g))).toEqual([])
+  })
+
+  it("it is bound to the controller's ServiceAccount, which the Deployment runs as", () => {
+    expect(binding["subjects"]).toEqual([{ kind: "ServiceAccount", name: "rds-csi-controller", namespace: "rds-csi" }])
+    expect(one(render("base"), "Deployment", "rds-csi-controller")["spec"]["template"]["spec"]["serviceAccountName"]).toBe("rds-csi-controller")
+  })
+
+  it("src/controller/ calls no KubeClient method outside CONTROLLER_METHODS (no files there yet: nothing to find)", () => {
+    const dir = path.join(ROOT, "src/controller")
+    const others = API_CALLS.map((c) => c.method).filter((m) => !(CONTROLLER_METHODS as ReadonlyArray<string>).includes(m))
+    const found: Array<string> = []
+    const walk = (d: string): void => {
+      for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, entry.name)
+        if (entry.isDirectory()) walk(p)
+        else if (p.endsWith(".ts")) {
+          const text = fs.readFileSync(p, "utf8")
+          for (const m of others) if (new RegExp(`\\.${m}\\(`).test(text)) found.push(`${path.relative(ROOT, p)}: ${m}`)
+        }
+      }
+    }
+    if (fs.existsSync(dir)) walk(dir)
+    expect(found).toEqual([])
   })
 })
