@@ -1,6 +1,7 @@
 /**
  * The `rds-csi` command line: `rds-csi node` (the DaemonSet runtime), `rds-csi controller` (the
- * Deployment runtime) and `rds-csi doctor` (checks a node's prerequisites). Parses and validates flags, then hands over to main.ts.
+ * Deployment runtime), `rds-csi doctor` (checks a node's or the controller's prerequisites) and
+ * `rds-csi emulator` (an RDS of the project's own behind a real sshd, to try the driver without one). Parses and validates flags, then hands over to main.ts.
  *
  * May import: everything (this is an entry point).
  */
@@ -12,6 +13,7 @@ import { readFileSync } from "node:fs"
 import { nodeFlags, toSettings } from "./Config.ts"
 import { controllerFlags, toControllerSettings } from "./controller/ControllerFlags.ts"
 import { doctorCommand } from "./doctor/Doctor.ts"
+import { emulatorCommand } from "./emulator/Command.ts"
 import { runNode } from "./main.ts"
 
 const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version
@@ -49,7 +51,7 @@ const controller = Command.make("controller", controllerFlags, (parsed) =>
 
 export const cli = Command.make("rds-csi").pipe(
   Command.withDescription("Kubernetes CSI driver for NVMe over TCP block storage."),
-  Command.withSubcommands([node, controller, doctorCommand(VERSION)])
+  Command.withSubcommands([node, controller, doctorCommand(VERSION), emulatorCommand])
 )
 
 /**

@@ -54,15 +54,17 @@ export const incompatibility = (
 }
 
 /**
- * ReadWriteOnce promises one node, but with `attachRequired: false` nothing in Kubernetes stops
- * a second node from staging the same file system read-write (a rolling update, a node that
- * came back): until the controller fences at the target, say so where an operator looks.
+ * ReadWriteOnce promises one node. The controller fences the volumes it created to the node
+ * they are published to (ControllerPublish, attachRequired: true), so a second node cannot even
+ * connect; a static PV outside the managed NQN prefix is not fenced by anyone, and Kubernetes
+ * alone does not stop a second node from staging it read-write (a rolling update, a node that
+ * came back): say so where an operator looks.
  */
-const warnUnfenced = (req: StageRequest) =>
-  req.capability.accessType._tag === "Mount" &&
+const warnUnfenced = (req: StageRequest, managedPrefix: string | undefined) =>
+  req.capability.accessType._tag === "Mount" && !isManaged(req.target.nqn, managedPrefix) &&
     (req.capability.accessMode === "SINGLE_NODE_WRITER" || req.capability.accessMode === "SINGLE_NODE_MULTI_WRITER")
     ? Effect.logWarning(
-      `${req.capability.accessMode} file system staged with no attach step: nothing fences it at the target, so a second node ` +
+      `${req.capability.accessMode} file system outside the managed NQN prefix: nothing fences it at the target, so a second node ` +
         "could mount it read-write too (e.g. during a rolling update); use ReadWriteOncePod where a single writer matters"
     )
     : Effect.void
@@ -113,7 +115,7 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
       ? "staging again a volume whose unstage did not finish"
       : "staging again a volume staged before the node restarted; its earlier publications are forgotten (kubelet publishes again)")
   }
-  yield* warnUnfenced(req)
+  yield* warnUnfenced(req, settings.managedNqnPrefix)
 
   const address = `${target.address}:${target.port}`
   // Connect and record under the subsystem's lock: a sibling volume's unstage or failed stage
