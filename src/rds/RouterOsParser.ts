@@ -2,8 +2,9 @@
  * RouterOsParser: the output of RouterOS `print detail` → records of key=value pairs, and those
  * records → the controller's Disk, PoolSpace and BackingFile. Pure. Tolerant of every shape the
  * reference captured from a real RDS (reference/routeros/README.md): a `Flags:` header, record
- * indices (` 0  `, with flag letters after them), records wrapped onto indented continuation
- * lines, quoted values with escapes, byte counts printed with digit groups separated by spaces
+ * indices (` 0  `, with flag letters after them), `;;;` comments (alone or after the index),
+ * records wrapped onto indented continuation lines, quoted values with escapes (`\XX` bytes
+ * decoded as UTF-8), byte counts printed with digit groups separated by spaces
  * (`size=53 687 091 200`), values with spaces (`creation-time=jan/01/2025 00:00:00`), file names
  * with or without a leading `/`, blank lines between records.
  *
@@ -25,9 +26,10 @@ export class RosParseError extends Data.TaggedError("RosParseError")<{
 }
 
 // An index line: at most 4 spaces of indentation, the item's number, then optional flag letters
-// (`X`, `t`, `D`, `*`) before the first key. Continuation lines are indented deeper (15 in the
-// captures), so a wrapped digit group ("   687 091 200") is never mistaken for an index.
-const INDEX_LINE = /^ {0,4}(\d+)((?:\s+[A-Za-z*]{1,4}(?=\s))*)\s+(.*)$/
+// (`X`, `t`, `D`, `*`; as many as the item has: /disk has more than ten flags) before the first
+// key. Continuation lines are indented deeper (15 in the captures), so a wrapped digit group
+// ("   687 091 200") is never mistaken for an index.
+const INDEX_LINE = /^ {0,4}(\d+)((?:\s+[A-Za-z*]+(?=\s))*)\s+(.*)$/
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
 const ESCAPES: Readonly<Record<string, string>> = {
@@ -45,23 +47,43 @@ const ESCAPES: Readonly<Record<string, string>> = {
   v: "\v"
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true })
+
+/** Bytes printed as `\XX` escapes: UTF-8 when they are (RouterOS escapes each byte of a non-ASCII character), else one character per byte. */
+const decodeBytes = (bytes: ReadonlyArray<number>): string => {
+  try {
+    return UTF8.decode(new Uint8Array(bytes))
+  } catch {
+    return String.fromCharCode(...bytes)
+  }
+}
+
 /** Reads a quoted value starting at `text[at] === '"'`; returns the value and the index after the closing quote. */
 const readQuoted = (text: string, at: number): { readonly value: string; readonly end: number } | undefined => {
   let value = ""
+  let bytes: Array<number> = []
+  const flushBytes = () => {
+    if (bytes.length > 0) value += decodeBytes(bytes)
+    bytes = []
+  }
   for (let i = at + 1; i < text.length; i++) {
     const c = text[i]!
-    if (c === "\"") return { value, end: i + 1 }
     if (c !== "\\") {
+      flushBytes()
+      if (c === "\"") return { value, end: i + 1 }
       value += c
       continue
     }
     const next = text[i + 1]
     if (next === undefined) return undefined
-    const hex = /^[0-9A-Fa-f]{2}$/.test(text.slice(i + 1, i + 3)) ? text.slice(i + 1, i + 3) : undefined
+    // The manual: "\XX: character from hex value; hex numbers should use capital letters", so
+    // `\ab` is BEL then `b`, not 0xAB.
+    const hex = /^[0-9A-F]{2}$/.test(text.slice(i + 1, i + 3)) ? text.slice(i + 1, i + 3) : undefined
     if (hex !== undefined) {
-      value += String.fromCharCode(Number.parseInt(hex, 16))
+      bytes.push(Number.parseInt(hex, 16))
       i += 2
     } else {
+      flushBytes()
       value += ESCAPES[next] ?? next
       i += 1
     }
@@ -131,11 +153,16 @@ export const parseRecords = (output: string): Result.Result<ReadonlyArray<RosRec
       inHeader = true
       continue
     }
+    const index = INDEX_LINE.exec(line)
     // A header wraps onto indented lines without key=value pairs.
-    if (inHeader && /^\s/.test(line) && !trimmed.includes("=")) continue
+    if (inHeader && index === null && /^\s/.test(line) && !trimmed.includes("=")) continue
     inHeader = false
     if (trimmed.startsWith(";;;")) continue // an item's comment
-    const index = INDEX_LINE.exec(line)
+    // ` 0 X  ;;; comment`: the item's properties follow on the next, indented lines.
+    if (index !== null && (index[3] ?? "").startsWith(";;;")) {
+      flush()
+      continue
+    }
     if (index !== null && (index[3] ?? "").includes("=")) {
       flush()
       current.push(index[3]!)
