@@ -37,12 +37,14 @@ if ((want_host)); then NEEDS+=(
   "xfsprogs:mkfs.xfs:the mount layer's tools" "xfsprogs:xfs_growfs:the mount layer's tools"
   "util-linux:unshare:the read-only-root install test"
   "nix-bin:nix-instantiate:the flake.nix parse check"
+  "openssh-server:/usr/sbin/sshd:the RDS emulator's real SSH server (the emulator starts its own on 127.0.0.1)"
 ); fi
 if ((want_int)); then NEEDS+=(
   "kubernetes-client:kubectl:the test cluster is set up and described with kubectl"
   "etcd-server:etcd:the test kube-apiserver's store"
   "curl:curl:start-cluster.sh waits for /readyz"
   "openssl:openssl:the test cluster's throw-away PKI"
+  "openssh-server:/usr/sbin/sshd:the controller talks to the RDS emulator through a real sshd"
 ); fi
 if ((want_e2e)); then NEEDS+=(
   "qemu-system-x86:qemu-system-x86_64:the throw-away VM" "busybox-static:/bin/busybox:PID 1 of the VM's initramfs"
@@ -52,6 +54,7 @@ if ((want_e2e)); then NEEDS+=(
   "kmod:depmod:indexing the VM kernel's modules" "iproute2:ip:the guest's network" "util-linux:blkid:the guest probes devices"
   "util-linux:mount:the guest mounts" "xz-utils:xz:unpacking the VM kernel" "gzip:gzip:packing the initramfs"
   "file:file:checking busybox is static" "kubernetes-client:kubectl:the host checks events with kubectl describe"
+  "openssh-server:/usr/sbin/sshd:the RDS emulator's sshd in the guest (controller e2e, csi-sanity)"
 ); fi
 
 missing=() why=()
@@ -67,7 +70,17 @@ if ((${#missing[@]})); then
     say "installing ${#missing[@]} Debian package(s), once:"
     for w in "${why[@]}"; do say "  $w"; done
     apt-get update -qq
+    # openssh-server's scripts would start (and enable) a system sshd on port 22; the tests only
+    # run their own on 127.0.0.1 with their own config. A policy-rc.d of ours forbids the start
+    # during this install (only when none exists) and goes away after it.
+    policy=
+    if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+      say "  (the system sshd service is not started: the tests run their own sshd on 127.0.0.1)"
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$policy" ] || rm -f "$policy"
   else
     say "missing on this machine (and not root, so nothing was installed):"
     for w in "${why[@]}"; do say "  $w"; done

@@ -6,7 +6,7 @@
  *
  * May import: rds/*, controller/*, controllerMain (sshOptions), doctor/Check.
  */
-import { Console, Effect } from "effect"
+import { Console, Duration, Effect, References } from "effect"
 import { Command } from "effect/cli"
 import * as os from "node:os"
 import { controllerFlags, toControllerSettings } from "../controller/ControllerFlags.ts"
@@ -24,7 +24,7 @@ const fixFor = (e: RdsError, s: ControllerSettings): string => {
     case "AuthFailed":
       return `give the user '${s.rdsUser}' the public half of ${s.sshKeyFile} on the RDS (/user ssh-keys import public-key-file=… user=${s.rdsUser})`
     case "Timeout":
-      return `the RDS did not answer within ${s.commandTimeout.toString()}: check the address, routes and firewall to ${s.rdsHost}:${s.rdsPort}, or raise --command-timeout`
+      return `the RDS did not answer within ${Duration.format(s.commandTimeout)}: check the address, routes and firewall to ${s.rdsHost}:${s.rdsPort}, or raise --command-timeout`
     case "Unreachable":
       return `check --rds-address (${s.rdsHost}:${s.rdsPort}), that SSH is enabled on the RDS (/ip service print) and that this pod may reach it`
   }
@@ -99,7 +99,11 @@ export const doctorControllerCommand = (version: string) =>
       const header = `rds-csi doctor ${version} on ${os.hostname()}: can this controller manage volumes on ${s.rdsHost}?`
       const results = options._tag === "Failure"
         ? [fail("rds keys", options.failure.message, "mount the rds-csi-ssh Secret (private key and host key) where the flags point")]
-        : yield* rdsChecks(s).pipe(Effect.provide(RdsClientSsh.layer({ ...options.success, attempts: 1 })))
+        : yield* rdsChecks(s).pipe(
+          Effect.provide(RdsClientSsh.layer({ ...options.success, attempts: 1 })),
+          // The report says what failed; the client's own log lines would only repeat it.
+          Effect.provideService(References.MinimumLogLevel, "None")
+        )
       yield* Console.log(render(results, header, { fail: "rds-csi controller will not work until the failures are fixed.", ok: "this controller can manage volumes on the RDS." }).trimEnd())
       const code = exitCode(results)
       if (code !== 0) process.exitCode = code

@@ -111,6 +111,13 @@ export const make = (options: SshOptions): Effect.Effect<RdsClient["Service"], n
         client.connect(config)
       })
 
+    /** Ends the current connection (its commands in flight fail and, when idempotent, are retried). */
+    const dropConnection = () => {
+      const c = current
+      current = undefined
+      c?.then((client) => client.end(), () => undefined)
+    }
+
     const connection = (command: RosCommand): Effect.Effect<Client, RdsUnavailable> =>
       Effect.tryPromise({
         try: () => {
@@ -188,7 +195,12 @@ export const make = (options: SshOptions): Effect.Effect<RdsClient["Service"], n
       }).pipe(
         Effect.timeoutOrElse({
           duration: options.commandTimeout,
-          orElse: () => Effect.fail(unavailable(command, "Timeout", `no answer within ${Duration.format(options.commandTimeout)}`))
+          // A command that hangs may mean a wedged connection (a half-open TCP session after a
+          // network cut answers nothing until keep-alives give up): the next try gets a new one.
+          orElse: () =>
+            Effect.sync(() => dropConnection()).pipe(
+              Effect.andThen(Effect.fail(unavailable(command, "Timeout", `no answer within ${Duration.format(options.commandTimeout)}`)))
+            )
         })
       )
 
