@@ -1,6 +1,8 @@
-# rds-csi node plugin image: Node 24, the host tools the plugin spawns, production dependencies
-# only, and the bundled build (dist/: one tree-shaken file, no TypeScript stripping at start-up,
-# a third less memory than running the sources).
+# rds-csi image, one for both parts (`rds-csi node` in the DaemonSet, `rds-csi controller` in
+# the Deployment): Node 24, the host tools the node plugin spawns, production dependencies only
+# (the controller's ssh2 is pure JavaScript: no install script needed), and the bundled build
+# (dist/: tree-shaken chunks, no TypeScript stripping at start-up, a third less memory than
+# running the sources).
 #
 #   docker build -t ghcr.io/srvlab/rds-csi:0.1.0 .
 #

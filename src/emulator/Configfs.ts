@@ -7,7 +7,9 @@
  * attribute files (writing one creates it), a symlink's parent (a configfs default group such
  * as `allowed_hosts/` or `subsystems/`) exists implicitly, and `rmdir` of an item removes its
  * attribute files and its *empty* default groups but fails (ENOTEMPTY) while a child item or a
- * link is left inside — as configfs refuses to remove a subsystem that still has a namespace.
+ * link is left inside — as configfs refuses to remove a subsystem that still has a namespace —
+ * and nvmet's allowed-hosts rules hold (EINVAL): no host linked while attr_allow_any_host is 1,
+ * no attr_allow_any_host=1 while hosts are linked.
  *
  * All operations are idempotent where the backend needs it: mkdir is `mkdir -p`, unlink/rmdir
  * of something absent and symlink onto an existing link succeed.
@@ -61,6 +63,8 @@ export const live: ConfigfsOps = {
   symlink: (target, link) => fs.symlink(target, link).catch(ignore(["EEXIST"]))
 }
 
+const invalid = (what: string) => Object.assign(new Error(`EINVAL: invalid argument, ${what}`), { code: "EINVAL" })
+
 const notEmpty = (dir: string) => Object.assign(new Error(`ENOTEMPTY: directory not empty, rmdir '${dir}'`), { code: "ENOTEMPTY" })
 
 /** A plain directory behaving like configfs for the backend (see the header). */
@@ -87,7 +91,19 @@ export const plainDir: ConfigfsOps = {
     await fs.rmdir(dir)
   },
   symlink: async (target, link) => {
+    // nvmet: "can't add hosts when allow_any_host is set" (EINVAL)
+    if (path.basename(path.dirname(link)) === "allowed_hosts") {
+      const any = await common.read(path.join(path.dirname(path.dirname(link)), "attr_allow_any_host"))
+      if (any === "1") throw invalid(`symlink '${link}': attr_allow_any_host is 1`)
+    }
     await fs.mkdir(path.dirname(link), { recursive: true })
     await fs.symlink(target, link).catch(ignore(["EEXIST"]))
+  },
+  write: async (file, value) => {
+    // nvmet: "can't set allow_any_host when explicit hosts are set" (EINVAL)
+    if (path.basename(file) === "attr_allow_any_host" && value.trim() === "1" && (await common.readdir(path.join(path.dirname(file), "allowed_hosts"))).length > 0) {
+      throw invalid(`write '${file}': hosts are linked in allowed_hosts`)
+    }
+    await fs.writeFile(file, value)
   }
 }

@@ -69,21 +69,25 @@ export const make = (options: NvmetOptions): Backend["Service"] => {
       await cfs.rmdir(hostDir(host))
     })
 
+  // The kernel's rules (drivers/nvme/target/configfs.c): no host may be linked while
+  // attr_allow_any_host is 1 (EINVAL), and attr_allow_any_host cannot become 1 while hosts are
+  // linked. So: closing = allow_any_host 0 first, then link; opening = unlink first, then 1.
   const setAllowedHosts = (disk: DiskEntry) =>
     Effect.gen(function*() {
       const s = sub(disk.nvmeTcpServerNqn)
       const want = disk.allowHostName
       if (want !== "") {
+        yield* io("set attr_allow_any_host", s, () => cfs.write(path.join(s, "attr_allow_any_host"), "0"))
         yield* io("create host", hostDir(want), () => cfs.mkdir(hostDir(want)))
-        yield* io("allow host", s, () => cfs.symlink(hostDir(want), path.join(s, "allowed_hosts", want)))
+        const linked = yield* io("list allowed hosts", s, () => cfs.readdir(path.join(s, "allowed_hosts")))
+        if (!linked.includes(want)) yield* io("allow host", s, () => cfs.symlink(hostDir(want), path.join(s, "allowed_hosts", want)))
       }
       const links = yield* io("list allowed hosts", s, () => cfs.readdir(path.join(s, "allowed_hosts")))
       for (const h of links.filter((h) => h !== want)) {
         yield* io("disallow host", s, () => cfs.unlink(path.join(s, "allowed_hosts", h)))
         yield* cleanupHost(h)
       }
-      // the kernel refuses allow_any_host=1 while hosts are linked: links went first
-      yield* io("set attr_allow_any_host", s, () => cfs.write(path.join(s, "attr_allow_any_host"), want === "" ? "1" : "0"))
+      if (want === "") yield* io("set attr_allow_any_host", s, () => cfs.write(path.join(s, "attr_allow_any_host"), "1"))
     })
 
   const ensureNamespace = (disk: DiskEntry) =>

@@ -48,15 +48,18 @@ const report = (r: ScenarioResult): string =>
     ...(r.error === undefined ? [] : [`  error: ${r.error}`])
   ].join("\n")
 
-/** Boots one VM for `names` (in this order) and declares one test per scenario. */
-export const describeScenarios = (title: string, names: ReadonlyArray<string>, timeoutSeconds: number): void => {
+/**
+ * Boots one VM for `names` (in this order) and declares one test per scenario. `script` is the
+ * guest runner (default the node plugin's; the controller's drives the whole driver).
+ */
+export const describeScenarios = (title: string, names: ReadonlyArray<string>, timeoutSeconds: number, script = "test/e2e/guest/node-plugin.sh"): void => {
   describe(title, () => {
     let run: VmRun | undefined
     beforeAll(async () => {
       run = await runInVm({
         command: (out) => {
           prewarmCompileCache(path.join(out, "node-compile-cache"))
-          return ["bash", "test/e2e/guest/node-plugin.sh", out, ...names]
+          return ["bash", script, out, ...names]
         },
         timeoutSeconds,
         memoryMb: 1024
