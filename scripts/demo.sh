@@ -1,10 +1,11 @@
 #!/bin/bash
-# npm run demo: the main job on the real-kernel sandbox, shown step by step (SPEC §1): a volume
-# staged and published on a real Linux kernel (qemu VM, kernel nvmet-tcp target), data written,
+# npm run demo: the main job on the real-kernel sandbox, shown step by step (SPEC §1): the RDS
+# emulator on the VM's kernel NVMe/TCP target, `rds-csi controller` creating the volume over SSH
+# and fencing it to the node, the volume staged and published on a real Linux kernel, data written,
 # the storage connection cut for longer than ctrlLossTmo so the kernel deletes the controller
 # and renumbers the device, and the plugin bringing the volume back by itself — with the events
 # as `kubectl describe pvc` prints them from a real kube-apiserver, the VolumeCondition, the
-# metrics, and the data intact. Needs root (apt packages, the VM, mounts); installs what it
+# metrics, and the data intact; then unpublished and deleted. Needs root (apt packages, the VM, mounts); installs what it
 # needs on Debian, caching under /var/cache/rds-csi (the first run also builds kube-apiserver:
 # about 4 minutes).
 set -euo pipefail

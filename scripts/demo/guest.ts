@@ -1,18 +1,21 @@
 /**
- * npm run demo, inside the VM (real kernel): the plugin (events on, as its ServiceAccount, to
- * the host's API server through qemu's forward) stages and publishes a volume, data is written,
- * the target goes away for longer than the volume's ctrlLossTmo (the kernel deletes the
- * controller; the device comes back renumbered), and the plugin recovers it by itself. Every
- * step is printed as a `[demo] ` line for the host to show; `[demo] describe-pvc` asks the host
- * to print `kubectl describe pvc`.
+ * npm run demo, inside the VM (real kernel): the whole driver. The project's RDS emulator runs
+ * on the kernel's NVMe/TCP target behind sshd; `rds-csi controller` creates the volume over SSH
+ * and fences it to this node; the node plugin (events on, as its ServiceAccount, to the host's
+ * API server through qemu's forward) stages and publishes it, data is written, the target goes
+ * away for longer than the volume's ctrlLossTmo (the kernel deletes the controller; the device
+ * comes back renumbered), the plugin recovers it by itself, and the volume is unpublished and
+ * deleted again. Every step is printed as a `[demo] ` line for the host to show; `[demo]
+ * describe-pvc` asks the host to print `kubectl describe pvc`.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { CFG, EMU_DIR, startController, startEmulator, stopAll } from "../../test/e2e/guest/controllerHarness.ts"
 import {
-  attachedOf, ctrlsOf, ctx, mountCap, mountsAt, pattern, PREFIX, readAt, sha, stagingPath, startPlugin, targetPath, waitFor, writeSynced
+  attachedOf, ctrlsOf, mountCap, mountsAt, pattern, PREFIX, readAt, sha, stagingPath, startPlugin, targetPath, waitFor, writeSynced
 } from "../../test/e2e/guest/harness.ts"
 import { scrape } from "../../test/e2e/guest/hostLink.ts"
-import { METRICS_ADDRESS, nvmet, resilienceFlags } from "../../test/e2e/guest/resilience-common.ts"
+import { METRICS_ADDRESS, resilienceFlags } from "../../test/e2e/guest/resilience-common.ts"
 
 const [outDir, VOL] = process.argv.slice(2) as [string, string]
 const NQN = `${PREFIX}${VOL}`
@@ -26,16 +29,39 @@ const check = (ok: boolean, what: string) => {
   if (!ok) failures++
 }
 
+const HOST_NQN = "nqn.2014-08.org.nvmexpress:uuid:de300000-0000-4000-8000-000000000001"
+/** The emulator's NVMe/TCP port in configfs (it names ports by TCP port). */
+const PORT_LINK = `${CFG}/ports/4420/subsystems/${NQN}`
+
 const main = async () => {
-  say(`guest: kernel ${fs.readFileSync("/proc/sys/kernel/osrelease", "utf8").trim()}, nvmet-tcp target on 127.0.0.1:4420 exporting ${NQN}`)
-  const plugin = await startPlugin(outDir, { editFlags: resilienceFlags(path.join(outDir, "guest-node.kubeconfig"), false) })
+  say(`guest: kernel ${fs.readFileSync("/proc/sys/kernel/osrelease", "utf8").trim()}; starting the RDS emulator on the kernel's NVMe/TCP target (nvmet) behind sshd`)
+  const flags = await startEmulator(outDir)
+  say(`rds-csi emulator: RouterOS over ssh on 127.0.0.1:2222, disks become nvmet subsystems on 127.0.0.1:4420; controller flags: ${flags.join(" ")}`)
+  const controller = await startController(outDir, flags)
+  say("rds-csi controller: Probe ready (it reached the emulator over SSH, host key pinned)")
+  const plugin = await startPlugin(outDir, { editFlags: (f) => [...resilienceFlags(path.join(outDir, "guest-node.kubeconfig"), false)(f), "--host-nqn", HOST_NQN] })
   say(`rds-csi node started (pid ${plugin.pid}): Probe ready after ${plugin.readyMs} ms; events go to the API server as system:serviceaccount:rds-csi:rds-csi-node`)
   const c = plugin.client
-  const context = ctx(NQN, { ctrlLossTmo: String(CTRL_LOSS_TMO), reconnectDelay: "1" })
+  const nodeId = (await c.NodeGetInfo({})).node_id
   const staging = stagingPath(VOL)
   const target = targetPath(VOL)
 
   let t = performance.now()
+  const created = await controller.CreateVolume({
+    name: VOL,
+    capacity_range: { required_bytes: 128 * 1024 * 1024 },
+    volume_capabilities: [mountCap("ext4")],
+    parameters: { ctrlLossTmo: String(CTRL_LOSS_TMO), reconnectDelay: "1" }
+  }, { deadlineMs: 300_000 })
+  const context = created.volume.volume_context
+  say(`CreateVolume over SSH in ${Math.round(performance.now() - t)} ms: /disk add … slot=${VOL} → ${Number(created.volume.capacity_bytes) / 2 ** 20} MiB, sparse file ${EMU_DIR}/storage/storage-pool/k8s/${VOL}.img, subsystem ${NQN}; volume_context ${JSON.stringify(context)}`)
+  t = performance.now()
+  await controller.ControllerPublishVolume({ volume_id: VOL, node_id: nodeId, volume_capability: mountCap("ext4"), volume_context: context }, { deadlineMs: 300_000 })
+  const allowed = fs.readdirSync(`${CFG}/subsystems/${NQN}/allowed_hosts`)
+  say(`ControllerPublishVolume to node_id ${nodeId} in ${Math.round(performance.now() - t)} ms: the target now admits only ${allowed.join(", ")} (attr_allow_any_host=${fs.readFileSync(`${CFG}/subsystems/${NQN}/attr_allow_any_host`, "utf8").trim()})`)
+  check(allowed.length === 1 && allowed[0] === HOST_NQN, "fenced at the target to this node's host NQN")
+
+  t = performance.now()
   await c.NodeStageVolume({ volume_id: VOL, staging_target_path: staging, volume_capability: mountCap("ext4"), volume_context: context } as never, { deadlineMs: 120_000 })
   const before = attachedOf(NQN)!
   say(`NodeStageVolume: connected ${before.ctrl.name} (${before.ctrl.state}), device /dev/${before.ns.name} (${before.ns.devT}), ext4 made and mounted in ${Math.round(performance.now() - t)} ms; ctrlLossTmo=${CTRL_LOSS_TMO}s`)
@@ -48,7 +74,7 @@ const main = async () => {
   say(`wrote 256 KiB through the pod's path (sha256 ${sha(data)})`)
 
   say(`cutting the storage network: the target stops exporting the volume for ${OUTAGE_S} s (longer than ctrlLossTmo=${CTRL_LOSS_TMO}s)`)
-  await nvmet("unlink", NQN)
+  fs.unlinkSync(PORT_LINK)
   const seen: Array<string> = []
   const cutAt = performance.now()
   while (performance.now() - cutAt < OUTAGE_S * 1000) {
@@ -59,7 +85,7 @@ const main = async () => {
     }
     await sleep(200)
   }
-  await nvmet("link", NQN)
+  fs.symlinkSync(`${CFG}/subsystems/${NQN}`, PORT_LINK)
   say("the target exports the volume again; nothing is called from outside: the plugin's health monitor takes it from here")
   const back = await waitFor(() => {
     const a = attachedOf(NQN)
@@ -103,7 +129,11 @@ const main = async () => {
   await c.NodeUnpublishVolume({ volume_id: VOL, target_path: target } as never)
   await c.NodeUnstageVolume({ volume_id: VOL, staging_target_path: staging } as never)
   check(ctrlsOf(NQN).length === 0, "NodeUnpublishVolume + NodeUnstageVolume: unmounted and disconnected")
+  await controller.ControllerUnpublishVolume({ volume_id: VOL, node_id: nodeId }, { deadlineMs: 300_000 })
+  await controller.DeleteVolume({ volume_id: VOL }, { deadlineMs: 300_000 })
+  check(!fs.existsSync(`${CFG}/subsystems/${NQN}`) && !fs.existsSync(`${EMU_DIR}/storage/storage-pool/k8s/${VOL}.img`), "ControllerUnpublishVolume + DeleteVolume: the subsystem and its backing file are gone from the RDS emulator")
   await plugin.stop("SIGTERM")
+  await stopAll()
   return failures
 }
 

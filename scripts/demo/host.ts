@@ -28,8 +28,8 @@ const describe = (what: "pvc" | "node") => {
   console.log(`\n$ kubectl describe ${what === "pvc" ? `pvc -n ${NAMESPACE} ${VOLUME}` : "node e2e-guest"}\n...\n${events.trimEnd()}\n`)
 }
 
-say("booting the VM (qemu, Debian kernel 6.1, software emulation; the plugin runs inside it as its ServiceAccount)")
-const vm = spawn("bash", [path.join(VM_DIR, "run-in-vm.sh"), "-t", "600", "-m", "1024", "-o", setup.outDir,
+say("booting the VM (qemu, Debian kernel 6.1, software emulation; the RDS emulator, the controller and the node plugin run inside it)")
+const vm = spawn("bash", [path.join(VM_DIR, "run-in-vm.sh"), "-t", "900", "-m", "1024", "-o", setup.outDir,
   ...setup.forwards.flatMap((f) => ["-f", f]), "--", "bash", path.join(REPO, "scripts/demo/guest.sh"), setup.outDir, VOLUME], {
   cwd: REPO,
   stdio: ["ignore", "pipe", "inherit"]

@@ -15,69 +15,22 @@
  *
  *   node controller.guest.ts OUT_DIR SCENARIO...
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { makeCsiClient } from "../../csi/client.ts"
 import {
-  call, ctrlsOf, KUBELET, log, mountCap, NODE, pattern, PREFIX, readAt, type Recorder, REPO, run, RUN_DIR, scenario, sha, sleep,
+  call, ctrlsOf, KUBELET, log, mountCap, pattern, PREFIX, readAt, type Recorder, REPO, run, scenario, sha,
   SOCKET, startPlugin, STATE_DIR, stagingPath, targetPath, waitFor, writeSynced
 } from "./harness.ts"
 
+import { CFG, CONTROLLER_SOCKET, EMU_DIR, startController, startEmulator, stopAll } from "./controllerHarness.ts"
+
 const HOST_A = "nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-0000-4000-8000-00000000000a"
 const HOST_B = "nqn.2014-08.org.nvmexpress:uuid:bbbbbbbb-0000-4000-8000-00000000000b"
-const EMU_DIR = "/tmp/rds-emulator"
-const CONTROLLER_SOCKET = `${RUN_DIR}/controller.sock`
-const CFG = "/sys/kernel/config/nvmet"
 const MiB = 1024 ** 2
-const POOL = "1G"
 const SANITY = path.resolve(REPO, "../shared/tools/csi-sanity/csi-sanity")
 
 const [outDir, ...names] = process.argv.slice(2) as [string, ...Array<string>]
 fs.mkdirSync(STATE_DIR, { recursive: true })
-const children: Array<ChildProcess> = []
-
-/** Spawns a long-running rds-csi command with its output in OUT/NAME.log. */
-const spawnLogged = (name: string, args: ReadonlyArray<string>): { readonly child: ChildProcess; readonly logFile: string } => {
-  const logFile = path.join(outDir, `${name}.log`)
-  const fd = fs.openSync(logFile, "a")
-  const child = spawn(NODE, [path.join(REPO, "bin/rds-csi.js"), ...args], { cwd: REPO, stdio: ["ignore", fd, fd] })
-  fs.closeSync(fd)
-  children.push(child)
-  return { child, logFile }
-}
-
-const startEmulator = async (): Promise<ReadonlyArray<string>> => {
-  const t = performance.now()
-  const { logFile } = spawnLogged("emulator", ["emulator", "--dir", EMU_DIR, "--ssh-port", "2222", "--backend", "nvmet", "--pool-size", POOL, "--nvme-address", "127.0.0.1"])
-  // It prints the controller's flags on one line of stdout once sshd answers.
-  const flags = await waitFor(() => {
-    const line = fs.readFileSync(logFile, "utf8").split("\n").find((l) => l.startsWith("--rds-address "))
-    return line?.split(" ")
-  }, 120_000, 200)
-  if (flags === undefined) throw new Error(`the emulator printed no controller flags in 120 s:\n${fs.readFileSync(logFile, "utf8").slice(-3000)}`)
-  log(`emulator (nvmet backend, pool ${POOL}) ready in ${Math.round(performance.now() - t)} ms: ${flags.join(" ")}`)
-  return flags
-}
-
-const startController = async (flags: ReadonlyArray<string>) => {
-  const t = performance.now()
-  const { child, logFile } = spawnLogged("controller", [
-    "controller", "--endpoint", `unix://${CONTROLLER_SOCKET}`, ...flags, "--nqn-prefix", PREFIX, "--command-timeout", "60s", "--log-level", "debug"
-  ])
-  const ready = await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`the controller exited (${child.exitCode}):\n${fs.readFileSync(logFile, "utf8").slice(-3000)}`)
-    if (!fs.existsSync(CONTROLLER_SOCKET)) return undefined
-    const probe = makeCsiClient(CONTROLLER_SOCKET)
-    const r = await call(() => probe.Probe({}, { deadlineMs: 20_000 }))
-    probe.close()
-    return r.code === 0 && r.response?.ready?.value === true ? true : undefined
-  }, 120_000, 200)
-  if (ready === undefined) throw new Error(`the controller was not ready in 120 s:\n${fs.readFileSync(logFile, "utf8").slice(-3000)}`)
-  log(`controller ready (Probe over SSH) ${Math.round(performance.now() - t)} ms after spawn`)
-  return makeCsiClient(CONTROLLER_SOCKET)
-}
-
 const read = (p: string): string | undefined => {
   try {
     return fs.readFileSync(p, "utf8").trim()
@@ -107,8 +60,8 @@ const connectAs = async (host: string, nqn: string): Promise<{ readonly connecte
 }
 
 const main = async (): Promise<number> => {
-  const flags = await startEmulator()
-  const controller = await startController(flags)
+  const flags = await startEmulator(outDir)
+  const controller = await startController(outDir, flags)
   const node = await startPlugin(outDir, { extraFlags: ["--host-nqn", HOST_A] })
   const info = await call(() => node.client.NodeGetInfo({}))
   const nodeId = info.response?.node_id ?? ""
@@ -243,8 +196,7 @@ try {
 } catch (e) {
   log(`controller guest runner failed: ${(e as Error)?.stack ?? String(e)}`)
 } finally {
-  for (const c of children) c.kill("SIGTERM")
-  await sleep(500)
+  await stopAll()
 }
 log(`${names.length - failed}/${names.length} scenarios passed in ${Math.round(performance.now() - started)} ms`)
 process.exit(failed === 0 ? 0 : 1)
