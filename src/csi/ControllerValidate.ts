@@ -25,7 +25,7 @@ import type {
   ValidateVolumeCapabilitiesRequest,
   VolumeCapabilityMessage
 } from "./Messages.ts"
-import { capability } from "./Validate.ts"
+import { bytes, capability } from "./Validate.ts"
 
 const invalid = (field: string, rule: string) => Result.fail(new InvalidArgument({ field, rule }))
 
@@ -53,19 +53,6 @@ export const classParameters = (parameters: Readonly<Record<string, string>> | u
     const keepAliveTmo = p["keepAliveTmo"] === undefined ? defaults.keepAliveTmo : yield* intIn(p["keepAliveTmo"], f("keepAliveTmo"), 1, 3600)
     return { volumePath, nvmeAddress, nvmePort, ctrlLossTmo, reconnectDelay, keepAliveTmo }
   })
-
-const MAX_BYTES = BigInt(Number.MAX_SAFE_INTEGER)
-
-/** An int64 byte count; 0 means unset ("A value of 0 is equal to an unspecified field value"). */
-const bytes = (raw: string | number | undefined, field: string): Result.Result<number | undefined, InvalidArgument | CapacityOutOfRange> => {
-  const text = String(raw ?? "0")
-  if (!/^-?\d{1,20}$/.test(text)) return invalid(field, "must be an integer")
-  const n = BigInt(text)
-  if (n < 0n) return invalid(field, "must not be negative")
-  if (n === 0n) return Result.succeed(undefined)
-  if (n > MAX_BYTES) return Result.fail(new CapacityOutOfRange({ field, rule: `must be at most ${MAX_BYTES} bytes` }))
-  return Result.succeed(Number(n))
-}
 
 export interface Range {
   readonly requiredBytes: number | undefined

@@ -153,7 +153,7 @@ export const stats = (req: NodeGetVolumeStatsRequest, roots: Roots): Result.Resu
 const MAX_BYTES = BigInt(Number.MAX_SAFE_INTEGER)
 
 /** An int64 byte count: "A value of 0 is equal to an unspecified field value. The value of this field MUST NOT be negative." */
-const bytes = (
+export const bytes = (
   raw: string | number | undefined,
   field: string
 ): Result.Result<number | undefined, InvalidArgument | CapacityOutOfRange> => {
