@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { CFG, EMU_DIR, startController, startEmulator, stopAll } from "../../test/e2e/guest/controllerHarness.ts"
+import { CFG, startController, startEmulator, stopAll, STORAGE_ROOT } from "../../test/e2e/guest/controllerHarness.ts"
 import {
   attachedOf, ctrlsOf, mountCap, mountsAt, pattern, PREFIX, readAt, sha, stagingPath, startPlugin, targetPath, waitFor, writeSynced
 } from "../../test/e2e/guest/harness.ts"
@@ -54,7 +54,7 @@ const main = async () => {
     parameters: { ctrlLossTmo: String(CTRL_LOSS_TMO), reconnectDelay: "1" }
   }, { deadlineMs: 300_000 })
   const context = created.volume.volume_context
-  say(`CreateVolume over SSH in ${Math.round(performance.now() - t)} ms: /disk add … slot=${VOL} → ${Number(created.volume.capacity_bytes) / 2 ** 20} MiB, sparse file ${EMU_DIR}/storage/storage-pool/k8s/${VOL}.img, subsystem ${NQN}; volume_context ${JSON.stringify(context)}`)
+  say(`CreateVolume over SSH in ${Math.round(performance.now() - t)} ms: /disk add … slot=${VOL} → ${Number(created.volume.capacity_bytes) / 2 ** 20} MiB, sparse file ${STORAGE_ROOT}/storage-pool/k8s/${VOL}.img, subsystem ${NQN}; volume_context ${JSON.stringify(context)}`)
   t = performance.now()
   await controller.ControllerPublishVolume({ volume_id: VOL, node_id: nodeId, volume_capability: mountCap("ext4"), volume_context: context }, { deadlineMs: 300_000 })
   const allowed = fs.readdirSync(`${CFG}/subsystems/${NQN}/allowed_hosts`)
@@ -131,7 +131,7 @@ const main = async () => {
   check(ctrlsOf(NQN).length === 0, "NodeUnpublishVolume + NodeUnstageVolume: unmounted and disconnected")
   await controller.ControllerUnpublishVolume({ volume_id: VOL, node_id: nodeId }, { deadlineMs: 300_000 })
   await controller.DeleteVolume({ volume_id: VOL }, { deadlineMs: 300_000 })
-  check(!fs.existsSync(`${CFG}/subsystems/${NQN}`) && !fs.existsSync(`${EMU_DIR}/storage/storage-pool/k8s/${VOL}.img`), "ControllerUnpublishVolume + DeleteVolume: the subsystem and its backing file are gone from the RDS emulator")
+  check(!fs.existsSync(`${CFG}/subsystems/${NQN}`) && !fs.existsSync(`${STORAGE_ROOT}/storage-pool/k8s/${VOL}.img`), "ControllerUnpublishVolume + DeleteVolume: the subsystem and its backing file are gone from the RDS emulator")
   await plugin.stop("SIGTERM")
   await stopAll()
   return failures

@@ -218,6 +218,9 @@ export const make = (options: NvmetOptions): Backend["Service"] => {
 const setup = (detail: string, p = "") => new BackendError({ reason: "Setup", path: p, detail })
 
 /** Checks root, loads nvmet and nvmet-tcp, checks configfs; then `make`. */
+/** statfs(2) f_type of overlayfs. */
+const OVERLAYFS_MAGIC = 0x794c7630
+
 export const layer = (options: NvmetOptions): Layer.Layer<Backend, BackendError, ChildProcessSpawner> =>
   Layer.effect(
     Backend,
@@ -237,6 +240,16 @@ export const layer = (options: NvmetOptions): Layer.Layer<Backend, BackendError,
       const found = yield* Effect.promise(() => fs.stat(root).then((s) => s.isDirectory(), () => false))
       if (!found) return yield* setup(`${root} does not exist: is configfs mounted? (mount -t configfs none /sys/kernel/config)`, root)
       yield* io("create storage root", options.storageRoot, () => fs.mkdir(path.join(options.storageRoot, "storage-pool"), { recursive: true }), "Io")
+      // nvmet's file backend takes the block size from the file's inode, and an overlayfs inode
+      // reports none: the namespace then has 1-byte blocks and the initiator sees a 0-byte disk
+      // (seen in the e2e VM, whose /tmp is an overlay). Refuse instead of exporting empty disks.
+      const fsType = yield* Effect.promise(() => fs.statfs(options.storageRoot).then((st) => st.type, () => undefined))
+      if (fsType === OVERLAYFS_MAGIC) {
+        return yield* setup(
+          `--storage-root ${options.storageRoot} is on overlayfs, where nvmet's file backend exports 0-byte namespaces; put it on ext4, xfs or tmpfs (e.g. /var/lib/rds-emulator/storage on the host's disk, or /run/…)`,
+          options.storageRoot
+        )
+      }
       return make(options)
     })
   )

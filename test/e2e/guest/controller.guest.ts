@@ -22,7 +22,7 @@ import {
   SOCKET, startPlugin, STATE_DIR, stagingPath, targetPath, waitFor, writeSynced
 } from "./harness.ts"
 
-import { CFG, CONTROLLER_SOCKET, EMU_DIR, startController, startEmulator, stopAll } from "./controllerHarness.ts"
+import { CFG, CONTROLLER_SOCKET, startController, startEmulator, stopAll, STORAGE_ROOT } from "./controllerHarness.ts"
 
 const HOST_A = "nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-0000-4000-8000-00000000000a"
 const HOST_B = "nqn.2014-08.org.nvmexpress:uuid:bbbbbbbb-0000-4000-8000-00000000000b"
@@ -77,7 +77,7 @@ const main = async (): Promise<number> => {
         const created = r.ok("CreateVolume 64 MiB", await call(() => controller.CreateVolume({ name: vol, capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [mountCap("ext4")] }, { deadlineMs: 120_000 })))
         r.check(Number(created.volume.capacity_bytes) === 64 * MiB, "capacity is what was asked", String(created.volume.capacity_bytes))
         r.check(fs.existsSync(`${CFG}/subsystems/${nqn}`), "a real nvmet subsystem exists for the volume", nqn)
-        const backing = `${EMU_DIR}/storage/storage-pool/k8s/${vol}.img`
+        const backing = `${STORAGE_ROOT}/storage-pool/k8s/${vol}.img`
         r.check(fs.statSync(backing).size === 64 * MiB, "its backing file is a 64 MiB sparse file", `${backing}: ${fs.statSync(backing).size} bytes, ${fs.statSync(backing).blocks * 512} allocated`)
         const again = r.ok("CreateVolume again (idempotent)", await call(() => controller.CreateVolume({ name: vol, capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [mountCap("ext4")] }, { deadlineMs: 120_000 })))
         r.check(again.volume.volume_id === vol, "the same volume", again.volume.volume_id)
@@ -144,7 +144,7 @@ const main = async (): Promise<number> => {
         r.check(free > 0 && free <= 1024 * MiB, "GetCapacity is the pool's free bytes", String(free))
         const big = await call(() => controller.CreateVolume({ name: "pvc-e2e-big", capacity_range: { required_bytes: free + 64 * MiB }, volume_capabilities: [mountCap("ext4")] }, { deadlineMs: 120_000 }))
         r.check(big.code === 8, "CreateVolume beyond the free space → RESOURCE_EXHAUSTED", `${big.code} ${big.details}`)
-        r.check(!fs.existsSync(`${CFG}/subsystems/${PREFIX}pvc-e2e-big`) && !fs.existsSync(`${EMU_DIR}/storage/storage-pool/k8s/pvc-e2e-big.img`), "no subsystem, no file left")
+        r.check(!fs.existsSync(`${CFG}/subsystems/${PREFIX}pvc-e2e-big`) && !fs.existsSync(`${STORAGE_ROOT}/storage-pool/k8s/pvc-e2e-big.img`), "no subsystem, no file left")
         const list = r.ok("ListVolumes", await call(() => controller.ListVolumes({}, { deadlineMs: 60_000 })))
         r.check(list.entries.every((e) => e.volume.volume_id !== "pvc-e2e-big"), "the volume is not listed")
       }

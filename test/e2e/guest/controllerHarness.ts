@@ -14,6 +14,8 @@ export const EMU_DIR = "/tmp/rds-emulator"
 export const CONTROLLER_SOCKET = `${RUN_DIR}/controller.sock`
 export const CFG = "/sys/kernel/config/nvmet"
 export const POOL = "1G"
+/** The backing files: on tmpfs, not on the guest's overlay /tmp (nvmet exports 0-byte namespaces from overlayfs files). */
+export const STORAGE_ROOT = "/run/rds-emulator-storage"
 
 export const children: Array<ChildProcess> = []
 
@@ -29,7 +31,7 @@ const spawnLogged = (outDir: string, name: string, args: ReadonlyArray<string>):
 
 export const startEmulator = async (outDir: string): Promise<ReadonlyArray<string>> => {
   const t = performance.now()
-  const { logFile } = spawnLogged(outDir, "emulator", ["emulator", "--dir", EMU_DIR, "--ssh-port", "2222", "--backend", "nvmet", "--pool-size", POOL, "--nvme-address", "127.0.0.1"])
+  const { logFile } = spawnLogged(outDir, "emulator", ["emulator", "--dir", EMU_DIR, "--ssh-port", "2222", "--backend", "nvmet", "--pool-size", POOL, "--storage-root", STORAGE_ROOT, "--nvme-address", "127.0.0.1"])
   // It prints the controller's flags on one line of stdout once sshd answers.
   const flags = await waitFor(() => {
     const line = fs.readFileSync(logFile, "utf8").split("\n").find((l) => l.startsWith("--rds-address "))
