@@ -24,13 +24,16 @@ export const IdentityService = {
   }),
 
   /**
-   * None. This process is the node plugin only: no CONTROLLER_SERVICE, and no
-   * VOLUME_ACCESSIBILITY_CONSTRAINTS because NodeGetInfo reports no topology ("A plugin that
-   * returns [accessible_topology] MUST also set the VOLUME_ACCESSIBILITY_CONSTRAINTS plugin
-   * capability", and only then). Node expansion is announced by NodeGetCapabilities.
+   * The plugin's, as one driver: CONTROLLER_SERVICE ("the Controller service of the plugin is
+   * available": `rds-csi controller` serves it on its own socket, and attachRequired is true) and
+   * ONLINE volume expansion. No VOLUME_ACCESSIBILITY_CONSTRAINTS: NodeGetInfo reports no topology
+   * ("A plugin that returns [accessible_topology] MUST also set the
+   * VOLUME_ACCESSIBILITY_CONSTRAINTS plugin capability", and only then).
    */
   GetPluginCapabilities: Effect.fn("Identity.GetPluginCapabilities")(function*(_req: GetPluginCapabilitiesRequest) {
-    return { capabilities: [] } satisfies GetPluginCapabilitiesResponse
+    return {
+      capabilities: [{ service: { type: "CONTROLLER_SERVICE" } }, { volume_expansion: { type: "ONLINE" } }]
+    } satisfies GetPluginCapabilitiesResponse
   }),
 
   /**

@@ -6,7 +6,7 @@
  * May import: domain, node/Requests (types), csi/Messages (types).
  */
 import { Result } from "effect"
-import { CapacityOutOfRange, FailedPrecondition, InvalidArgument } from "../domain/Errors.ts"
+import { CapacityOutOfRange, FailedPrecondition, InvalidArgument, VolumeNotFound } from "../domain/Errors.ts"
 import { type VolumeId, volumeId } from "../domain/Ids.ts"
 import { type HostPath, hostPath } from "../domain/Paths.ts"
 import {
@@ -121,6 +121,10 @@ export const publish = (
 ): Result.Result<PublishRequest, InvalidArgument | FailedPrecondition> =>
   Result.gen(function*() {
     const volumeId = yield* id(req.volume_id)
+    // The request's own fields first (INVALID_ARGUMENT): only a request that is whole but has no
+    // staging path is the "NodeStageVolume must succeed first" case.
+    const targetPath = yield* path(req.target_path, "target_path", roots)
+    const cap = yield* capability(req.volume_capability)
     if (req.staging_target_path === undefined || req.staging_target_path === "") {
       return yield* Result.fail(new FailedPrecondition({
         volumeId,
@@ -128,8 +132,6 @@ export const publish = (
       }))
     }
     const stagingPath = yield* path(req.staging_target_path, "staging_target_path", roots)
-    const targetPath = yield* path(req.target_path, "target_path", roots)
-    const cap = yield* capability(req.volume_capability)
     return { volumeId, stagingPath, targetPath, capability: cap, readOnly: req.readonly === true }
   })
 
@@ -141,11 +143,25 @@ export const unpublish = (req: NodeUnpublishVolumeRequest, roots: Roots): Result
     return { volumeId, targetPath }
   })
 
+/**
+ * The volume_path of stats and expand: required, but a path that cannot be one of this plugin's
+ * (relative, outside the allowed roots) is where no volume of ours is — "Volume does not exist |
+ * 5 NOT_FOUND | … does not exist on specified volume_path" — not a malformed request. Nothing
+ * is ever done at such a path.
+ */
+const volumePathOf = (volumeId: VolumeId, value: string | undefined, roots: Roots): Result.Result<HostPath, InvalidArgument | VolumeNotFound> => {
+  if (value === undefined || value === "") return invalid("volume_path", "is required")
+  const checked = hostPath(value, "volume_path", roots)
+  return Result.isSuccess(checked)
+    ? checked
+    : Result.fail(new VolumeNotFound({ volumeId, detail: `no volume of this plugin is at volume_path ${value.slice(0, 200)} (${checked.failure.rule})` }))
+}
+
 /** NodeGetVolumeStats: volume_id and volume_path; staging_target_path is optional but checked when given. */
-export const stats = (req: NodeGetVolumeStatsRequest, roots: Roots): Result.Result<StatsRequest, InvalidArgument> =>
+export const stats = (req: NodeGetVolumeStatsRequest, roots: Roots): Result.Result<StatsRequest, InvalidArgument | VolumeNotFound> =>
   Result.gen(function*() {
     const volumeId = yield* id(req.volume_id)
-    const volumePath = yield* path(req.volume_path, "volume_path", roots)
+    const volumePath = yield* volumePathOf(volumeId, req.volume_path, roots)
     yield* optionalPath(req.staging_target_path, "staging_target_path", roots)
     return { volumeId, volumePath }
   })
@@ -183,10 +199,10 @@ const capacityRange = (
 export const expand = (
   req: NodeExpandVolumeRequest,
   roots: Roots
-): Result.Result<ExpandRequest, InvalidArgument | CapacityOutOfRange> =>
+): Result.Result<ExpandRequest, InvalidArgument | CapacityOutOfRange | VolumeNotFound> =>
   Result.gen(function*() {
     const volumeId = yield* id(req.volume_id)
-    const volumePath = yield* path(req.volume_path, "volume_path", roots)
+    const volumePath = yield* volumePathOf(volumeId, req.volume_path, roots)
     yield* optionalPath(req.staging_target_path, "staging_target_path", roots)
     if (req.volume_capability !== null && req.volume_capability !== undefined) yield* capability(req.volume_capability)
     const requiredBytes = yield* capacityRange(req.capacity_range)

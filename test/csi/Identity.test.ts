@@ -15,11 +15,11 @@ layer(testCsiLayer({ driverName: "rds.csi.example.io", version: "1.2.3", maxVolu
       assert.strictEqual(info.vendor_version, "1.2.3")
     }))
 
-  it.effect("GetPluginCapabilities announces no controller service and no topology", () =>
+  it.effect("GetPluginCapabilities: the driver's controller service and online expansion, no topology", () =>
     Effect.gen(function*() {
       const { client } = yield* TestCsi
       const caps = yield* rpc(() => client.GetPluginCapabilities())
-      assert.deepStrictEqual(caps.capabilities, [])
+      assert.deepStrictEqual(caps.capabilities.map((c) => c.service?.type ?? c.volume_expansion?.type), ["CONTROLLER_SERVICE", "ONLINE"])
     }))
 
   it.effect("Probe reflects NodeVolumes.readiness as a BoolValue", () =>

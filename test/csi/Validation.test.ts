@@ -71,6 +71,9 @@ const cases: ReadonlyArray<Case> = [
   bad("publish: no staging_target_path is FAILED_PRECONDITION (spec table)", (c) => c.NodePublishVolume(publishReq({ staging_target_path: undefined })), "staging_target_path", /is required/, status.FAILED_PRECONDITION),
   bad("publish: '..' in the staging path", (c) => c.NodePublishVolume(publishReq({ staging_target_path: "/var/lib/kubelet/plugins/../../../root" })), "staging_target_path", /'\.\.'/),
   bad("publish: no target_path", (c) => c.NodePublishVolume(publishReq({ target_path: undefined })), "target_path", /is required/),
+  // csi-sanity sends only a volume id: the missing fields are INVALID_ARGUMENT before the staging rule.
+  bad("publish: only a volume_id → INVALID_ARGUMENT for target_path", (c) => c.NodePublishVolume({ volume_id: "pvc-1" }), "target_path", /is required/),
+  bad("publish: no capability and no staging path → INVALID_ARGUMENT", (c) => c.NodePublishVolume(publishReq({ volume_capability: undefined, staging_target_path: undefined })), "volume_capability", /is required/),
   bad("publish: target path outside the allowed roots", (c) => c.NodePublishVolume(publishReq({ target_path: "/home/user/mnt" })), "target_path", /allowed root/),
   bad("publish: '..' in the target path", (c) => c.NodePublishVolume(publishReq({ target_path: "/var/lib/kubelet/pods/../../../../etc" })), "target_path", /'\.\.'/),
   bad("publish: no volume_capability", (c) => c.NodePublishVolume(publishReq({ volume_capability: undefined })), "volume_capability", /is required/),
@@ -84,12 +87,14 @@ const cases: ReadonlyArray<Case> = [
   // NodeGetVolumeStats
   bad("stats: no volume_id", (c) => c.NodeGetVolumeStats(statsReq({ volume_id: undefined })), "volume_id", /is required/),
   bad("stats: no volume_path", (c) => c.NodeGetVolumeStats(statsReq({ volume_path: undefined })), "volume_path", /is required/),
-  bad("stats: volume path outside the allowed roots", (c) => c.NodeGetVolumeStats(statsReq({ volume_path: "/proc/1/root" })), "volume_path"),
+  // A volume_path where no volume of ours can be is "does not exist on specified volume_path" (csi-sanity checks it).
+  bad("stats: volume path outside the allowed roots is NOT_FOUND", (c) => c.NodeGetVolumeStats(statsReq({ volume_path: "/proc/1/root" })), "volume_path", /allowed root/, status.NOT_FOUND),
+  bad("stats: a relative volume path is NOT_FOUND", (c) => c.NodeGetVolumeStats(statsReq({ volume_path: "some/path" })), "volume_path", /absolute/, status.NOT_FOUND),
   bad("stats: bad optional staging_target_path", (c) => c.NodeGetVolumeStats(statsReq({ staging_target_path: "/tmp/x" })), "staging_target_path"),
   // NodeExpandVolume
   bad("expand: no volume_id", (c) => c.NodeExpandVolume(expandReq({ volume_id: undefined })), "volume_id", /is required/),
   bad("expand: no volume_path", (c) => c.NodeExpandVolume(expandReq({ volume_path: undefined })), "volume_path", /is required/),
-  bad("expand: '..' in the volume path", (c) => c.NodeExpandVolume(expandReq({ volume_path: "/var/lib/kubelet/.." })), "volume_path"),
+  bad("expand: '..' in the volume path is NOT_FOUND", (c) => c.NodeExpandVolume(expandReq({ volume_path: "/var/lib/kubelet/.." })), "volume_path", /'\.\.'/, status.NOT_FOUND),
   bad("expand: negative required_bytes", (c) => c.NodeExpandVolume(expandReq({ capacity_range: { required_bytes: "-1" } })), "capacity_range.required_bytes", /negative/),
   bad("expand: required_bytes beyond 2^53 is OUT_OF_RANGE", (c) => c.NodeExpandVolume(expandReq({ capacity_range: { required_bytes: "9223372036854775807" } })), "capacity_range.required_bytes", undefined, status.OUT_OF_RANGE),
   bad("expand: limit below required is OUT_OF_RANGE", (c) => c.NodeExpandVolume(expandReq({ capacity_range: { required_bytes: "2000", limit_bytes: "1000" } })), "capacity_range.limit_bytes", undefined, status.OUT_OF_RANGE),

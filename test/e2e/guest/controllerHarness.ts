@@ -13,7 +13,7 @@ import { call, log, NODE, PREFIX, REPO, RUN_DIR, sleep, waitFor } from "./harnes
 export const EMU_DIR = "/tmp/rds-emulator"
 export const CONTROLLER_SOCKET = `${RUN_DIR}/controller.sock`
 export const CFG = "/sys/kernel/config/nvmet"
-export const POOL = "1G"
+export const POOL = "100G"
 /** The backing files: on tmpfs, not on the guest's overlay /tmp (nvmet exports 0-byte namespaces from overlayfs files). */
 export const STORAGE_ROOT = "/run/rds-emulator-storage"
 
