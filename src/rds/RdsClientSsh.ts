@@ -88,6 +88,9 @@ export const make = (options: SshOptions): Effect.Effect<RdsClient["Service"], n
           }
         }
         client.once("ready", () => {
+          // Each command is a few small packets each way (channel open, exec, data, exit, close):
+          // with Nagle's algorithm against delayed ACKs every one of them waits ~40 ms.
+          client.setNoDelay(true)
           client.removeAllListeners("error")
           client.on("error", () => {
             if (current !== undefined) current = undefined
