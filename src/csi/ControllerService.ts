@@ -11,6 +11,7 @@ import { type VolumeInfo, Volumes, type VolumeState } from "../controller/Volume
 import { printSystem } from "../rds/Commands.ts"
 import { RdsClient } from "../rds/RdsClient.ts"
 import * as V from "./ControllerValidate.ts"
+import { pluginInfo, PLUGIN_CAPABILITIES } from "./IdentityService.ts"
 import type {
   ControllerExpandVolumeRequest,
   ControllerExpandVolumeResponse,
@@ -29,9 +30,7 @@ import type {
   GetCapacityRequest,
   GetCapacityResponse,
   GetPluginCapabilitiesRequest,
-  GetPluginCapabilitiesResponse,
   GetPluginInfoRequest,
-  GetPluginInfoResponse,
   ListVolumesRequest,
   ListVolumesResponse,
   ProbeRequest,
@@ -53,14 +52,12 @@ const statusMessage = (s: VolumeState): VolumeStatusMessage => ({
 export const ControllerIdentityService = {
   GetPluginInfo: Effect.fn("Identity.GetPluginInfo")(function*(_req: GetPluginInfoRequest) {
     const settings = yield* ControllerConfig
-    return { name: settings.driverName, vendor_version: settings.version, manifest: {} } satisfies GetPluginInfoResponse
+    return pluginInfo(settings.driverName, settings.version)
   }),
 
-  /** The Controller service, and online expansion (the node grows the file system while mounted). */
+  /** The same as the node's: one driver. */
   GetPluginCapabilities: Effect.fn("Identity.GetPluginCapabilities")(function*(_req: GetPluginCapabilitiesRequest) {
-    return {
-      capabilities: [{ service: { type: "CONTROLLER_SERVICE" } }, { volume_expansion: { type: "ONLINE" } }]
-    } satisfies GetPluginCapabilitiesResponse
+    return PLUGIN_CAPABILITIES
   }),
 
   /**

@@ -16,24 +16,29 @@ import type {
   ProbeResponse
 } from "./Messages.ts"
 
+/**
+ * The plugin's capabilities, as one driver (both sockets say the same): CONTROLLER_SERVICE ("the
+ * Controller service of the plugin is available": `rds-csi controller` serves it on its own
+ * socket, and attachRequired is true) and ONLINE volume expansion. No
+ * VOLUME_ACCESSIBILITY_CONSTRAINTS: NodeGetInfo reports no topology ("A plugin that returns
+ * [accessible_topology] MUST also set the VOLUME_ACCESSIBILITY_CONSTRAINTS plugin capability").
+ */
+export const PLUGIN_CAPABILITIES: GetPluginCapabilitiesResponse = {
+  capabilities: [{ service: { type: "CONTROLLER_SERVICE" } }, { volume_expansion: { type: "ONLINE" } }]
+}
+
+/** GetPluginInfo's reply: the name the driver registers under and its version. */
+export const pluginInfo = (name: string, version: string): GetPluginInfoResponse => ({ name, vendor_version: version, manifest: {} })
+
 export const IdentityService = {
   /** Name and version from Settings (the name kubelet registers the driver under). */
   GetPluginInfo: Effect.fn("Identity.GetPluginInfo")(function*(_req: GetPluginInfoRequest) {
     const settings = yield* Settings
-    return { name: settings.driverName, vendor_version: settings.version, manifest: {} } satisfies GetPluginInfoResponse
+    return pluginInfo(settings.driverName, settings.version)
   }),
 
-  /**
-   * The plugin's, as one driver: CONTROLLER_SERVICE ("the Controller service of the plugin is
-   * available": `rds-csi controller` serves it on its own socket, and attachRequired is true) and
-   * ONLINE volume expansion. No VOLUME_ACCESSIBILITY_CONSTRAINTS: NodeGetInfo reports no topology
-   * ("A plugin that returns [accessible_topology] MUST also set the
-   * VOLUME_ACCESSIBILITY_CONSTRAINTS plugin capability", and only then).
-   */
   GetPluginCapabilities: Effect.fn("Identity.GetPluginCapabilities")(function*(_req: GetPluginCapabilitiesRequest) {
-    return {
-      capabilities: [{ service: { type: "CONTROLLER_SERVICE" } }, { volume_expansion: { type: "ONLINE" } }]
-    } satisfies GetPluginCapabilitiesResponse
+    return PLUGIN_CAPABILITIES
   }),
 
   /**
