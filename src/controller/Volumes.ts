@@ -8,96 +8,25 @@
  * Ownership: a disk is ours only when its NQN is prefix + its slot. Nothing else is ever
  * changed or removed, whatever volume_id a caller sends.
  *
- * May import: domain, rds/*, node/VolumeLocks, controller/ControllerSettings, effect.
+ * May import: domain, rds/*, node/VolumeLocks, observability/ControllerMetrics, controller/*, effect.
  */
-import { Cause, Context, Effect, Layer, Metric, Result } from "effect"
-import {
-  CapacityOutOfRange,
-  FailedPrecondition,
-  IncompatibleRequest,
-  type InvalidArgument,
-  NodeNotFound,
-  NoSpace,
-  SafetyRefusal,
-  type VolumeBusy,
-  VolumeNotFound
-} from "../domain/Errors.ts"
+import { Context, Effect, Layer, Metric, Result } from "effect"
+import { CapacityOutOfRange, FailedPrecondition, IncompatibleRequest, NodeNotFound, NoSpace, SafetyRefusal, VolumeNotFound } from "../domain/Errors.ts"
 import type { NodeIdentity } from "../domain/Ids.ts"
 import { VolumeLocks } from "../node/VolumeLocks.ts"
-import { rdsVolumes, recordControllerOperation } from "../observability/ControllerMetrics.ts"
+import { measured, rdsVolumes } from "../observability/ControllerMetrics.ts"
 import * as Cmd from "../rds/Commands.ts"
 import type { RosPath, Slot } from "../rds/Commands.ts"
 import { RdsClient, type RdsError } from "../rds/RdsClient.ts"
 import { type Disk, diskOf, fileOf, parseRecords, poolOf, type RosParseError } from "../rds/RouterOsParser.ts"
 import { type ClassDefaults, ControllerConfig } from "./ControllerSettings.ts"
+import type { CreateRequest, ExpandRequest, PublishRequest, VolumeInfo, VolumeState } from "./Requests.ts"
 
-export type ControllerError =
-  | InvalidArgument
-  | VolumeNotFound
-  | NodeNotFound
-  | FailedPrecondition
-  | IncompatibleRequest
-  | VolumeBusy
-  | SafetyRefusal
-  | CapacityOutOfRange
-  | NoSpace
-  | RdsError
-  | RosParseError
-
-export interface CreateRequest {
-  readonly name: Slot
-  readonly requiredBytes: number | undefined
-  readonly limitBytes: number | undefined
-  /** The controller's defaults with the StorageClass's parameters applied. */
-  readonly params: ClassDefaults
-}
-
-export interface VolumeInfo {
-  readonly id: Slot
-  readonly capacityBytes: number
-  /** The node plugin's keys (SPEC §3): a provisioned volume looks like a static PV to the node. */
-  readonly context: Readonly<Record<string, string>>
-}
-
-export interface PublishRequest {
-  /** The volume handle as the CO sent it (static PVs may use any the node plugin accepts). */
-  readonly id: string
-  /** The handle as one of this controller's names; undefined when it cannot be one. */
-  readonly slot: Slot | undefined
-  /** volume_context.nqn of the PV, when the CO sent it. */
-  readonly contextNqn: string | undefined
-  readonly node: NodeIdentity
-  /** A SINGLE_NODE_* access mode: fenced to the node's host NQN at the target. */
-  readonly singleNode: boolean
-}
-
-export interface ExpandRequest {
-  readonly id: Slot
-  readonly requiredBytes: number
-  readonly limitBytes: number | undefined
-}
-
-export interface VolumeState {
-  readonly volume: VolumeInfo
-  /** The host NQN the target admits; "" = any host. */
-  readonly allowedHost: string
-  readonly abnormal: boolean
-  readonly message: string
-}
+export type { ControllerError, CreateRequest, ExpandRequest, PublishRequest, VolumeInfo, VolumeState } from "./Requests.ts"
 
 const MiB = 1024 ** 2
 
 const records = (output: string) => Effect.fromResult(parseRecords(output))
-
-/** Counts the operation by outcome (ok or the error's tag) and records its duration. */
-const measured = <A, E extends { readonly _tag: string }, R>(operation: string, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.suspend(() => {
-    const start = Date.now()
-    return self.pipe(Effect.onExit((exit) => {
-      const status = exit._tag === "Success" ? "ok" : Cause.findErrorOption(exit.cause).pipe((o) => o._tag === "Some" ? o.value._tag : "defect")
-      return recordControllerOperation(operation, status, (Date.now() - start) / 1000)
-    }))
-  })
 
 export const make = Effect.gen(function*() {
   const rds = yield* RdsClient
@@ -172,10 +101,16 @@ export const make = Effect.gen(function*() {
       if (existing !== undefined) return yield* compatible(existing, req)
       const filePath = filePathOf(req.params.volumePath, req.name)
       const nqn = yield* Effect.fromResult(Cmd.rosNqn(nqnOf(req.name), "name"))
+      /** The volume just added, as the RDS now has it (no need to print it again). */
+      const justAdded = (): VolumeInfo => ({
+        id: req.name,
+        capacityBytes: size,
+        context: contextOf({ slot: req.name, type: "file", filePath, sizeBytes: size, nvmeExport: true, nvmePort: req.params.nvmePort, nqn, allowHost: "" }, req.params)
+      })
       const added = yield* rds.run(Cmd.addDisk({ slot: req.name, filePath, sizeBytes: size, port: req.params.nvmePort, nqn })).pipe(Effect.result)
       if (Result.isSuccess(added)) {
         yield* Effect.logInfo("volume created").pipe(Effect.annotateLogs({ volume: req.name, bytes: size, file: filePath }))
-        return { id: req.name, capacityBytes: size, context: contextOf({ slot: req.name, type: "file", filePath, sizeBytes: size, nvmeExport: true, nvmePort: req.params.nvmePort, nqn, allowHost: "" }, req.params) }
+        return justAdded()
       }
       const error = added.failure
       if (error._tag === "RdsCommandFailed" && error.reason === "NoSpace") {
@@ -194,7 +129,7 @@ export const make = Effect.gen(function*() {
           yield* Effect.logWarning("removing a backing file left without its disk before creating the volume").pipe(Effect.annotateLogs({ volume: req.name, file: filePath }))
           yield* rds.run(Cmd.removeFile(filePath))
           yield* rds.run(Cmd.addDisk({ slot: req.name, filePath, sizeBytes: size, port: req.params.nvmePort, nqn }))
-          return { id: req.name, capacityBytes: size, context: contextOf({ slot: req.name, type: "file", filePath, sizeBytes: size, nvmeExport: true, nvmePort: req.params.nvmePort, nqn, allowHost: "" }, req.params) }
+          return justAdded()
         }
         return yield* new IncompatibleRequest({ volumeId: req.name, detail: `the RDS refused the disk: ${error.output.trim()}` })
       }

@@ -3,11 +3,10 @@
  * with their latency, SSH reconnects, CSI controller operations, and the volumes on the RDS by
  * state (read by ListVolumes and the periodic census, never derived from counters).
  *
- * May import: nothing but effect.
+ * May import: effect, observability/Metrics (the shared buckets).
  */
-import { Effect, Metric } from "effect"
-
-const seconds = Metric.exponentialBoundaries({ start: 0.005, factor: 2, count: 14 }) // 5 ms .. 41 s
+import { Cause, Effect, Metric } from "effect"
+import { seconds } from "./Metrics.ts"
 
 export const rdsCommands = Metric.counter("rds_csi_rds_commands_total", {
   description: "RouterOS commands run over SSH by command (disk.add, disk.print, ...) and outcome (ok, Timeout, Unreachable, AuthFailed, HostKeyMismatch, NotFound, NoSpace, AlreadyExists, InvalidParameter, Failed, interrupted).",
@@ -39,3 +38,13 @@ export const recordControllerOperation = (operation: string, status: string, sec
     Metric.update(Metric.withAttributes(controllerOperations, { operation, status }), 1),
     Metric.update(Metric.withAttributes(controllerOperationDuration, { operation }), secs)
   ], { discard: true })
+
+/** Counts the operation by outcome (ok or the error's tag) and records its duration. */
+export const measured = <A, E extends { readonly _tag: string }, R>(operation: string, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const start = Date.now()
+    return self.pipe(Effect.onExit((exit) => {
+      const status = exit._tag === "Success" ? "ok" : Cause.findErrorOption(exit.cause).pipe((o) => o._tag === "Some" ? o.value._tag : "defect")
+      return recordControllerOperation(operation, status, (Date.now() - start) / 1000)
+    }))
+  })

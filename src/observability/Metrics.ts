@@ -8,7 +8,8 @@
  */
 import { Effect, Metric } from "effect"
 
-const seconds = Metric.exponentialBoundaries({ start: 0.005, factor: 2, count: 14 }) // 5 ms .. 41 s
+/** Latency buckets of every rds_csi_*_seconds histogram, node and controller. */
+export const seconds = Metric.exponentialBoundaries({ start: 0.005, factor: 2, count: 14 }) // 5 ms .. 41 s
 
 export const volumeOperations = Metric.counter("rds_csi_volume_operations_total", {
   description: "Node operations by operation (stage, unstage, publish, unpublish, stats, expand) and status (ok or the gRPC code).",
