@@ -286,6 +286,10 @@ export const startPlugin = async (outDir: string, options: {
   readonly editFlags?: (flags: ReadonlyArray<string>) => ReadonlyArray<string>
   /** Bound on spawn → Probe ready (default 60 s; a TCG guest on a busy host can need more). */
   readonly readyTimeoutMs?: number
+  /** Extra environment for the plugin (NODE_OPTIONS for a CPU profile, NODE_COMPILE_CACHE for a cold start). */
+  readonly env?: Readonly<Record<string, string>>
+  /** A command the plugin runs under (strace for the per-RPC counts of bench/profile); `pid` is then the plugin's, not the wrapper's. */
+  readonly wrap?: ReadonlyArray<string>
 } = {}): Promise<Plugin> => {
   instance++
   const logFile = path.join(outDir, `plugin-${instance}.log`)
@@ -303,11 +307,16 @@ export const startPlugin = async (outDir: string, options: {
     "--health-interval", `${HEALTH_INTERVAL_MS}ms`,
     ...(options.extraFlags ?? [])
   ]
-  const env = { ...process.env, ...(options.pathPrefix === undefined ? {} : { PATH: `${options.pathPrefix}:${process.env["PATH"] ?? ""}` }) }
+  const env = {
+    ...process.env,
+    ...(options.pathPrefix === undefined ? {} : { PATH: `${options.pathPrefix}:${process.env["PATH"] ?? ""}` }),
+    ...options.env
+  }
   const start = performance.now()
   const spawnedAt = Date.now()
   const argv = options.editFlags === undefined ? args : [...args.slice(0, 2), ...options.editFlags(args.slice(2))]
-  const child: ChildProcess = spawn(NODE, argv, { cwd: REPO, env, stdio: ["ignore", fd, fd] })
+  const [command, ...wrapArgs] = [...(options.wrap ?? []), NODE]
+  const child: ChildProcess = spawn(command!, [...wrapArgs, ...argv], { cwd: REPO, env, stdio: ["ignore", fd, fd] })
   fs.closeSync(fd)
   let exited: string | undefined
   const exit = new Promise<string>((resolve) => child.once("exit", (code, signal) => {
@@ -335,8 +344,10 @@ export const startPlugin = async (outDir: string, options: {
   const loggedReady = readyLine === undefined ? undefined : Date.parse((JSON.parse(readyLine) as { time: string }).time) - spawnedAt
   log(`plugin ${instance} (pid ${child.pid}) answers Probe ready ${readyMs} ms after spawn (it logged "ready" at ${loggedReady} ms)` +
     (options.pathPrefix === undefined ? "" : ` (PATH prefix ${options.pathPrefix})`))
+  // Under a wrapper (strace), the plugin is the wrapper's child: signals go to it directly.
+  const pid = options.wrap === undefined ? child.pid! : Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0])
   return {
-    pid: child.pid!,
+    pid,
     logFile,
     readyMs,
     client,
@@ -344,7 +355,8 @@ export const startPlugin = async (outDir: string, options: {
     stop: async (signal) => {
       client.close()
       if (exited !== undefined) return exited
-      child.kill(signal)
+      if (options.wrap === undefined) child.kill(signal)
+      else process.kill(pid, signal)
       const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
       const how = await exit
       clearTimeout(timer)

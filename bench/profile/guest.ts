@@ -1,0 +1,88 @@
+/**
+ * bench/profile, guest side (real kernel, TCG): the plugin as the image starts it, twice.
+ *  1. Cold (an empty compile cache) under `--cpu-prof`: start-up to a ready Probe, then one
+ *     volume through NodeStage (formats ext4), NodePublish, NodeUnpublish, NodeUnstage, and the
+ *     same volume again (NodeStage of an existing file system), each RPC between idle pauses so
+ *     that the host side can cut the profile at the marks written here (CLOCK_MONOTONIC µs,
+ *     the clock V8's profile uses).
+ *  2. Warm (the cache the first run left), under `strace -f`: the same sequence on a second
+ *     volume; the host side counts, per RPC, processes spawned (and how long each took from
+ *     fork to exit), files opened and fsyncs.
+ * Writes OUT/profile/*.cpuprofile, OUT/strace.txt and OUT/marks.json.
+ *   node guest.ts OUT_DIR
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { withoutFlag } from "../../test/e2e/guest/resilience-common.ts"
+import { call, ctx, log, mountCap, PREFIX, sleep, stagingPath, startPlugin, targetPath } from "../../test/e2e/guest/harness.ts"
+
+const outDir = process.argv[2]!
+const mono = (): number => Number(process.hrtime.bigint() / 1000n)
+const shipped = { editFlags: (flags: ReadonlyArray<string>) => withoutFlag(withoutFlag(flags, "--health-interval"), "--orphan-interval") }
+
+interface Mark { readonly run: string; readonly what: string; readonly startMono: number; readonly endMono: number; readonly startEpochMs: number; readonly endEpochMs: number; readonly ok: boolean }
+const marks: Array<Mark> = []
+const mark = async (run: string, what: string, f: () => Promise<boolean>): Promise<void> => {
+  const startEpochMs = Date.now()
+  const startMono = mono()
+  const ok = await f()
+  marks.push({ run, what, startMono, endMono: mono(), startEpochMs, endEpochMs: Date.now(), ok })
+  log(`${run}: ${what} ${ok ? "OK" : "FAILED"} in ${Math.round((marks.at(-1)!.endMono - startMono) / 1000)} ms`)
+}
+
+const cycle = async (run: string, plugin: Awaited<ReturnType<typeof startPlugin>>, vol: string): Promise<void> => {
+  const c = plugin.client
+  const stage = { volume_id: vol, staging_target_path: stagingPath(vol), volume_capability: mountCap("ext4"), volume_context: ctx(`${PREFIX}${vol}`) }
+  const publish = { volume_id: vol, staging_target_path: stagingPath(vol), target_path: targetPath(vol), volume_capability: mountCap("ext4"), readonly: false }
+  const rpcs: ReadonlyArray<readonly [string, () => Promise<{ code: number }>]> = [
+    ["NodeStage (formats ext4)", () => call(() => c.NodeStageVolume(stage))],
+    ["NodePublish", () => call(() => c.NodePublishVolume(publish))],
+    ["NodeUnpublish", () => call(() => c.NodeUnpublishVolume({ volume_id: vol, target_path: targetPath(vol) }))],
+    ["NodeUnstage", () => call(() => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }))],
+    ["NodeStage (existing ext4)", () => call(() => c.NodeStageVolume(stage))],
+    ["NodePublish (again)", () => call(() => c.NodePublishVolume(publish))],
+    ["NodeUnpublish (again)", () => call(() => c.NodeUnpublishVolume({ volume_id: vol, target_path: targetPath(vol) }))],
+    ["NodeUnstage (again)", () => call(() => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }))],
+    ["Probe", () => call(() => c.Probe({}))]
+  ]
+  for (const [what, rpc] of rpcs) {
+    await sleep(1500) // an idle gap on both sides of every RPC
+    await mark(run, what, async () => (await rpc()).code === 0)
+  }
+  await sleep(1500)
+}
+
+const main = async () => {
+  const profDir = path.join(outDir, "profile")
+  fs.mkdirSync(profDir, { recursive: true })
+  const cache = fs.mkdtempSync("/tmp/rds-csi-compile-cache-")
+
+  // 1. cold, profiled
+  let spawnMono = mono()
+  let spawnEpoch = Date.now()
+  const cold = await startPlugin(outDir, {
+    ...shipped,
+    env: { NODE_COMPILE_CACHE: cache, NODE_OPTIONS: `--max-semi-space-size=1 --cpu-prof --cpu-prof-dir=${profDir} --cpu-prof-interval=250` }
+  })
+  marks.push({ run: "cold", what: "spawn → ready Probe", startMono: spawnMono, endMono: spawnMono + cold.readyMs * 1000, startEpochMs: spawnEpoch, endEpochMs: spawnEpoch + cold.readyMs, ok: true })
+  await cycle("cold", cold, "prof-1")
+  log(`cold plugin: ${await cold.stop("SIGTERM")}`)
+
+  // 2. warm, traced
+  spawnMono = mono()
+  spawnEpoch = Date.now()
+  const warm = await startPlugin(outDir, {
+    ...shipped,
+    env: { NODE_COMPILE_CACHE: cache },
+    wrap: ["strace", "-f", "-q", "-ttt", "-T", "-s", "120", "-e", "trace=execve,clone,clone3,vfork,fork,openat,fsync,fdatasync,exit_group", "-o", path.join(outDir, "strace.txt")]
+  })
+  marks.push({ run: "warm", what: "spawn → ready Probe", startMono: spawnMono, endMono: spawnMono + warm.readyMs * 1000, startEpochMs: spawnEpoch, endEpochMs: spawnEpoch + warm.readyMs, ok: true })
+  await cycle("warm", warm, "prof-2")
+  log(`warm plugin: ${await warm.stop("SIGTERM")}`)
+  fs.writeFileSync(path.join(outDir, "marks.json"), JSON.stringify(marks, null, 2))
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  console.error(`[guest] profile failed: ${e instanceof Error ? e.stack : String(e)}`)
+  process.exit(1)
+})
