@@ -71,8 +71,8 @@ export const controllerServices = (settings: ControllerSettings, rds: Layer.Laye
 export const serveController = Effect.gen(function*() {
   const settings = yield* ControllerConfig
   return yield* serve<ControllerContext>(settings.endpoint, settings.driverName, [
-    { definition: (csi) => csi.Identity.service, handlers: ControllerIdentityService as Record<string, Handler<ControllerContext>> },
-    { definition: (csi) => csi.Controller.service, handlers: ControllerService as Record<string, Handler<ControllerContext>> }
+    { service: "Identity", handlers: ControllerIdentityService as Record<string, Handler<ControllerContext>> },
+    { service: "Controller", handlers: ControllerService as Record<string, Handler<ControllerContext>> }
   ], {})
 })
 

@@ -1,16 +1,27 @@
 /**
- * Loads our copy of the CSI protocol (proto/csi.proto) and hands out the grpc-js service
- * definitions of Identity, Node and Controller. The decoding options are fixed here, once, because
- * Messages.ts describes exactly the shapes they produce.
+ * Our copy of the CSI protocol (proto/csi.proto) as grpc-js service definitions of Identity,
+ * Node and Controller, built directly on protobufjs. The bundled build reads the protocol as
+ * JSON parsed at build time (proto/csi.json, written by `npm run build`); the sources parse the
+ * .proto. Either way nothing else happens at start-up: @grpc/proto-loader, which the tests still
+ * use as the reference, also encodes a descriptor of every file and message for reflection we
+ * never serve (seconds of start-up under emulation). Each message's encoder and decoder is
+ * generated on first use; `warmCodecs` does that ahead of the first RPC, in the background.
  *
- * May import: @grpc/grpc-js, @grpc/proto-loader, node:path.
+ * The decoding options are fixed here, once, because Messages.ts describes exactly the shapes
+ * they produce (the same as proto-loader's with LOADER_OPTIONS, checked by Proto.test.ts).
+ *
+ * May import: @grpc/grpc-js, protobufjs, node:fs, node:module, node:path.
  */
 import * as grpc from "@grpc/grpc-js"
-import * as protoLoader from "@grpc/proto-loader"
+import { existsSync, readFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import * as Path from "node:path"
+import protobuf from "protobufjs"
 
 /** Found next to this module at run time (sources run directly under Node's type stripping). */
 export const PROTO_PATH = Path.join(import.meta.dirname, "proto", "csi.proto")
+/** The protocol parsed at build time (dist/proto/csi.json); absent when running the sources. */
+export const JSON_PATH = Path.join(import.meta.dirname, "proto", "csi.json")
 
 /**
  * - keepCase: field names as the spec writes them (`volume_id`), so error messages and code match it.
@@ -21,12 +32,61 @@ export const PROTO_PATH = Path.join(import.meta.dirname, "proto", "csi.proto")
  * - defaults: true, so unset scalars are "" / false / [] / {} as proto3 means them.
  * - oneofs: true, so `access_type` says which of `mount`/`block` was sent.
  */
-export const LOADER_OPTIONS: protoLoader.Options = {
+export const LOADER_OPTIONS = {
   keepCase: true,
   longs: String,
   enums: String,
   defaults: true,
   oneofs: true
+} as const
+
+const CONVERSION: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true }
+
+/** Parses csi.proto and the google/protobuf files it imports (csi.proto extends FieldOptions). */
+export const parseCsiProto = (): protobuf.Root => {
+  const require = createRequire(import.meta.url)
+  const descriptor = require("protobufjs/google/protobuf/descriptor.json") as { nested: { google: { nested: { protobuf: { nested: object } } } } }
+  protobuf.common("descriptor", descriptor.nested.google.nested.protobuf.nested)
+  const root = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true })
+  root.resolveAll()
+  return root
+}
+
+let cachedRoot: protobuf.Root | undefined
+const csiRoot = (): protobuf.Root => {
+  if (cachedRoot === undefined) {
+    cachedRoot = existsSync(JSON_PATH)
+      ? protobuf.Root.fromJSON(JSON.parse(readFileSync(JSON_PATH, "utf8")) as protobuf.INamespace)
+      : parseCsiProto()
+  }
+  return cachedRoot
+}
+
+const serializer = (type: protobuf.Type) => (value: object): Buffer => {
+  if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with type ${type.name}, got array instead`)
+  return type.encode(type.fromObject(value)).finish() as Buffer
+}
+const deserializer = (type: protobuf.Type) => (bytes: Buffer): object => type.toObject(type.decode(bytes), CONVERSION)
+
+/** The grpc-js definition of `service`: the same paths, codecs and names proto-loader would give. */
+const definitionOf = (service: protobuf.Service): grpc.ServiceDefinition => {
+  const definition: Record<string, grpc.MethodDefinition<object, object>> = {}
+  for (const method of service.methodsArray) {
+    method.resolve()
+    const request = method.resolvedRequestType!
+    const response = method.resolvedResponseType!
+    definition[method.name] = {
+      path: `/${service.fullName.replace(/^\./, "")}/${method.name}`,
+      requestStream: method.requestStream === true,
+      responseStream: method.responseStream === true,
+      requestSerialize: serializer(request),
+      requestDeserialize: deserializer(request),
+      responseSerialize: serializer(response),
+      responseDeserialize: deserializer(response),
+      originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1)
+    }
+  }
+  return definition
 }
 
 interface CsiPackage {
@@ -35,9 +95,46 @@ interface CsiPackage {
   readonly Controller: grpc.ServiceClientConstructor
 }
 
+let cachedPackage: CsiPackage | undefined
 /** The csi.v1 package: service definitions for the server and client constructors for tests. */
 export const loadCsi = (): CsiPackage => {
-  const definition = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)
-  const root = grpc.loadPackageDefinition(definition) as unknown as { readonly csi: { readonly v1: CsiPackage } }
-  return root.csi.v1
+  if (cachedPackage === undefined) {
+    const root = csiRoot()
+    const client = (name: string) => grpc.makeClientConstructor(definitionOf(root.lookupService(`csi.v1.${name}`)), `csi.v1.${name}`)
+    cachedPackage = { Identity: client("Identity"), Node: client("Node"), Controller: client("Controller") }
+  }
+  return cachedPackage
+}
+
+/** Every message type `services` decode (their requests and what those contain) and encode (their responses), each once. */
+export const reachableTypes = (services: ReadonlyArray<string>): { readonly decoded: ReadonlyArray<protobuf.Type>; readonly encoded: ReadonlyArray<protobuf.Type> } => {
+  const root = csiRoot()
+  const walk = (roots: ReadonlyArray<protobuf.Type>): ReadonlyArray<protobuf.Type> => {
+    const seen = new Set<protobuf.Type>()
+    const visit = (type: protobuf.Type): void => {
+      if (seen.has(type)) return
+      seen.add(type)
+      for (const field of type.fieldsArray) {
+        field.resolve()
+        if (field.resolvedType instanceof protobuf.Type) visit(field.resolvedType)
+      }
+    }
+    roots.forEach(visit)
+    return [...seen]
+  }
+  const methods = services.flatMap((name) => root.lookupService(`csi.v1.${name}`).methodsArray.map((m) => {
+    m.resolve()
+    return m
+  }))
+  return { decoded: walk(methods.map((m) => m.resolvedRequestType!)), encoded: walk(methods.map((m) => m.resolvedResponseType!)) }
+}
+
+/**
+ * Generates `type`'s decoder and converter to plain objects (`decoded`), or its converter from
+ * plain objects and encoder, now: protobufjs builds each on first use (tens of milliseconds per
+ * message under emulation), which the first RPC would otherwise pay.
+ */
+export const warmCodec = (type: protobuf.Type, direction: "decoded" | "encoded"): void => {
+  if (direction === "decoded") type.toObject(type.decode(new Uint8Array(0)), CONVERSION)
+  else type.encode(type.fromObject({})).finish()
 }

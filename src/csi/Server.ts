@@ -16,7 +16,7 @@ import type { NodeVolumes } from "../node/NodeVolumes.ts"
 import { Settings } from "../Settings.ts"
 import { IdentityService } from "./IdentityService.ts"
 import { NodeService } from "./NodeService.ts"
-import { loadCsi } from "./Proto.ts"
+import { loadCsi, reachableTypes, warmCodec } from "./Proto.ts"
 import { type Handler, implementation } from "./Rpc.ts"
 
 export class CsiServerError extends Data.TaggedError("CsiServerError")<{
@@ -118,9 +118,28 @@ const stop = (server: grpc.Server, abort: AbortController, path: string, bound: 
 
 /** A service the server offers: its definition in the CSI package and its handlers. */
 export interface ServiceTable<R> {
-  readonly definition: (csi: ReturnType<typeof loadCsi>) => grpc.ServiceDefinition
+  readonly service: "Identity" | "Node" | "Controller"
   readonly handlers: Readonly<Record<string, Handler<R>>>
 }
+
+/**
+ * Generates the codecs of every message `services` exchange, one message at a time with a yield
+ * between, in the background a while after the socket serves (when kubelet's registration and
+ * first probes are answered): neither readiness nor the first volume RPC then pays for
+ * protobufjs's code generation (seconds in all under emulation, on one vCPU).
+ */
+const WARM_AFTER = Duration.seconds(2)
+const warmCodecs = (services: ReadonlyArray<ServiceTable<unknown>>) =>
+  Effect.gen(function*() {
+    yield* Effect.sleep(WARM_AFTER)
+    const types = reachableTypes(services.map((s) => s.service))
+    for (const direction of ["decoded", "encoded"] as const) {
+      for (const type of types[direction]) {
+        yield* Effect.yieldNow
+        warmCodec(type, direction)
+      }
+    }
+  }).pipe(Effect.catchCause((cause) => Effect.logDebug("warming the gRPC codecs failed (each is generated on first use instead)", cause)))
 
 /**
  * Serves `services` on `endpoint` until the scope closes (the node's Identity + Node, or the
@@ -137,7 +156,7 @@ export const serve = <R>(endpoint: string, driverName: string, services: Readonl
 
     yield* clearStale(path, endpoint)
     const server = new grpc.Server()
-    for (const service of services) server.addService(service.definition(csi), implementation(run, service.handlers))
+    for (const service of services) server.addService(csi[service.service].service, implementation(run, service.handlers))
     let socketId: SocketId | undefined
     yield* Effect.acquireRelease(
       bind(server, path, endpoint),
@@ -147,6 +166,7 @@ export const serve = <R>(endpoint: string, driverName: string, services: Readonl
     const stat = yield* lstat(path)
     if (stat !== undefined) socketId = { ino: stat.ino, ctimeMs: stat.ctimeMs }
     yield* Effect.logInfo("CSI server listening").pipe(Effect.annotateLogs({ endpoint, driver: driverName }))
+    yield* Effect.forkScoped(warmCodecs(services))
     return path
   })
 
@@ -154,8 +174,8 @@ const make = (options: ServerOptions) =>
   Effect.gen(function*() {
     const settings = yield* Settings
     const path = yield* serve<NodeVolumes | Settings>(settings.endpoint, settings.driverName, [
-      { definition: (csi) => csi.Identity.service, handlers: IdentityService as Record<string, Handler<NodeVolumes | Settings>> },
-      { definition: (csi) => csi.Node.service, handlers: NodeService as Record<string, Handler<NodeVolumes | Settings>> }
+      { service: "Identity", handlers: IdentityService as Record<string, Handler<NodeVolumes | Settings>> },
+      { service: "Node", handlers: NodeService as Record<string, Handler<NodeVolumes | Settings>> }
     ], options)
     return CsiServer.of({ socketPath: path })
   })

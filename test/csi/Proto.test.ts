@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
+import type * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
-import { LOADER_OPTIONS, loadCsi, PROTO_PATH } from "../../src/csi/Proto.ts"
+import { LOADER_OPTIONS, loadCsi, PROTO_PATH, reachableTypes, warmCodec } from "../../src/csi/Proto.ts"
 
 // The unmodified CSI v1.12.0 proto (Apache-2.0), vendored as a fixture: see test/fixtures/csi-spec/SOURCE.
 const REFERENCE = new URL("../fixtures/csi-spec/csi.proto", import.meta.url).pathname
@@ -38,5 +39,62 @@ describe("csi.proto", () => {
     // The controller serves the volume RPCs only (no snapshots, no ModifyVolume): each one's path is the reference's.
     const referencePaths = new Set(Object.values(reference["csi.v1.Controller"] as Record<string, { path: string }>).map((m) => m.path))
     for (const m of Object.values(ours["csi.v1.Controller"] as Record<string, { path: string }>)) assert.isTrue(referencePaths.has(m.path), m.path)
+  })
+})
+
+// What the server decodes and encodes must be exactly what proto-loader (the reference the
+// messages were written against) gives for the same bytes, options included.
+describe("the codecs built on protobufjs directly", () => {
+  const reference = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS)
+  const samples: Record<string, object> = {
+    NodeStageVolume: {
+      volume_id: "pvc-1", staging_target_path: "/var/lib/kubelet/x", publish_context: { a: "b" },
+      volume_capability: { mount: { fs_type: "ext4", mount_flags: ["noatime"] }, access_mode: { mode: "SINGLE_NODE_WRITER" } },
+      secrets: { k: "v" }, volume_context: { nqn: "nqn.x" }
+    },
+    NodePublishVolume: { volume_id: "v", target_path: "/t", volume_capability: { block: {}, access_mode: { mode: "MULTI_NODE_READER_ONLY" } }, readonly: true },
+    NodeGetVolumeStats: { volume_id: "v", volume_path: "/p", staging_target_path: "" },
+    NodeExpandVolume: { volume_id: "v", volume_path: "/p", capacity_range: { required_bytes: "9007199254740993", limit_bytes: 0 } },
+    CreateVolume: { name: "n", capacity_range: { required_bytes: 1073741824 }, parameters: { volumePath: "/x" }, volume_capabilities: [{ mount: {}, access_mode: { mode: "SINGLE_NODE_SINGLE_WRITER" } }] },
+    ListVolumes: { max_entries: 3, starting_token: "t" },
+    Probe: {}
+  }
+  const responses: Record<string, object> = {
+    NodeGetVolumeStats: { usage: [{ available: 1, total: 2, used: 1, unit: "BYTES" }], volume_condition: { abnormal: true, message: "m" } },
+    Probe: { ready: { value: true } },
+    CreateVolume: { volume: { volume_id: "v", capacity_bytes: 1073741824, volume_context: { a: "b" }, accessible_topology: [] } },
+    NodeGetInfo: { node_id: "n,nqn", max_volumes_per_node: 0 }
+  }
+  const csi = loadCsi()
+  const ours = { ...csi.Identity.service, ...csi.Node.service, ...csi.Controller.service } as Record<string, grpc.MethodDefinition<object, object>>
+  const service = (method: string) => ["Probe", "GetPluginInfo", "GetPluginCapabilities"].includes(method) ? "Identity" : method.startsWith("Node") ? "Node" : "Controller"
+  const ref = (method: string) => (reference[`csi.v1.${service(method)}`] as Record<string, grpc.MethodDefinition<object, object>>)[method]!
+
+  it("decode a request and encode a response as proto-loader does", () => {
+    for (const [method, request] of Object.entries(samples)) {
+      const bytes = ref(method).requestSerialize(request)
+      assert.deepStrictEqual(ours[method]!.requestDeserialize(bytes), ref(method).requestDeserialize(bytes), method)
+      assert.deepStrictEqual(ours[method]!.requestSerialize(request), bytes, method)
+    }
+    for (const [method, response] of Object.entries(responses)) {
+      const bytes = ref(method).responseSerialize(response)
+      assert.deepStrictEqual(ours[method]!.responseSerialize(response), bytes, method)
+      assert.deepStrictEqual(ours[method]!.responseDeserialize(bytes), ref(method).responseDeserialize(bytes), method)
+    }
+  })
+
+  it("have the same paths and stream flags, and warm every message the node exchanges", () => {
+    for (const [method, def] of Object.entries(ours)) {
+      assert.strictEqual(def.path, ref(method).path)
+      assert.strictEqual(def.requestStream, ref(method).requestStream)
+      assert.strictEqual(def.responseStream, ref(method).responseStream)
+    }
+    const { decoded, encoded } = reachableTypes(["Identity", "Node"])
+    const names = (ts: ReadonlyArray<{ readonly fullName: string }>) => ts.map((t) => t.fullName)
+    for (const name of [".csi.v1.NodeStageVolumeRequest", ".csi.v1.VolumeCapability", ".csi.v1.VolumeCapability.MountVolume"]) assert.include(names(decoded), name)
+    for (const name of [".csi.v1.NodeGetVolumeStatsResponse", ".csi.v1.VolumeCondition", ".google.protobuf.BoolValue"]) assert.include(names(encoded), name)
+    assert.notInclude(names(decoded), ".csi.v1.VolumeCondition")
+    for (const type of decoded) warmCodec(type, "decoded")
+    for (const type of encoded) warmCodec(type, "encoded")
   })
 })
