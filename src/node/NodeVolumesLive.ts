@@ -32,6 +32,7 @@ export const NodeVolumesLive: Layer.Layer<
     const ctx = yield* Effect.context<Deps>()
     const locks = yield* VolumeLocks
     const cli = yield* NvmeCli
+    let nvmeAnswered = false
     const sysfs = yield* Sysfs
     const mounter = yield* Mounter
 
@@ -66,8 +67,13 @@ export const NodeVolumesLive: Layer.Layer<
       stats: (req) => measured("stats", req.volumeId, stats(req)),
       readiness: Effect.gen(function*() {
         const problems: Array<string> = []
-        const version = yield* Effect.result(cli.version)
-        if (version._tag === "Failure") problems.push(`nvme-cli: ${version.failure.message}`)
+        // nvme-cli answered once: later Probes (the liveness probe asks every few seconds) do
+        // not fork a process from this one again; the tools on PATH are still checked each time.
+        if (!nvmeAnswered) {
+          const version = yield* Effect.result(cli.version)
+          if (version._tag === "Failure") problems.push(`nvme-cli: ${version.failure.message}`)
+          else nvmeAnswered = true
+        }
         if (!(yield* sysfs.fabricsAvailable)) problems.push("sysfs: /sys/class/nvme-fabrics is missing (load the nvme-tcp module)")
         const missing = yield* mounter.missingTools
         if (missing.length > 0) problems.push(`mount tools missing: ${missing.join(", ")}`)
