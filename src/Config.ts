@@ -67,6 +67,12 @@ export const nodeFlags = {
   events: flag("events", "EVENTS", "Post Kubernetes Events on PVCs and the Node.", DEFAULTS.events),
   metricsAddress: optionalText("metrics-address", "METRICS_ADDRESS", "HOST:PORT for /metrics, /healthz and /readyz; unset disables the HTTP endpoint."),
   healthInterval: text("health-interval", "HEALTH_INTERVAL", "How often the health monitor reads each staged volume's state.", fmt(DEFAULTS.healthInterval)),
+  stateWatchInterval: text(
+    "state-watch-interval",
+    "STATE_WATCH_INTERVAL",
+    "How often the health monitor re-reads the state of the staged volumes' NVMe controllers between its full passes (a change triggers a pass at once); 0 turns this off.",
+    fmt(DEFAULTS.stateWatchInterval)
+  ),
   orphanInterval: text("orphan-interval", "ORPHAN_INTERVAL", "How often the orphan reconciler looks for unused managed connections.", fmt(DEFAULTS.orphanInterval)),
   orphanDryRun: flag("orphan-dry-run", "ORPHAN_DRY_RUN", "Report orphan connections without disconnecting them.", false),
   restartPodsOnRecovery: flag(
@@ -104,7 +110,8 @@ export const nodeFlags = {
 
 type FlagValue<F> = F extends Flag.Flag<infer A> ? A : never
 type Flags = { readonly [K in keyof typeof nodeFlags]: FlagValue<(typeof nodeFlags)[K]> }
-type Parsed = Flags
+// --state-watch-interval may be absent: callers built before it existed (and their tests) get the default.
+type Parsed = Omit<Flags, "stateWatchInterval"> & { readonly stateWatchInterval?: string | undefined }
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
@@ -117,6 +124,16 @@ export const parseDuration = (value: string, field: string): Result.Result<Durat
   const ms = Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]
   if (ms < 1) return Result.fail(new InvalidArgument({ field, rule: "must be at least 1ms" }))
   return Result.succeed(Duration.millis(ms))
+}
+
+/** A polling interval that `0` turns off: `0`, or a duration of at least 10ms (a shorter poll is a busy loop). */
+export const parseInterval = (value: string, field: string): Result.Result<Duration.Duration, InvalidArgument> => {
+  if (/^0+(\.0+)?(ms|s|m|h)?$/.test(value.replaceAll(" ", ""))) return Result.succeed(Duration.zero)
+  const d = parseDuration(value, field)
+  if (Result.isSuccess(d) && Duration.toMillis(d.success) < 10) {
+    return Result.fail(new InvalidArgument({ field, rule: `must be 0 (off) or at least 10ms (got '${value}')` }))
+  }
+  return d
 }
 
 export const absoluteDir = (value: string, field: string): Result.Result<string, InvalidArgument> => {
@@ -181,6 +198,7 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
       events: p.events,
       metricsAddress,
       healthInterval: yield* parseDuration(p.healthInterval, "--health-interval"),
+      stateWatchInterval: yield* parseInterval(p.stateWatchInterval ?? fmt(DEFAULTS.stateWatchInterval), "--state-watch-interval"),
       orphanInterval: yield* parseDuration(p.orphanInterval, "--orphan-interval"),
       orphanDryRun: p.orphanDryRun,
       restartPodsOnRecovery: p.restartPodsOnRecovery,
@@ -206,6 +224,7 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
 export const describeSettings = (s: NodeSettings): Record<string, unknown> => ({
   ...s,
   healthInterval: Duration.format(s.healthInterval),
+  stateWatchInterval: Duration.format(s.stateWatchInterval ?? DEFAULTS.stateWatchInterval),
   orphanInterval: Duration.format(s.orphanInterval),
   connectTimeout: Duration.format(s.connectTimeout),
   connectBackoff: Duration.format(s.connectBackoff),

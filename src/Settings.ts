@@ -20,6 +20,12 @@ export interface NodeSettings {
   readonly events: boolean
   readonly metricsAddress: string | undefined
   readonly healthInterval: Duration.Duration
+  /**
+   * How often the health monitor re-reads only the `state` file of the staged volumes'
+   * controllers between full passes, so a state change is acted on within this, not within
+   * healthInterval. Zero turns the watch off; undefined = DEFAULTS.stateWatchInterval.
+   */
+  readonly stateWatchInterval?: Duration.Duration | undefined
   readonly orphanInterval: Duration.Duration
   readonly orphanDryRun: boolean
   readonly sysfsRoot: string
@@ -69,6 +75,7 @@ export const DEFAULTS = {
   allowedPathRoots: ["/var/lib/kubelet"],
   events: true,
   healthInterval: Duration.seconds(2),
+  stateWatchInterval: Duration.millis(100),
   orphanInterval: Duration.minutes(5),
   sysfsRoot: "/sys",
   procRoot: "/proc",
@@ -95,6 +102,7 @@ export const testSettings = (overrides: Partial<NodeSettings> = {}): NodeSetting
   events: false,
   metricsAddress: undefined,
   healthInterval: DEFAULTS.healthInterval,
+  stateWatchInterval: DEFAULTS.stateWatchInterval,
   orphanInterval: DEFAULTS.orphanInterval,
   orphanDryRun: false,
   restartPodsOnRecovery: false,

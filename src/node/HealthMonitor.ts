@@ -4,6 +4,8 @@
  * mountinfo read per pass, no process — and acts on the transitions: live → not live posts
  * ConnectionFailure, back to live posts ConnectionRecovery, a stale mount (or a controller the
  * kernel deleted) starts a recovery, with backoff after failures. Its reading is the HealthView.
+ * Between passes a watch of the staged volumes' controller state files (StateWatch, every
+ * `--state-watch-interval`) starts the next pass at once when one changes: one pass at a time.
  *
  * Observing is cheap and never waits on a recovery; a recovery is slow (attempts × the connect
  * timeout against a target that is gone), so each runs in its own fiber, at most
@@ -12,7 +14,7 @@
  *
  * May import: domain, nvme, mount, kube (EventPoster contract), observability/Metrics, node, Settings.
  */
-import { Clock, Context, Deferred, Duration, Effect, Layer, Metric, Option, Result, Schedule, Semaphore } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Metric, Option, Result, Semaphore } from "effect"
 import { EventPoster, podNeedsRestartText } from "../kube/EventPoster.ts"
 import { PodRestarter } from "../kube/PodRestarter.ts"
 import { type MountEntry, Mounter } from "../mount/Mounter.ts"
@@ -26,6 +28,7 @@ import { isActive, stagedThisBoot } from "./Lifecycle.ts"
 import { recoverCurrent, staleIn } from "./Recovery.ts"
 import { restartMessage, staleConsumers } from "./StaleConsumers.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
+import * as StateWatch from "./StateWatch.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
 
 export { conditionOf, connectionOf } from "./Condition.ts"
@@ -39,6 +42,8 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
   readonly tick: Effect.Effect<void>
   /** One pass over every staged volume: observes each and starts the recoveries due, without waiting for them (the loop). */
   readonly observe: Effect.Effect<void>
+  /** Observes for ever, one pass at a time: every --health-interval, and at once when a watched controller's state changes. */
+  readonly loop: Effect.Effect<never>
 }>()("rds-csi/node/HealthMonitor") {
   static readonly layer = Layer.effect(
     HealthMonitor,
@@ -57,6 +62,9 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       const locks = yield* VolumeLocks
       const view = yield* HealthView
       const permits = yield* Semaphore.make(settings.recoveryConcurrency)
+      // Passes never overlap, whoever starts them (the loop, a test's tick).
+      const onePass = yield* Semaphore.make(1)
+      const watch = yield* StateWatch.make
       // One recovery per volume, running or waiting for a permit; it says when it ends whether it
       // brought the connection back. A pass leaves such a volume to it.
       const recovering = new Map<string, Deferred.Deferred<boolean>>()
@@ -216,7 +224,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         }
         // Re-read: a recovery changes the controller set. Only a connection that is back is
         // recorded here; any other change is the next pass's transition to report.
-        const after = (yield* sysfs.snapshot).controllers.filter((c) => c.subsysnqn === record.nqn)
+        const after = (yield* sysfs.snapshotOf(record.nqn)).controllers
         const live = connectionOf(after) === "live"
         const back = live && prev.connection !== "live"
         if (back) {
@@ -264,12 +272,14 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
           yield* Metric.update(Metric.withAttributes(Metrics.volumeConditionAbnormal, { volume: id }), 0)
         }
         yield* view.retain(ids)
+        yield* watch.publish(StateWatch.controllersToWatch(staged, snapshot, mounts, bootId))
         yield* Metric.update(Metrics.nvmeConnectionsActive, live)
         yield* Metric.update(Metrics.stagedVolumes, staged.length)
         return live
       }).pipe(
         Effect.catchCause((cause) => Effect.as(Effect.logError("health monitor tick failed", cause), undefined)),
-        Effect.provideContext(ctx)
+        Effect.provideContext(ctx),
+        Semaphore.withPermit(onePass)
       )
 
       const observe = pass.pipe(Effect.asVoid, Effect.withSpan("HealthMonitor.observe"))
@@ -281,16 +291,15 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         if (live !== undefined && recovered > 0) yield* Metric.update(Metrics.nvmeConnectionsActive, live + recovered)
       }).pipe(Effect.withSpan("HealthMonitor.tick"))
 
-      return HealthMonitor.of({ tick, observe })
+      return HealthMonitor.of({ tick, observe, loop: StateWatch.loop(watch, observe, settings) })
     })
   )
 
-  /** Observes every `settings.healthInterval` for the life of the scope; recoveries run beside it. */
+  /** Runs the loop for the life of the scope; recoveries run beside it. */
   static readonly run = Effect.gen(function*() {
     const monitor = yield* HealthMonitor
     const settings = yield* Settings
-    const concurrency = settings.recoveryConcurrency
-    yield* Effect.logInfo(`health monitor every ${Duration.format(settings.healthInterval)}, up to ${concurrency} recoveries at once`)
-    yield* monitor.observe.pipe(Effect.repeat(Schedule.spaced(settings.healthInterval)), Effect.forkScoped)
+    yield* Effect.logInfo(`health monitor every ${StateWatch.describe(settings)}, up to ${settings.recoveryConcurrency} recoveries at once`)
+    yield* monitor.loop.pipe(Effect.forkScoped)
   })
 }

@@ -81,7 +81,7 @@ export class OrphanReconciler extends Context.Service<OrphanReconciler, {
 
       /** Where the subsystem's namespaces are in use: mounted, bound as raw block, or held open. */
       const usesOf = Effect.fn("OrphanReconciler.usesOf")(function*(nqn: string) {
-        const devices = (yield* sysfs.snapshot).namespaces.filter((n) => n.subsysnqn === nqn)
+        const devices = (yield* sysfs.snapshotOf(nqn)).namespaces
         const devTs = new Set(devices.map((n) => n.devT))
         const names = new Set(devices.map((n) => `/${n.name}`))
         // A raw-block bind shows devtmpfs in mountinfo, with the device node as its root.

@@ -53,7 +53,7 @@ export interface StaleCheck {
 export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: StageRecord) {
   const mounter = yield* Mounter
   const sysfs = yield* Sysfs
-  return yield* staleIn(record, yield* sysfs.snapshot, yield* mounter.mountinfo)
+  return yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), yield* mounter.mountinfo)
 })
 
 /** checkStale over an already-read snapshot and mount table (the health monitor reads them once per tick). */

@@ -121,7 +121,7 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
   // Connect and record under the subsystem's lock: a sibling volume's unstage or failed stage
   // decides whether to disconnect under the same lock, and then sees this record.
   const record = yield* locks.withConnection(target.nqn, Effect.gen(function*() {
-    const preexisting = (yield* sysfs.snapshot).controllers.some((c) => c.subsysnqn === target.nqn)
+    const preexisting = (yield* sysfs.snapshotOf(target.nqn)).controllers.length > 0
     const attached = yield* transport.attach(target, (_, e) => events.postConnectionFailure(req.volumeId, address, e.message))
     if (attached.failedAttempts > 0) yield* events.postConnectionRecovery(req.volumeId, address, attached.failedAttempts + 1)
     const device = attached.device
@@ -170,7 +170,7 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
     if (!readOnly) {
       // The name must still be this volume's namespace (by identity) before anything may be
       // written to it; the format step then holds the node to this dev_t up to mkfs itself.
-      const now = (yield* sysfs.snapshot).namespaces.find((n) => n.devT === device.devT && n.name === device.name)
+      const now = (yield* sysfs.snapshotOf(record.nqn)).namespaces.find((n) => n.devT === device.devT && n.name === device.name)
       if (now === undefined || now.subsysnqn !== record.nqn || !sameIdentity(identityOf(now), device.identity)) {
         return yield* new SafetyRefusal({
           volumeId: req.volumeId,
@@ -211,7 +211,7 @@ const releaseConnection = Effect.fn("NodeVolumes.releaseConnection")(function*(r
     // itself under this lock); an earlier boot's record describes one that went with the reboot.
     const bootId = yield* sysfs.bootId
     const mounts = yield* mounter.mountinfo
-    const snapshot = yield* sysfs.snapshot
+    const snapshot = yield* sysfs.snapshotOf(record.nqn)
     const others = (yield* store.list).filter((r) =>
       r.volumeId !== record.volumeId && r.nqn === record.nqn && stagedThisBoot(r, bootId, mounts, snapshot)
     )

@@ -36,7 +36,7 @@ const requirePath = Effect.fn("NodeVolumes.requirePath")(function*(req: StatsReq
 /** The controller side of the condition: abnormal unless a controller of the volume is live. */
 const connectionCondition = Effect.fn("NodeVolumes.connectionCondition")(function*(record: StageRecord) {
   const sysfs = yield* Sysfs
-  const ctrls = (yield* sysfs.snapshot).controllers.filter((c) => c.subsysnqn === record.nqn)
+  const ctrls = (yield* sysfs.snapshotOf(record.nqn)).controllers
   const address = `${record.address}:${record.port}`
   if (ctrls.some((c) => c.state === "live")) return undefined
   if (ctrls.length === 0) return `no controller connected to ${address} for ${record.nqn}`

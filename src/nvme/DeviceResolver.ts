@@ -104,7 +104,7 @@ export class DeviceResolver extends Context.Service<DeviceResolver, {
       const sysfs = yield* Sysfs
       return DeviceResolver.of({
         resolve: Effect.fn("DeviceResolver.resolve")(function*(nqn: Nqn, selector: NamespaceSelector) {
-          return yield* resolveIn(yield* sysfs.snapshot, nqn, selector)
+          return yield* resolveIn(yield* sysfs.snapshotOf(nqn), nqn, selector)
         })
       })
     })

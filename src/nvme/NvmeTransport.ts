@@ -82,7 +82,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
       // telling `waiting` why, so that a caller who gives up can say what it was waiting for.
       const liveDevice = (target: VolumeTarget, waiting: (why: string) => void = () => {}) =>
         Effect.gen(function*() {
-          const snap = yield* sysfs.snapshot
+          const snap = yield* sysfs.snapshotOf(target.nqn)
           const ctrls = controllersOf(snap.controllers, target)
           if (!ctrls.some((c) => c.state === "live")) {
             waiting(ctrls.length === 0
@@ -98,7 +98,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
 
       const attach = Effect.fn("NvmeTransport.attach")(function*(target: VolumeTarget, onAttemptFailed: AttemptFailed) {
         const address = `${target.address}:${target.port}`
-        const before = controllersOf((yield* sysfs.snapshot).controllers, target)
+        const before = controllersOf((yield* sysfs.snapshotOf(target.nqn)).controllers, target)
         if (before.length > 0) {
           // A connection exists (live, or the kernel is reconnecting it): reuse it, never add a second path.
           let waitingFor: string | undefined
@@ -134,7 +134,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
           }))
           const device = yield* pollUntil(liveDevice(target, note), settings.deviceWaitTimeout)
           if (device === undefined) {
-            const snap = yield* sysfs.snapshot
+            const snap = yield* sysfs.snapshotOf(target.nqn)
             return yield* resolveIn(snap, target.nqn, target.namespace)
           }
           return device
@@ -179,14 +179,14 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
 
       const cleanupCreated = (target: VolumeTarget) =>
         Effect.gen(function*() {
-          const leftovers = controllersOf((yield* sysfs.snapshot).controllers, target)
+          const leftovers = controllersOf((yield* sysfs.snapshotOf(target.nqn)).controllers, target)
           for (const c of leftovers) yield* cli.disconnectController(c.name)
         }).pipe(Effect.ignore)
 
       const detach = Effect.fn("NvmeTransport.detach")(function*(nqn: Nqn) {
         yield* cli.disconnect(nqn)
         const gone = yield* pollUntil(
-          Effect.map(sysfs.snapshot, (s) => s.controllers.some((c) => c.subsysnqn === nqn) ? undefined : true),
+          Effect.map(sysfs.snapshotOf(nqn), (s) => s.controllers.length > 0 ? undefined : true),
           settings.deviceWaitTimeout
         )
         if (gone === undefined) {

@@ -10,6 +10,8 @@
  *   class/nvme-subsystem/nvme-subsysS/nvmeSnH   the multipath head: dev, size, nsid, nguid, uuid, wwid
  * A controller or namespace that vanishes mid-read (the kernel deleting it) is left out of the
  * snapshot, never an error; only an unreadable file that exists is a SysfsError.
+ * The state reader (the health monitor's watch) keeps `class/nvme/nvmeC/state` open and re-reads
+ * it at offset 0, where kernfs runs the attribute's show() again: one pread per controller per poll.
  *
  * May import: effect, domain, nvme/Sysfs, Settings.
  */
@@ -17,7 +19,16 @@ import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { canonicalAddress } from "../domain/Target.ts"
 import { Settings } from "../Settings.ts"
-import { type Controller, type ControllerState, type NamespaceDevice, type NvmeSnapshot, Sysfs, SysfsError } from "./Sysfs.ts"
+import {
+  type Controller,
+  type ControllerState,
+  type NamespaceDevice,
+  type NvmeSnapshot,
+  type StateReader,
+  Sysfs,
+  SysfsError,
+  type WatchedState
+} from "./Sysfs.ts"
 
 const STATES: ReadonlyArray<ControllerState> = ["new", "live", "resetting", "connecting", "deleting", "deleting (no IO)", "dead"]
 const CONTROLLER = /^nvme\d+$/
@@ -93,9 +104,10 @@ interface RawController extends Controller {
   readonly pathHeads: ReadonlyArray<string>
 }
 
-const readController = (dir: string, name: string): Omit<RawController, "subsystem"> | undefined => {
-  const state = readAttr(`${dir}/state`)
+const readController = (dir: string, name: string, only: string | undefined): Omit<RawController, "subsystem"> | undefined => {
   const subsysnqn = readAttr(`${dir}/subsysnqn`)
+  if (only !== undefined && subsysnqn !== only) return undefined
+  const state = readAttr(`${dir}/state`)
   const transport = readAttr(`${dir}/transport`)
   if (state === Gone || subsysnqn === Gone || transport === Gone) return undefined
   const address = readAttr(`${dir}/address`)
@@ -155,8 +167,11 @@ const readNamespace = (
   }
 }
 
-/** One consistent-enough view of every NVMe controller and user-visible namespace device. */
-export const readSnapshot = (root: string): NvmeSnapshot => {
+/**
+ * One consistent-enough view of every NVMe controller and user-visible namespace device; with
+ * `only`, of those of subsystem `only` (every other one read as far as its subsysnqn).
+ */
+export const readSnapshot = (root: string, only?: string): NvmeSnapshot => {
   const ctrlRoot = `${root}/class/nvme`
   const subRoot = `${root}/class/nvme-subsystem`
 
@@ -164,7 +179,7 @@ export const readSnapshot = (root: string): NvmeSnapshot => {
   const ctrlNames = list(ctrlRoot)
   for (const name of ctrlNames === Gone ? [] : ctrlNames) {
     if (!CONTROLLER.test(name)) continue
-    const c = readController(`${ctrlRoot}/${name}`, name)
+    const c = readController(`${ctrlRoot}/${name}`, name, only)
     if (c !== undefined) raw.push(c)
   }
 
@@ -174,9 +189,10 @@ export const readSnapshot = (root: string): NvmeSnapshot => {
   const subNames = list(subRoot)
   for (const sub of subNames === Gone ? [] : subNames) {
     const dir = `${subRoot}/${sub}`
-    const entries = list(dir)
     const nqn = readAttr(`${dir}/subsysnqn`)
-    if (entries === Gone || nqn === Gone) continue
+    if (nqn === Gone || (only !== undefined && nqn !== only)) continue
+    const entries = list(dir)
+    if (entries === Gone) continue
     const members = entries.filter((e) => CONTROLLER.test(e))
     for (const m of members) subsystemOf.set(m, sub)
     for (const e of entries) if (NAMESPACE.test(e)) heads.push({ dir: `${dir}/${e}`, name: e, subsystem: sub, subsysnqn: nqn, members })
@@ -214,6 +230,72 @@ export const readBlockDevT = (root: string, name: string): string | undefined =>
   return v === Gone ? undefined : v
 }
 
+/** A synchronous StateReader and its release; Effect-free so the unit tests can drive it directly. */
+export interface OpenStateFiles {
+  readonly read: (names: ReadonlyArray<string>) => ReadonlyMap<string, WatchedState>
+  /** Names whose state file is open now. */
+  readonly open: () => ReadonlyArray<string>
+  readonly closeAll: () => void
+}
+
+/**
+ * Watched `state` files, one fd each, re-read with a positional read at offset 0 (sysfs sends no
+ * inotify events for them). The kernel answers ENODEV on an fd whose controller it deleted; a
+ * regular file standing in for sysfs keeps its content when deleted, so no link left means gone
+ * too. A gone controller's fd is closed and its path opened again on the next read: the kernel
+ * may give its name to a new controller.
+ */
+export const openStateFiles = (root: string): OpenStateFiles => {
+  const fds = new Map<string, number>()
+  // "deleting (no IO)" is the longest state the kernel prints.
+  const buf = Buffer.alloc(64)
+  const close = (name: string): void => {
+    const fd = fds.get(name)
+    fds.delete(name)
+    if (fd !== undefined) fs.closeSync(fd)
+  }
+  const readOne = (name: string): WatchedState | undefined => {
+    let fd = fds.get(name)
+    if (fd === undefined) {
+      if (!CONTROLLER.test(name)) return undefined
+      try {
+        fd = fs.openSync(`${root}/class/nvme/${name}/state`, "r")
+      } catch (e) {
+        return isVanished(e) ? "gone" : undefined
+      }
+      fds.set(name, fd)
+    }
+    try {
+      const n = fs.readSync(fd, buf, 0, buf.length, 0)
+      if (fs.fstatSync(fd).nlink === 0) {
+        close(name)
+        return "gone"
+      }
+      const text = buf.toString("utf8", 0, n).trim()
+      return text === "" ? undefined : parseState(text)
+    } catch (e) {
+      close(name)
+      return isVanished(e) ? "gone" : undefined
+    }
+  }
+  return {
+    read: (names) => {
+      const wanted = new Set(names)
+      for (const name of [...fds.keys()]) if (!wanted.has(name)) close(name)
+      const out = new Map<string, WatchedState>()
+      for (const name of wanted) {
+        const state = readOne(name)
+        if (state !== undefined) out.set(name, state)
+      }
+      return out
+    },
+    open: () => [...fds.keys()].sort(),
+    closeAll: () => {
+      for (const name of [...fds.keys()]) close(name)
+    }
+  }
+}
+
 const attempt = <A>(path: string, f: () => A): Effect.Effect<A, SysfsError> =>
   Effect.try({ try: f, catch: (e) => e instanceof SysfsError ? e : new SysfsError({ path, detail: String(e) }) })
 
@@ -232,10 +314,16 @@ export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
     return Sysfs.of({
       bootId,
       snapshot: attempt(root, () => readSnapshot(root)).pipe(Effect.withSpan("Sysfs.snapshot")),
+      snapshotOf: (nqn: string) => attempt(root, () => readSnapshot(root, nqn)).pipe(Effect.withSpan("Sysfs.snapshotOf")),
       blockDevT: Effect.fn("Sysfs.blockDevT")(function*(name: string) {
         return yield* attempt(`${root}/block/${name}`, () => readBlockDevT(root, name))
       }),
-      fabricsAvailable: Effect.sync(() => fs.existsSync(`${root}/class/nvme-fabrics`))
+      fabricsAvailable: Effect.sync(() => fs.existsSync(`${root}/class/nvme-fabrics`)),
+      stateReader: Effect.map(
+        Effect.acquireRelease(Effect.sync(() => openStateFiles(root)), (files) => Effect.sync(files.closeAll)),
+        // No span per read: it runs every --state-watch-interval (100 ms), a span each would cost more than the read.
+        (files): StateReader => ({ read: (names) => Effect.sync(() => files.read(names)) })
+      )
     })
   })
 )

@@ -1,12 +1,12 @@
 /**
  * Sysfs over the kernel model: `/sys/class/nvme` and `/sys/block` as they are right now
  * (removed controllers and devices are simply absent). Injected failures (KernelModel.failSysfs)
- * come first.
+ * come first. The state reader reads the model's controllers directly (no files to keep open).
  *
  * May import: nvme/Sysfs, testing/KernelModel.
  */
 import { Effect, Layer } from "effect"
-import { Sysfs, SysfsError } from "../nvme/Sysfs.ts"
+import { onlySubsystem, type StateReader, Sysfs, SysfsError, type WatchedState } from "../nvme/Sysfs.ts"
 import { KernelModel } from "./KernelModel.ts"
 import * as Nvme from "./KernelNvme.ts"
 import { devTOf } from "./KernelState.ts"
@@ -27,6 +27,19 @@ export const layer: Layer.Layer<Sysfs, never, KernelModel> = Layer.effect(
     })
     const fabricsAvailable = k.syscall((s) => s.fabricsAvailable).pipe(Effect.orDie)
     const bootId = k.syscall((s) => s.bootId).pipe(Effect.orDie)
-    return Sysfs.of({ snapshot, blockDevT, fabricsAvailable, bootId })
+    const reader: StateReader = {
+      read: (names) =>
+        k.syscall((s) => {
+          const out = new Map<string, WatchedState>()
+          for (const name of names) {
+            // A deleted controller stays in the model as `removed`; its name may belong to a new one.
+            const c = s.controllers.find((c) => c.name === name && c.state !== "removed")
+            out.set(name, c === undefined ? "gone" : c.state as WatchedState)
+          }
+          return out as ReadonlyMap<string, WatchedState>
+        }).pipe(Effect.orDie)
+    }
+    const snapshotOf = (nqn: string) => Effect.map(snapshot, (s) => onlySubsystem(s, nqn))
+    return Sysfs.of({ snapshot, snapshotOf, blockDevT, fabricsAvailable, bootId, stateReader: Effect.succeed(reader) })
   })
 )

@@ -1,0 +1,110 @@
+/**
+ * StateWatch: the health monitor's quick path to a controller state change (issue 12). A full
+ * pass (every --health-interval, 2 s) reads every controller, the mount table and the stage
+ * records; between passes this watch re-reads only the `state` attribute of the controllers of
+ * staged volumes (those the last pass saw), every --state-watch-interval (100 ms), through files
+ * kept open (Sysfs.stateReader: one pread each; sysfs sends no inotify events for them), and
+ * wakes the monitor's loop when one changes or disappears. The loop runs one pass at a time: a
+ * pass, then the interval or a wake, whichever comes first; wakes during a pass coalesce into
+ * one more pass. The full pass keeps its interval: the watch adds reads, never a snapshot.
+ *
+ * May import: effect, mount (types), nvme/Sysfs, node (Lifecycle, StageStore types), Settings.
+ */
+import { Deferred, Duration, Effect, type Scope } from "effect"
+import type { MountEntry } from "../mount/Mounter.ts"
+import { type ControllerState, type NvmeSnapshot, Sysfs, type WatchedState } from "../nvme/Sysfs.ts"
+import { stagedThisBoot } from "./Lifecycle.ts"
+import { DEFAULTS, type NodeSettings } from "../Settings.ts"
+import type { StageRecord } from "./StageStore.ts"
+
+export interface StateWatch {
+  /** A pass's reading: the controllers to watch and the state it saw each in (replaces the previous set). */
+  readonly publish: (seen: ReadonlyMap<string, ControllerState>) => Effect.Effect<void>
+  /** The controllers watched now, each with the state last known (tests, logs). */
+  readonly watched: Effect.Effect<ReadonlyMap<string, WatchedState>>
+  /** Re-reads the watched state files every `every` until interrupted, waking `wait` on a change. */
+  readonly poll: (every: Duration.Input) => Effect.Effect<never, never, Scope.Scope>
+  /** Waits for `interval`, or less: until a watched controller changes (a change seen since the last wait counts). */
+  readonly wait: (interval: Duration.Input) => Effect.Effect<void>
+}
+
+/** The controllers of the staged, active volumes of this boot, in the state the snapshot shows. */
+export const controllersToWatch = (
+  active: ReadonlyArray<StageRecord>,
+  snapshot: NvmeSnapshot,
+  mounts: ReadonlyArray<MountEntry>,
+  bootId: string
+): ReadonlyMap<string, ControllerState> => {
+  const nqns = new Set(active.filter((r) => stagedThisBoot(r, bootId, mounts, snapshot)).map((r) => r.nqn))
+  return new Map(snapshot.controllers.filter((c) => nqns.has(c.subsysnqn)).map((c) => [c.name, c.state]))
+}
+
+export const make: Effect.Effect<StateWatch, never, Sysfs> = Effect.gen(function*() {
+  const sysfs = yield* Sysfs
+  // Each watched controller's last known state: the pass's reading when it enters the set, then
+  // the watch's own. A wake is an edge (a state unlike the last one read), so a pass and the
+  // watch reading a controller differently can never keep waking the loop.
+  const known = new Map<string, WatchedState>()
+  // Completed by a change; replaced when a wait ends, so the changes seen during a pass wake the next wait.
+  let changed = Deferred.makeUnsafe<void>()
+
+  const publish = (seen: ReadonlyMap<string, ControllerState>) =>
+    Effect.sync(() => {
+      for (const name of [...known.keys()]) if (!seen.has(name)) known.delete(name)
+      for (const [name, state] of seen) if (!known.has(name)) known.set(name, state)
+    })
+
+  const poll = (every: Duration.Input) =>
+    Effect.gen(function*() {
+      const reader = yield* sysfs.stateReader
+      const once = Effect.gen(function*() {
+        if (known.size === 0) return
+        const now = yield* reader.read([...known.keys()])
+        const changes: Array<string> = []
+        for (const [name, state] of now) {
+          const before = known.get(name)
+          // Undefined: a pass let the controller go while it was being read.
+          if (before === undefined || before === state) continue
+          known.set(name, state)
+          changes.push(`${name} ${before} → ${state}`)
+        }
+        if (changes.length === 0) return
+        yield* Effect.logDebug(`controller state changed (${changes.join(", ")}): health pass now`)
+        yield* Deferred.succeed(changed, undefined)
+      })
+      return yield* Effect.forever(Effect.andThen(once, Effect.sleep(every)))
+    }).pipe(
+      // A bug in the watch must not end the monitor: its full passes go on, only later.
+      Effect.catchDefect((defect) => Effect.andThen(Effect.logError("controller state watch stopped", defect), Effect.never))
+    )
+
+  const wait = (interval: Duration.Input) =>
+    Effect.suspend(() => Deferred.await(changed)).pipe(
+      Effect.timeoutOption(interval),
+      Effect.andThen(Effect.sync(() => {
+        changed = Deferred.makeUnsafe<void>()
+      }))
+    )
+
+  return { publish, watched: Effect.sync(() => new Map(known)), poll, wait }
+})
+
+/** --state-watch-interval; zero: no watch. */
+export const intervalOf = (settings: NodeSettings): Duration.Duration => settings.stateWatchInterval ?? DEFAULTS.stateWatchInterval
+
+/** How often the loop runs a pass, for the start-up log line: `2s (state files every 100ms)`. */
+export const describe = (settings: NodeSettings): string => {
+  const every = intervalOf(settings)
+  return `${Duration.format(settings.healthInterval)} (${Duration.toMillis(every) > 0 ? `state files every ${Duration.format(every)}` : "state file watch off"})`
+}
+
+/**
+ * Runs `pass` for ever, one at a time: again after --health-interval, or as soon as the watch
+ * (forked here, polling every --state-watch-interval) sees a watched controller change.
+ */
+export const loop = (watch: StateWatch, pass: Effect.Effect<void>, settings: NodeSettings): Effect.Effect<never> =>
+  Effect.gen(function*() {
+    const every = intervalOf(settings)
+    if (Duration.toMillis(every) > 0) yield* Effect.forkScoped(watch.poll(every))
+    return yield* Effect.forever(Effect.andThen(pass, watch.wait(settings.healthInterval)))
+  }).pipe(Effect.scoped)
