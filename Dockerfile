@@ -10,13 +10,16 @@
 # floating node:24-bookworm-slim tag would work too. Debian 12 ships nvme-cli 2.4 (>= 2.0).
 
 # ---- build: bundle the plugin with the dev dependencies (rolldown), then throw them away
+# Built at the path it runs from: V8's code cache (dist/.compile-cache, filled by one start of
+# the bundle during the build) is keyed by file path, and ships with dist/.
 FROM node:24.21.0-bookworm-slim AS build
-WORKDIR /build
+WORKDIR /opt/rds-csi
 COPY package.json package-lock.json ./
 # --ignore-scripts: the `node` devDependency's binary is not needed, the base has Node 24.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY rolldown.config.mjs ./
 COPY scripts/build.mjs ./scripts/
+COPY bin ./bin
 COPY src ./src
 RUN node scripts/build.mjs
 
@@ -38,7 +41,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
  && rm -rf /root/.npm
 COPY bin ./bin
-COPY --from=build /build/dist ./dist
+COPY --from=build /opt/rds-csi/dist ./dist
 
 # Nothing is written outside mounted volumes, so the root file system can be read-only; HOME
 # points at the /tmp emptyDir for any tool that looks there. A 1 MiB young generation keeps

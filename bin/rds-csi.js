@@ -7,7 +7,7 @@
 // under emulation, which the plugin's readiness must not pay (npm scripts build first). A 1 MiB young generation keeps the
 // long-running plugin's heap small (SPEC §8: RSS idle ≤ 80 MiB); V8 takes it only at process
 // start, so `node bin/rds-csi.js` needs NODE_OPTIONS=--max-semi-space-size=1 (the DaemonSet sets it).
-import { existsSync, statSync } from "node:fs"
+import { cpSync, existsSync, readdirSync, statSync } from "node:fs"
 import { readdir, stat } from "node:fs/promises"
 import { enableCompileCache } from "node:module"
 import { tmpdir } from "node:os"
@@ -40,9 +40,20 @@ if (useBundle && existsSync(new URL("src", root))) {
     }, () => {})
   }, 5000).unref()
 }
-// V8's code cache for the bundle: a restarted plugin skips compiling it again (seconds under
-// emulation). NODE_COMPILE_CACHE (the DaemonSet points it into the plugin's host directory)
-// wins; otherwise the temp dir. A cache that cannot be written only costs the saving.
-if (useBundle && process.env.NODE_COMPILE_CACHE === undefined) enableCompileCache(`${tmpdir()}/rds-csi-compile-cache`)
+// V8's code cache for the bundle: a start skips compiling it (seconds under emulation).
+// NODE_COMPILE_CACHE (the DaemonSet points it into the plugin's host directory) wins, otherwise
+// the temp dir; either is seeded, when it holds nothing yet, with the cache `npm run build` made
+// (dist/.compile-cache), so that the first start on a node is not a cold one. A cache that
+// cannot be written only costs the saving.
+if (useBundle) {
+  const dir = process.env.NODE_COMPILE_CACHE || `${tmpdir()}/rds-csi-compile-cache`
+  const shipped = new URL("dist/.compile-cache", root)
+  try {
+    if (existsSync(shipped) && (!existsSync(dir) || readdirSync(dir).length === 0)) cpSync(shipped, dir, { recursive: true })
+  } catch {
+    // a read-only or missing directory: start without the seed
+  }
+  if (process.env.NODE_COMPILE_CACHE === undefined) enableCompileCache(dir)
+}
 const { runCli } = await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)
 runCli()

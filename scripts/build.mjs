@@ -1,7 +1,13 @@
-// npm run build: bundles the plugin into dist/ (rolldown.config.mjs) and puts the CSI protocol
-// next to it, parsed (dist/proto/csi.json: the bundle builds its gRPC definitions from it
-// without parsing the .proto at start-up) and as text. dist/ is generated: never committed.
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
+// npm run build: bundles the plugin into dist/ (rolldown.config.mjs), puts the CSI protocol next
+// to it, parsed (dist/proto/csi.json: the bundle builds its gRPC definitions from it without
+// parsing the .proto at start-up) and as text, and fills dist/.compile-cache: V8's code cache of
+// the bundle after one real start of `rds-csi node` (to ready, a few RPCs, SIGTERM), made with the
+// V8 flags the image runs with, so that even the first start on a node skips compiling it
+// (bin/rds-csi.js seeds an empty NODE_COMPILE_CACHE from it). dist/ is generated: never committed.
+import * as grpc from "@grpc/grpc-js"
+import { spawn } from "node:child_process"
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { build } from "rolldown"
 import config from "../rolldown.config.mjs"
 
@@ -10,6 +16,39 @@ rmSync(`${root}dist`, { recursive: true, force: true })
 await build(config)
 mkdirSync(`${root}dist/proto`, { recursive: true })
 cpSync(`${root}src/csi/proto/csi.proto`, `${root}dist/proto/csi.proto`)
-const { parseCsiProto } = await import("../src/csi/Proto.ts")
+const { loadCsi, parseCsiProto } = await import("../src/csi/Proto.ts")
 writeFileSync(`${root}dist/proto/csi.json`, JSON.stringify(parseCsiProto().toJSON()))
+
+/** One start of the bundled node plugin with the compile cache on dist/.compile-cache; best effort. */
+const fillCompileCache = async () => {
+  const tmp = mkdtempSync(`${tmpdir()}/rds-csi-build-`)
+  const socket = `${tmp}/csi.sock`
+  const child = spawn(process.execPath, [`${root}bin/rds-csi.js`, "node", "--endpoint", `unix://${socket}`, "--node-id", "build",
+    "--state-dir", `${tmp}/state`, "--allowed-path-root", `${tmp}/kubelet`, "--events=false"], {
+    env: { ...process.env, NODE_COMPILE_CACHE: `${root}dist/.compile-cache`, NODE_OPTIONS: "--max-semi-space-size=1", RDS_CSI_FROM_SOURCE: "" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const exited = new Promise((resolve) => child.once("exit", resolve))
+  let out = ""
+  child.stdout.on("data", (d) => { out += d })
+  child.stderr.on("data", (d) => { out += d })
+  const deadline = Date.now() + 30_000
+  while (!out.includes('"rds-csi node ready"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20))
+  const ready = out.includes('"rds-csi node ready"')
+  if (ready) {
+    // The request path compiled too: a few RPCs the first minutes of a node bring anyway.
+    const csi = loadCsi()
+    const call = (client, method) => new Promise((resolve) => client[method]({}, { deadline: Date.now() + 5000 }, () => resolve()))
+    const identity = new csi.Identity(`unix://${socket}`, grpc.credentials.createInsecure())
+    const node = new csi.Node(`unix://${socket}`, grpc.credentials.createInsecure())
+    for (const [client, method] of [[identity, "GetPluginInfo"], [identity, "Probe"], [node, "NodeGetCapabilities"], [node, "NodeGetInfo"]]) await call(client, method)
+    identity.close()
+    node.close()
+  }
+  child.kill("SIGTERM")
+  await exited
+  rmSync(tmp, { recursive: true, force: true })
+  console.log(ready ? "build: dist/.compile-cache (one start of the bundle)" : `build: no compile cache (the plugin did not start: ${out.slice(-300)})`)
+}
+await fillCompileCache()
 console.log("build: dist/rds-csi.mjs")

@@ -31,7 +31,7 @@ describe("Dockerfile", () => {
     expect(dockerfile).not.toMatch(/npm (install|i) /)
     // The image stage copies the lock file before anything else, and ships the bundle, not the sources.
     const image = instructions.slice(instructions.lastIndexOf(`FROM node:${pkg.devDependencies["node"]}-bookworm-slim`))
-    expect(image.indexOf("COPY package.json package-lock.json ./")).toBeLessThan(image.indexOf("COPY --from=build /build/dist ./dist"))
+    expect(image.indexOf("COPY package.json package-lock.json ./")).toBeLessThan(image.indexOf("COPY --from=build /opt/rds-csi/dist ./dist"))
     expect(image).not.toContain("COPY src ./src")
   })
 

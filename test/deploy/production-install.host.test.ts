@@ -52,11 +52,11 @@ beforeAll(() => {
   if (r.status !== 0) throw new Error(`npm ci ${npmCiFlags.join(" ")} failed:\n${r.stdout}\n${r.stderr}`)
   // The build stage: the same script, into a scratch copy so the checkout's dist/ is untouched.
   const build = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-build-"))
-  for (const f of ["package.json", "rolldown.config.mjs", "scripts", "src"]) fs.cpSync(path.join(ROOT, f), path.join(build, f), { recursive: true })
+  for (const f of ["package.json", "rolldown.config.mjs", "scripts", "bin", "src"]) fs.cpSync(path.join(ROOT, f), path.join(build, f), { recursive: true })
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(build, "node_modules"))
   const b = spawnSync(NODE24, ["scripts/build.mjs"], { cwd: build, encoding: "utf8", timeout: 120_000 })
   if (b.status !== 0) throw new Error(`build failed:\n${b.stdout}\n${b.stderr}`)
-  for (const [from, to] of fromBuild) fs.cpSync(path.join(build, path.relative("/build", from)), path.join(dir, to), { recursive: true })
+  for (const [from, to] of fromBuild) fs.cpSync(path.join(build, path.relative("/opt/rds-csi", from)), path.join(dir, to), { recursive: true })
   fs.rmSync(build, { recursive: true, force: true })
 }, 300_000)
 
@@ -120,18 +120,21 @@ const get = (url: string) =>
 describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () => {
   it("the image holds package.json, the lock file, bin/ and the build stage's dist/ (no sources), installed with --omit=dev --ignore-scripts", () => {
     expect(copied).toEqual(["package.json", "package-lock.json", "bin"])
-    expect(fromBuild).toEqual([["/build/dist", "./dist"]])
+    expect(fromBuild).toEqual([["/opt/rds-csi/dist", "./dist"]])
     expect(npmCiFlags).toEqual(expect.arrayContaining(["--omit=dev", "--ignore-scripts"]))
     expect(fs.existsSync(path.join(dir, "src"))).toBe(false)
     expect(fs.existsSync(path.join(dir, "dist/rds-csi.mjs"))).toBe(true)
     expect(fs.existsSync(path.join(dir, "dist/proto/csi.proto"))).toBe(true)
+    expect(fs.existsSync(path.join(dir, "dist/proto/csi.json"))).toBe(true)
+    expect(fs.readdirSync(path.join(dir, "dist/.compile-cache")).length).toBeGreaterThan(0)
   })
 
   it("installs the production dependencies and no dev tool: no vitest, no TypeScript, no Node binary package", () => {
     for (const name of Object.keys(pkg.dependencies)) expect(fs.existsSync(path.join(dir, "node_modules", name)), name).toBe(true)
     // @types/node arrives anyway (client-node depends on @types/stream-buffers, which needs it): types, never loaded.
-    // js-yaml is a dev dependency of ours (the manifest tests) and a production one of client-node's.
-    const alsoProduction = new Set(["js-yaml"])
+    // js-yaml is a dev dependency of ours (the manifest tests) and a production one of client-node's;
+    // @grpc/proto-loader one of ours (the reference Proto.test compares with) and one of grpc-js's.
+    const alsoProduction = new Set(["js-yaml", "@grpc/proto-loader"])
     const present = Object.keys(pkg.devDependencies).filter((name) => fs.existsSync(path.join(dir, "node_modules", name)))
     expect(present.filter((name) => !name.startsWith("@types/") && !alsoProduction.has(name))).toEqual([])
     for (const tool of ["vitest", "typescript", "@effect/vitest", "node"]) expect(present, tool).not.toContain(tool)
