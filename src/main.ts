@@ -8,12 +8,14 @@
  * May import: everything.
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Layer, Result } from "effect"
+import { Effect, Layer, Option, Result } from "effect"
 import * as Fs from "node:fs/promises"
 import { nqn } from "./domain/Ids.ts"
 import { describeSettings } from "./Config.ts"
 import { CsiServer } from "./csi/Server.ts"
 import { EventPoster } from "./kube/EventPoster.ts"
+import { deferred, KubeSide } from "./kube/KubeSideDeferred.ts"
+import { PodRestarter } from "./kube/PodRestarter.ts"
 import { MounterLive } from "./mount/MounterLive.ts"
 import { HealthMonitor } from "./node/HealthMonitor.ts"
 import { nodeLayer } from "./node/NodeLayer.ts"
@@ -48,11 +50,16 @@ const hostNqnOf = (settings: NodeSettings): Effect.Effect<string | undefined> =>
 /** Runs the node plugin until interrupted. */
 export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flatMap(hostNqnOf(given).pipe(Effect.provide(Logging.layer(given))), (reportedHostNqn) => {
   const settings: NodeSettings = { ...given, reportedHostNqn }
-  // The Kubernetes client is loaded only when events are on: with --events=false it never
-  // costs memory or start-up time. One client serves the events and the pod restarter
+  // The Kubernetes client is loaded only when events are on (with --events=false it never costs
+  // memory or start-up time), and then only once the plugin is ready: events posted before are
+  // queued and replayed. One client serves the events and the pod restarter
   // (--restart-pods-on-recovery), which the health monitor finds in its context.
   const events = settings.events
-    ? Layer.unwrap(Effect.promise(() => import("./kube/EventPosterLive.ts")).pipe(Effect.map((m) => m.KubeSideLive)))
+    ? deferred(
+      Effect.promise(() => import("./kube/EventPosterLive.ts")).pipe(Effect.map((m) => m.KubeSideLive)),
+      (node) => Layer.merge(EventPoster.layerNoop(node), PodRestarter.layerNoop),
+      settings.nodeId
+    )
     : EventPoster.layerNoop(settings.nodeId)
   const services = nodeLayer(hostLayer, events)
   const app = Layer.mergeAll(CsiServer.layer, HttpEndpoints.layer).pipe(Layer.provideMerge(services))
@@ -61,6 +68,8 @@ export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flat
     yield* HealthMonitor.run
     yield* OrphanReconciler.run
     yield* Effect.logInfo("rds-csi node ready")
+    const kube = yield* Effect.serviceOption(KubeSide)
+    if (Option.isSome(kube)) yield* kube.value.start
     return yield* Effect.never
   }).pipe(
     Effect.scoped,
