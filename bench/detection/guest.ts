@@ -1,6 +1,7 @@
 /**
  * bench/detection, guest side (INSIDE the VM, started by test/e2e/guest/resilience.sh with
- * GUEST_MAIN=this file): the real plugin with events on the host's API server; a watcher polls
+ * GUEST_MAIN=this file): the real plugin with events on the host's API server, shipped health
+ * interval and state watch; a watcher polls
  * sysfs every millisecond; the host's event watch says when each event arrived (host clock,
  * converted with an offset measured over the control forward before every trial).
  *
@@ -18,7 +19,7 @@ import * as fs from "node:fs"
 import { attachedOf, ctrlsOf, log, mountsAt, type Plugin, Recorder, STATE_DIR, startPlugin } from "../../test/e2e/guest/harness.ts"
 import { clockOffset, seenOnHost } from "../../test/e2e/guest/hostLink.ts"
 import {
-  checkIo, type Env, gone, live, notLive, nvmet, resilienceFlags, sleep, stageAndPublish, tearDown, volume, writeThrough
+  checkIo, type Env, gone, live, notLive, nvmet, resilienceFlags, sleep, stageAndPublish, tearDown, volume, withoutFlag, writeThrough
 } from "../../test/e2e/guest/resilience-common.ts"
 
 const [outDir, namespace, trialsArg] = process.argv.slice(2) as [string, string, string]
@@ -29,7 +30,9 @@ const env: Env = {
   plugin: undefined as unknown as Plugin,
   outDir,
   namespace,
-  start: (options = {}) => startPlugin(outDir, { editFlags: resilienceFlags(`${outDir}/guest-node.kubeconfig`, options.orphanDryRun === true) })
+  // The shipped health interval (issue 12 measures detection at the defaults), not the harness's 1 s.
+  start: (options = {}) =>
+    startPlugin(outDir, { editFlags: (d) => withoutFlag(resilienceFlags(`${outDir}/guest-node.kubeconfig`, options.orphanDryRun === true)(d), "--health-interval") })
 }
 
 /** Polls sysfs every ~1 ms until `ok` holds for the controllers of `nqn`; the guest time it first did. */
@@ -71,7 +74,7 @@ interface Renumber {
 
 /** The plugin's log lines for `volume` whose message starts with `prefix`, as epoch ms (guest clock). */
 const logTimes = (plugin: Plugin, volume: string, prefix: string): ReadonlyArray<number> =>
-  plugin.logText().split("\n").filter((l) => l !== "").flatMap((l) => {
+  plugin.logText().split("\n").filter((l) => l.startsWith("{")).flatMap((l) => {
     const e = JSON.parse(l) as { time: string; message: string; volume?: string }
     return e.volume === volume && e.message.startsWith(prefix) ? [Date.parse(e.time)] : []
   })

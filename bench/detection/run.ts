@@ -1,7 +1,7 @@
 /**
  * bench/detection: how fast the real plugin tells the API server what the kernel did, and how
  * fast a renumbered device is back under the pod. One VM (TCG, 1 vCPU) runs the real
- * `rds-csi node` (health monitor every 1 s) against the kernel nvmet-tcp target; it posts its
+ * `rds-csi node` (shipped defaults: full health pass every 2 s, state files every 100 ms) against the kernel nvmet-tcp target; it posts its
  * events to the real kube-apiserver on this host's loopback, reached only through qemu's forward.
  * A guest watcher polls sysfs every millisecond; a host-side watch on the API server's events
  * timestamps each arrival; the guest converts with the clock offset it measures over the
@@ -68,7 +68,7 @@ try {
   } else {
     const r = JSON.parse(fs.readFileSync(file, "utf8")) as Results
     const lines = [
-      `bench/detection: ${r.trials} trials each, health monitor every 1 s, TCG guest (1 vCPU), kube-apiserver 1.20.2 on the host's loopback`,
+      `bench/detection: ${r.trials} trials each, the plugin's shipped defaults (health monitor and state watch), TCG guest (1 vCPU), kube-apiserver 1.20.2 on the host's loopback`,
       `clock offset round trip (median): ${median(r.detection.map((d) => d.offsetRttMs))} — the offset error is at most half of it`,
       `plugin start → Probe ready: ${r.pluginReadyMs} ms`,
       "",

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Runs INSIDE the VM for bench/footprint: exports the namespaces the measurements need on the
-# kernel nvmet-tcp target, then runs guest.ts with the project's Node 24.
+# Runs INSIDE the VM for bench/footprint (run-in-vm.sh -f has brought up the forwards to the
+# host's API server): exports the namespaces the measurements need on the kernel nvmet-tcp
+# target, then runs guest.ts with the project's Node 24.
 #   guest.sh OUT_DIR TRIALS VOLUMES
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,10 +13,12 @@ TRIALS=${2:-5} VOLUMES=${3:-100}
 nvmet_up
 for i in $(seq 1 "$TRIALS"); do
   nvmet_add_subsystem "${F}bare-$i" 64    # the bare kernel commands, by hand (outside the prefix)
-  nvmet_add_subsystem "${M}stage-$i" 64   # the same work through NodeStage
+  nvmet_add_subsystem "${M}stage-$i" 64   # the same work through the plugin's RPCs
 done
 for i in $(seq 1 "$VOLUMES"); do nvmet_add_subsystem "${M}many-$i" 8; done
 modprobe nvme-tcp
-# As the DaemonSet runs it (deploy/base): a 1 MiB young generation.
+# As the image runs it (Dockerfile, deploy/base): a 1 MiB young generation. No compile cache
+# is given here: guest.ts chooses one per start (empty for a cold start).
 export NODE_OPTIONS=--max-semi-space-size=1
+unset NODE_COMPILE_CACHE
 exec "$REPO/node_modules/node/bin/node" "$HERE/guest.ts" "$@"

@@ -1,125 +1,166 @@
 /**
- * bench/footprint, guest side (real kernel, TCG): the plugin's start-up time to a ready Probe,
- * its RSS idle and with many staged volumes, and NodeStage / NodePublish latency against the
- * bare kernel commands they need, measured in the same VM in the same run. Writes
- * OUT/footprint.json for the host side to print.
+ * bench/footprint, guest side (real kernel, TCG, 1 vCPU): every row of issue 12's table, the
+ * plugin started as the image starts it (`node bin/rds-csi.js node …`, NODE_OPTIONS
+ * --max-semi-space-size=1, shipped defaults) and the bare kernel commands timed from one small
+ * shell (bare.sh) in the same VM, in the same run:
+ *   - spawn → first ready Probe, cold (an empty compile cache each time) and warm (the cache a
+ *     start left); RSS idle with events off and on (the API server on the host's loopback);
+ *   - per trial, NodeStage (formats ext4), NodePublish, NodeUnpublish, NodeUnstage, NodeStage
+ *     of the existing file system and NodeUnstage again, beside the same kernel work by hand on
+ *     a twin namespace; trial 1 is the plugin's first RPCs after a cold start (events on);
+ *   - VOLUMES raw-block volumes staged: RSS; then the plugin SIGKILLed with one more volume in
+ *     fault C (controller deleted by the kernel, target back), restarted: spawn → ready Probe,
+ *     and ready → that volume reconnected by the background recovery.
+ * Writes OUT/footprint.json for the host side to print.
+ *   node guest.ts OUT_DIR TRIALS VOLUMES
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { withoutFlag } from "../../test/e2e/guest/resilience-common.ts"
 import {
-  attachedOf, blockCap, blockStagingPath, ctx, FOREIGN, log, mountCap, must, PREFIX, run, stagingPath, startPlugin, targetPath, waitFor
+  attachedOf, blockCap, blockStagingPath, call, ctrlsOf, ctx, FOREIGN, log, mountCap, must, type Plugin, PREFIX, REPO, sleep, stagingPath,
+  startPlugin, targetPath, waitFor
 } from "../../test/e2e/guest/harness.ts"
 
-const [outDir, trialsArg, volumesArg] = process.argv.slice(2)
+const [outDir, trialsArg, volumesArg] = process.argv.slice(2) as [string, string, string]
 const TRIALS = Number(trialsArg ?? 5)
 const VOLUMES = Number(volumesArg ?? 100)
+const KUBECONFIG = path.join(outDir, "guest-node.kubeconfig")
+const BARE = path.join(REPO, "bench/footprint/bare.sh")
+const NVMET = path.join(REPO, "test/e2e/vm/nvmet.sh")
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 const rssMiB = (pid: number): number => {
   const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))!
   return Math.round(Number(line.split(/\s+/)[1]) / 1024 * 10) / 10
 }
-const timed = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
-  const t = performance.now()
-  const a = await f()
-  return [a, performance.now() - t]
+const ms = (t: number) => Math.round(performance.now() - t)
+
+/** The plugin as shipped: the harness's fast monitor and orphan scan back to their defaults; events on or off. */
+const flags = (events: boolean) => (defaults: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const shipped = withoutFlag(withoutFlag(withoutFlag(defaults, "--health-interval"), "--orphan-interval"), "--events")
+  return events ? [...shipped, "--events=true", "--kubeconfig", KUBECONFIG] : [...shipped, "--events=false"]
 }
-const ok = <A extends { readonly code: number; readonly details?: string }>(r: A, what: string): A => {
+/** `cache`: a NODE_COMPILE_CACHE directory (an empty one is seeded from the build's, as on a node's first start), or "none" (no code cache at all). */
+const start = (cache: string, events: boolean): Promise<Plugin> =>
+  startPlugin(outDir, {
+    editFlags: flags(events),
+    env: cache === "none" ? { NODE_DISABLE_COMPILE_CACHE: "1" } : { NODE_COMPILE_CACHE: cache },
+    readyTimeoutMs: 120_000
+  })
+const freshCache = (): string => fs.mkdtempSync("/tmp/rds-csi-compile-cache-")
+
+/** bare.sh's output → its steps and total (ms). */
+const bare = async (...args: ReadonlyArray<string>): Promise<Record<string, number>> => {
+  const r = await must("bash", [BARE, ...args])
+  return Object.fromEntries(r.stdout.trim().split("\n").map((l) => l.split(" ")).map(([k, v]) => [k!, Number(v)]))
+}
+
+const timedRpc = async (what: string, rpc: () => Promise<unknown>): Promise<number> => {
+  const t = performance.now()
+  const r = await call(rpc)
   if (r.code !== 0) throw new Error(`${what}: gRPC ${r.code} ${r.details ?? ""}`)
-  return r
-}
-const grpc = async <A>(rpc: () => Promise<A>): Promise<{ code: number; details?: string }> => {
-  try {
-    await rpc()
-    return { code: 0 }
-  } catch (e) {
-    const err = e as { code?: number; details?: string }
-    return { code: err.code ?? -1, details: err.details ?? String(e) }
-  }
+  return ms(t)
 }
 
-// ------------------------------------------------------------------ the bare kernel commands
-/** What NodeStage of an empty ext4 volume needs the kernel for, by hand: connect, wait for the device, blkid, mkfs, mount. */
-const bareStage = async (nqn: string, mountPoint: string): Promise<number> => {
-  const t = performance.now()
-  await must("nvme", ["connect", "-t", "tcp", "-a", "127.0.0.1", "-s", "4420", "-n", nqn, "--ctrl-loss-tmo=-1", "--reconnect-delay=5"])
-  const ns = await waitFor(() => attachedOf(nqn)?.ns, 15_000, 10)
-  if (ns === undefined) throw new Error(`no device for ${nqn}`)
-  const dev = `/dev/${ns.name}`
-  await run("blkid", ["-p", "-o", "export", dev])
-  await must("mkfs.ext4", ["-F", "-q", dev])
-  fs.mkdirSync(mountPoint, { recursive: true })
-  await must("mount", ["-t", "ext4", dev, mountPoint])
-  return performance.now() - t
-}
-
-/** The plugin as shipped: the e2e harness's fast monitor and orphan scan back to their defaults (2 s, 5 min). */
-const shipped = { editFlags: (flags: ReadonlyArray<string>) => withoutFlag(withoutFlag(flags, "--health-interval"), "--orphan-interval") }
+interface Trial { readonly trial: number; readonly plugin: Record<string, number>; readonly bare: Record<string, Record<string, number>> }
 
 const main = async () => {
   const results: Record<string, unknown> = { trials: TRIALS, volumes: VOLUMES }
 
-  // Start-up: spawn to first Probe answering ready, several times; RSS idle on the last one.
-  const startups: Array<number> = []
+  // ---- start-up, events off: no code cache at all; a node's first start (an empty cache, seeded
+  // from the one `npm run build` made, as bin/rds-csi.js does); warm (the node's own cache)
+  const none: Array<number> = []
+  const cold: Array<number> = []
   for (let i = 0; i < 3; i++) {
-    const p = await startPlugin(outDir!, shipped)
-    startups.push(p.readyMs)
-    if (i < 2) await p.stop("SIGTERM")
-    else {
-      await new Promise((r) => setTimeout(r, 3000))
-      results["rssIdleMiB"] = rssMiB(p.pid)
-      await p.stop("SIGTERM")
+    const p = await start("none", false)
+    none.push(p.readyMs)
+    await p.stop("SIGTERM")
+  }
+  for (let i = 0; i < 3; i++) {
+    const p = await start(freshCache(), false)
+    cold.push(p.readyMs)
+    await p.stop("SIGTERM")
+  }
+  const warmCache = freshCache()
+  await (await start(warmCache, false)).stop("SIGTERM") // fills the cache (written at exit)
+  const warm: Array<number> = []
+  let rssOff = 0
+  for (let i = 0; i < 3; i++) {
+    const p = await start(warmCache, false)
+    warm.push(p.readyMs)
+    if (i === 2) {
+      await sleep(5000)
+      rssOff = rssMiB(p.pid)
     }
+    await p.stop("SIGTERM")
   }
-  results["startupToReadyProbeMs"] = { median: median(startups), all: startups.map(Math.round) }
-  log(`start-up to ready Probe: ${startups.map(Math.round).join(", ")} ms; RSS idle ${results["rssIdleMiB"]} MiB`)
+  const on = await start(warmCache, true)
+  await sleep(8000)
+  const rssOn = rssMiB(on.pid)
+  await on.stop("SIGTERM")
+  Object.assign(results, { startupNoCacheMs: none, startupColdMs: cold, startupWarmMs: warm, rssIdleEventsOffMiB: rssOff, rssIdleEventsOnMiB: rssOn })
+  log(`start-up without a code cache ${none.join(", ")} ms, first start ${cold.join(", ")} ms, warm ${warm.join(", ")} ms; RSS idle ${rssOff} MiB events off, ${rssOn} MiB events on`)
 
-  const plugin = await startPlugin(outDir!, shipped)
+  // ---- the RPCs, trial 1 right after a node's first start (events on, shipped defaults)
+  const plugin = await start(freshCache(), true)
   const c = plugin.client
-  const bare: Array<number> = []
-  const stage: Array<number> = []
-  const bareBind: Array<number> = []
-  const publish: Array<number> = []
+  const trials: Array<Trial> = []
   for (let i = 1; i <= TRIALS; i++) {
-    // Bare: the kernel commands by hand; then the same through NodeStage on a twin namespace.
-    const bareMount = `/mnt/bare-${i}`
-    bare.push(await bareStage(`${FOREIGN}bare-${i}`, bareMount))
     const vol = `stage-${i}`
-    const [, st] = await timed(async () =>
-      ok(await grpc(() => c.NodeStageVolume({ volume_id: vol, staging_target_path: stagingPath(vol), volume_capability: mountCap("ext4"), volume_context: ctx(`${PREFIX}${vol}`) })), "stage"))
-    stage.push(st)
-    // Bare bind mount vs NodePublish of the staged volume.
-    const bareTarget = `/mnt/bare-bind-${i}`
-    fs.mkdirSync(bareTarget, { recursive: true })
-    const [, bb] = await timed(() => must("mount", ["--bind", bareMount, bareTarget]))
-    bareBind.push(bb)
-    const [, pub] = await timed(async () =>
-      ok(await grpc(() => c.NodePublishVolume({ volume_id: vol, staging_target_path: stagingPath(vol), target_path: targetPath(vol), volume_capability: mountCap("ext4"), readonly: false })), "publish"))
-    publish.push(pub)
-    log(`trial ${i}: bare stage ${Math.round(bare.at(-1)!)} ms, NodeStage ${Math.round(st)} ms; bare bind ${Math.round(bb)} ms, NodePublish ${Math.round(pub)} ms`)
+    const stage = { volume_id: vol, staging_target_path: stagingPath(vol), volume_capability: mountCap("ext4"), volume_context: ctx(`${PREFIX}${vol}`) }
+    const publish = { volume_id: vol, staging_target_path: stagingPath(vol), target_path: targetPath(vol), volume_capability: mountCap("ext4"), readonly: false }
+    const p: Record<string, number> = {}
+    p["stageNew"] = await timedRpc("stage", () => c.NodeStageVolume(stage))
+    p["publish"] = await timedRpc("publish", () => c.NodePublishVolume(publish))
+    p["unpublish"] = await timedRpc("unpublish", () => c.NodeUnpublishVolume({ volume_id: vol, target_path: targetPath(vol) }))
+    p["unstage"] = await timedRpc("unstage", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }))
+    p["stageExisting"] = await timedRpc("stage again", () => c.NodeStageVolume(stage))
+    p["unstageAgain"] = await timedRpc("unstage again", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }))
+    const nqn = `${FOREIGN}bare-${i}`
+    const mnt = `/mnt/bare-${i}`
+    const tgt = `/mnt/bare-bind-${i}`
+    const b: Record<string, Record<string, number>> = {}
+    b["stageNew"] = await bare("stage-new", nqn, mnt)
+    b["publish"] = await bare("bind", mnt, tgt)
+    b["unpublish"] = await bare("umount", tgt)
+    b["unstage"] = await bare("unstage", nqn, mnt)
+    b["stageExisting"] = await bare("stage-existing", nqn, mnt)
+    b["unstageAgain"] = await bare("unstage", nqn, mnt)
+    trials.push({ trial: i, plugin: p, bare: b })
+    log(`trial ${i}: plugin ${JSON.stringify(p)}; bare ${JSON.stringify(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v["total"]])))}`)
   }
-  results["nodeStage"] = { medianMs: median(stage), bareMedianMs: median(bare), overheadMedianMs: median(stage.map((s, i) => s - bare[i]!)) }
-  results["nodePublish"] = { medianMs: median(publish), bareMedianMs: median(bareBind), overheadMedianMs: median(publish.map((p, i) => p - bareBind[i]!)) }
+  results["rpcTrials"] = trials
 
-  // Many staged volumes: raw block (connect only), then RSS after the monitor has ticked over them.
+  // ---- many staged volumes: RSS (events on)
   const t = performance.now()
   for (let i = 1; i <= VOLUMES; i++) {
     const vol = `many-${i}`
-    ok(await grpc(() => c.NodeStageVolume({ volume_id: vol, staging_target_path: blockStagingPath(vol), volume_capability: blockCap(), volume_context: ctx(`${PREFIX}${vol}`) })), `stage ${vol}`)
+    await timedRpc(`stage ${vol}`, () => c.NodeStageVolume({ volume_id: vol, staging_target_path: blockStagingPath(vol), volume_capability: blockCap(), volume_context: ctx(`${PREFIX}${vol}`) }))
   }
-  log(`staged ${VOLUMES} raw block volumes in ${Math.round(performance.now() - t)} ms`)
-  await new Promise((r) => setTimeout(r, 5000))
+  results["stageManyMs"] = ms(t)
+  await sleep(8000)
   results["rssWithVolumesMiB"] = rssMiB(plugin.pid)
-  const stats = await grpc(() => c.NodeGetVolumeStats({ volume_id: "many-1", volume_path: blockStagingPath("many-1") }))
-  results["statsWithVolumes"] = stats.code
-  log(`RSS with ${VOLUMES} staged volumes: ${results["rssWithVolumesMiB"]} MiB`)
-  await plugin.stop("SIGTERM")
-  fs.writeFileSync(path.join(outDir!, "footprint.json"), JSON.stringify(results, null, 2))
-  log(`results: ${JSON.stringify(results)}`)
+  log(`staged ${VOLUMES} raw block volumes in ${results["stageManyMs"]} ms; RSS ${results["rssWithVolumesMiB"]} MiB (events on)`)
+
+  // ---- restart with VOLUMES + 1 staged, one of them in fault C
+  const fc = "stage-1"
+  const fcNqn = `${PREFIX}${fc}`
+  await timedRpc("stage fault-c volume", () => c.NodeStageVolume({ volume_id: fc, staging_target_path: blockStagingPath(fc), volume_capability: blockCap(), volume_context: ctx(fcNqn, { ctrlLossTmo: "3" }) }))
+  await must("bash", [NVMET, "unlink", fcNqn])
+  const deleted = await waitFor(() => ctrlsOf(fcNqn).length === 0 ? true : undefined, 60_000, 50)
+  if (deleted === undefined) throw new Error("the kernel did not delete the fault-C controller")
+  await plugin.stop("SIGKILL")
+  await must("bash", [NVMET, "link", fcNqn])
+  const restarted = await start(warmCache, true)
+  const readyAt = performance.now()
+  const recovered = await waitFor(() => attachedOf(fcNqn)?.ctrl.state === "live" ? true : undefined, 120_000, 20)
+  results["restartReadyMs"] = restarted.readyMs
+  results["restartRecoveredAfterReadyMs"] = recovered === undefined ? null : ms(readyAt)
+  log(`restart with ${VOLUMES + 1} staged (one in fault C): ready ${restarted.readyMs} ms; that volume reconnected ${results["restartRecoveredAfterReadyMs"]} ms after ready`)
+  await sleep(3000)
+  results["rssAfterRestartMiB"] = rssMiB(restarted.pid)
+  await restarted.stop("SIGTERM")
+  fs.writeFileSync(path.join(outDir, "footprint.json"), JSON.stringify(results, null, 2))
 }
 
 main().then(() => process.exit(0), (e: unknown) => {

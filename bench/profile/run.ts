@@ -5,7 +5,7 @@
  *     the wall time split into CPU by part (our code, effect, gRPC + protobufjs, the Kubernetes
  *     client, Node's internals, V8's compiler and GC) and time waiting (the kernel, children),
  *     with the busiest functions; source-mapped from the bundle back to the files.
- *   - A warm run under `strace -f`: per RPC, the processes spawned (fork → exec → exit), the
+ *   - The same warm (with the compile cache the cold run left), and under `strace -f`: per RPC, the processes spawned (fork → exec → exit), the
  *     files opened and the fsyncs.
  * Prints the tables (bench/README.md quotes them) and keeps the raw profiles in
  * bench/out/profile/ (load a .cpuprofile in Chrome DevTools). ~4 min.
@@ -39,7 +39,9 @@ const marks = JSON.parse(fs.readFileSync(marksFile, "utf8")) as ReadonlyArray<Ma
 const keep = path.join(REPO, "bench/out/profile")
 fs.rmSync(keep, { recursive: true, force: true })
 fs.mkdirSync(keep, { recursive: true })
-for (const f of fs.readdirSync(path.join(vm.outDir, "profile"))) fs.copyFileSync(path.join(vm.outDir, "profile", f), path.join(keep, f))
+for (const run of ["cold", "warm"]) {
+  for (const f of fs.readdirSync(path.join(vm.outDir, "profile", run))) fs.copyFileSync(path.join(vm.outDir, "profile", run, f), path.join(keep, `${run}.cpuprofile`))
+}
 fs.copyFileSync(path.join(vm.outDir, "strace.txt"), path.join(keep, "strace.txt"))
 fs.copyFileSync(marksFile, path.join(keep, "marks.json"))
 
@@ -78,18 +80,20 @@ const labelOf = (f: CallFrame): string => {
   return `${f.functionName || "(anonymous)"} ${src}`
 }
 
-const profiles = fs.readdirSync(keep).filter((f) => f.endsWith(".cpuprofile"))
-if (profiles.length !== 1) console.warn(`expected one .cpuprofile, found ${profiles.length}: ${profiles.join(", ")}`)
-const prof = JSON.parse(fs.readFileSync(path.join(keep, profiles[0]!), "utf8")) as Profile
-const byId = new Map(prof.nodes.map((n) => [n.id, n]))
-const partCache = new Map<number, string>()
-const part = (id: number) => {
-  if (!partCache.has(id)) partCache.set(id, partOf(byId.get(id)!.callFrame))
-  return partCache.get(id)!
+const load = (run: string) => {
+  const prof = JSON.parse(fs.readFileSync(path.join(keep, `${run}.cpuprofile`), "utf8")) as Profile
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]))
+  const partCache = new Map<number, string>()
+  const part = (id: number) => {
+    if (!partCache.has(id)) partCache.set(id, partOf(byId.get(id)!.callFrame))
+    return partCache.get(id)!
+  }
+  return { prof, byId, part }
 }
+type Loaded = ReturnType<typeof load>
 
 /** Self time (ms) by part and by function within [from, to] (µs, monotonic), from the samples. */
-const window = (from: number, to: number) => {
+const window = ({ prof, byId, part }: Loaded, from: number, to: number) => {
   const parts = new Map<string, number>()
   const fns = new Map<string, number>()
   let t = prof.startTime
@@ -112,23 +116,28 @@ const out = (s = "") => {
   console.log(s)
 }
 const partNames = ["rds-csi", "effect", "gRPC + protobufjs", "Kubernetes client", "other dependencies", "Node internals", "native builtins", "V8 (compile, runtime)", "V8 GC", "waiting (idle: kernel, children, I/O)", "other"]
-out("### Cold run under --cpu-prof (empty compile cache): wall time by part, ms")
-out()
-out(`| step | wall | ${partNames.join(" | ")} |`)
-out(`| --- | ---: | ${partNames.map(() => "---:").join(" | ")} |`)
-const cold = marks.filter((m) => m.run === "cold")
-for (const m of cold) {
-  // Start-up begins before the profiler does (Node's own boot): count from the profile's start.
-  const { parts } = window(Math.max(m.startMono, prof.startTime), m.endMono)
-  out(`| ${m.what}${m.ok ? "" : " (FAILED)"} | ${ms((m.endMono - m.startMono) / 1000)} | ${partNames.map((p) => ms(parts.get(p) ?? 0)).join(" | ")} |`)
-}
-out()
-out(`(the profile starts ${ms((prof.startTime - cold[0]!.startMono) / 1000)} ms after the spawn: Node's own boot before the profiler runs)`)
-for (const m of cold) {
-  const { fns } = window(Math.max(m.startMono, prof.startTime), m.endMono)
-  const top = [...fns.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8)
+for (const run of ["cold", "warm"] as const) {
+  const loaded = load(run)
+  const { prof } = loaded
+  out(`### ${run === "cold" ? "Cold run (empty compile cache)" : "Warm run (the compile cache the cold run left)"} under --cpu-prof: wall time by part, ms`)
   out()
-  out(`busiest functions (self ms), ${m.what}: ${top.map(([f, t]) => `${f} ${ms(t)}`).join("; ")}`)
+  out(`| step | wall | ${partNames.join(" | ")} |`)
+  out(`| --- | ---: | ${partNames.map(() => "---:").join(" | ")} |`)
+  const steps = marks.filter((m) => m.run === run)
+  for (const m of steps) {
+    // Start-up begins before the profiler does (Node's own boot): count from the profile's start.
+    const { parts } = window(loaded, Math.max(m.startMono, prof.startTime), m.endMono)
+    out(`| ${m.what}${m.ok ? "" : " (FAILED)"} | ${ms((m.endMono - m.startMono) / 1000)} | ${partNames.map((p) => ms(parts.get(p) ?? 0)).join(" | ")} |`)
+  }
+  out()
+  out(`(the profile starts ${ms((prof.startTime - steps[0]!.startMono) / 1000)} ms after the spawn: Node's own boot before the profiler runs)`)
+  for (const m of steps) {
+    const { fns } = window(loaded, Math.max(m.startMono, prof.startTime), m.endMono)
+    const top = [...fns.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8)
+    out()
+    out(`busiest functions (self ms), ${run}, ${m.what}: ${top.map(([f, t]) => `${f} ${ms(t)}`).join("; ")}`)
+  }
+  out()
 }
 
 // ------------------------------------------------------------------ strace, per RPC
@@ -162,7 +171,7 @@ for (const l of text) {
   }
 }
 const children = new Set([...procs.entries()].filter(([, p]) => p.forkAt !== undefined).map(([pid]) => pid))
-const warm = marks.filter((m) => m.run === "warm")
+const warm = marks.filter((m) => m.run === "traced")
 out()
 out("### Warm run under strace -f: per RPC, processes spawned, files opened, fsyncs")
 out()
