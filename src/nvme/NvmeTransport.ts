@@ -65,18 +65,21 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
       const sysfs = yield* Sysfs
       const settings = yield* Settings
 
-      // Poll sysfs until `check` yields a value, up to `within`; 10 ms growing to 200 ms.
+      // Check sysfs until `check` yields a value, up to `within`: again at each change under /dev
+      // (the namespace's node appearing or going), and at the latest after 10 ms growing to 200 ms.
       const pollUntil = <A, E>(check: Effect.Effect<A | undefined, E>, within: Duration.Duration) =>
-        check.pipe(
-          Effect.flatMap((a) => a === undefined ? Effect.fail("pending" as const) : Effect.succeed(a)),
-          Effect.retry({
-            while: (e) => e === "pending",
-            schedule: Schedule.min([Schedule.exponential("10 millis", 1.5), Schedule.spaced("200 millis")]).pipe(
-              Schedule.upTo({ duration: within })
-            )
-          }),
-          Effect.catchIf((e): e is "pending" => e === "pending", () => Effect.succeed(undefined))
-        )
+        Effect.gen(function*() {
+          const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(within)
+          let delay = 10
+          while (true) {
+            const a = yield* check
+            if (a !== undefined) return a
+            const left = deadline - (yield* Clock.currentTimeMillis)
+            if (left <= 0) return undefined
+            yield* sysfs.deviceChange(Duration.millis(Math.min(delay, left)))
+            delay = Math.min(delay * 1.5, 200)
+          }
+        })
 
       // The device once a controller of the target is live; undefined while it is not (yet), after
       // telling `waiting` why, so that a caller who gives up can say what it was waiting for.

@@ -6,7 +6,7 @@
  *
  * May import: domain. The live layer is in SysfsLive.ts; the in-memory one in src/testing.
  */
-import { Context, Data, type Effect, type Scope } from "effect"
+import { Context, Data, type Duration, type Effect, type Scope } from "effect"
 
 /** Controller states as the kernel prints them in `/sys/class/nvme/<ctrl>/state`. */
 export type ControllerState =
@@ -93,6 +93,12 @@ export class Sysfs extends Context.Service<Sysfs, {
    * record written before a reboot is never mistaken for a connection that merely dropped.
    */
   readonly bootId: Effect.Effect<string, SysfsError>
+  /**
+   * Completes at the next change of the device nodes (a namespace's /dev node added or removed:
+   * inotify on /dev), or after `within`, whichever is first: device waits sleep on it instead of
+   * polling sysfs. Where /dev cannot be watched it is a plain sleep of `within`.
+   */
+  readonly deviceChange: (within: Duration.Duration) => Effect.Effect<void>
   /** A StateReader that keeps each watched controller's `state` file open between reads; they close with the scope. */
   readonly stateReader: Effect.Effect<StateReader, never, Scope.Scope>
 }>()("rds-csi/nvme/Sysfs") {}

@@ -15,7 +15,7 @@
  *
  * May import: effect, domain, nvme/Sysfs, Settings.
  */
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { canonicalAddress } from "../domain/Target.ts"
 import { Settings } from "../Settings.ts"
@@ -299,11 +299,34 @@ export const openStateFiles = (root: string): OpenStateFiles => {
 const attempt = <A>(path: string, f: () => A): Effect.Effect<A, SysfsError> =>
   Effect.try({ try: f, catch: (e) => e instanceof SysfsError ? e : new SysfsError({ path, detail: String(e) }) })
 
+/**
+ * The next inotify event on `dir` (a device node created or removed) or `within`, whichever is
+ * first. The watch is set up per wait: an event between the caller's check and the watch is
+ * caught by the timeout, never lost for longer.
+ */
+export const deviceChange = (dir: string, within: Duration.Duration): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    let watcher: fs.FSWatcher | undefined
+    const timer = setTimeout(() => resume(Effect.void), Duration.toMillis(within))
+    try {
+      watcher = fs.watch(dir, { persistent: false }, () => resume(Effect.void))
+      watcher.on("error", () => undefined)
+    } catch {
+      // not watchable here: the timeout alone
+    }
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      watcher?.close()
+    })
+  })
+
 export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
   Sysfs,
   Effect.gen(function*() {
     const settings = yield* Settings
     const root = settings.sysfsRoot.replace(/\/+$/, "")
+    // Device nodes: the kernel (devtmpfs) creates /dev/nvmeXnY as the namespace appears; the DaemonSet mounts the host's /dev.
+    const devRoot = "/dev"
     const bootIdPath = `${settings.procRoot.replace(/\/+$/, "")}/sys/kernel/random/boot_id`
     // Constant for the life of the process: read once, on first use.
     const bootId = yield* Effect.cached(attempt(bootIdPath, () => {
@@ -314,6 +337,7 @@ export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
     return Sysfs.of({
       bootId,
       snapshot: attempt(root, () => readSnapshot(root)).pipe(Effect.withSpan("Sysfs.snapshot")),
+      deviceChange: (within: Duration.Duration) => deviceChange(devRoot, within),
       snapshotOf: (nqn: string) => attempt(root, () => readSnapshot(root, nqn)).pipe(Effect.withSpan("Sysfs.snapshotOf")),
       blockDevT: Effect.fn("Sysfs.blockDevT")(function*(name: string) {
         return yield* attempt(`${root}/block/${name}`, () => readBlockDevT(root, name))

@@ -5,7 +5,7 @@
  *
  * May import: nvme/Sysfs, testing/KernelModel.
  */
-import { Effect, Layer } from "effect"
+import { type Duration, Effect, Layer } from "effect"
 import { onlySubsystem, type StateReader, Sysfs, SysfsError, type WatchedState } from "../nvme/Sysfs.ts"
 import { KernelModel } from "./KernelModel.ts"
 import * as Nvme from "./KernelNvme.ts"
@@ -40,6 +40,8 @@ export const layer: Layer.Layer<Sysfs, never, KernelModel> = Layer.effect(
         }).pipe(Effect.orDie)
     }
     const snapshotOf = (nqn: string) => Effect.map(snapshot, (s) => onlySubsystem(s, nqn))
-    return Sysfs.of({ snapshot, snapshotOf, blockDevT, fabricsAvailable, bootId, stateReader: Effect.succeed(reader) })
+    // The model changes only when the test acts: a device wait just sleeps (on the test's clock).
+    const deviceChange = (within: Duration.Duration) => Effect.sleep(within)
+    return Sysfs.of({ snapshot, snapshotOf, deviceChange, blockDevT, fabricsAvailable, bootId, stateReader: Effect.succeed(reader) })
   })
 )

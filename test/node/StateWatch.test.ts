@@ -209,6 +209,7 @@ const fakeSysfs = (states: Map<string, WatchedState>) =>
     Sysfs.of({
       snapshot: Effect.die("unused"),
       snapshotOf: () => Effect.die("unused"),
+      deviceChange: () => Effect.die("unused"),
       blockDevT: () => Effect.die("unused"),
       fabricsAvailable: Effect.succeed(true),
       bootId: Effect.succeed("boot"),
