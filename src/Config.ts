@@ -111,7 +111,7 @@ export const nodeFlags = {
 type FlagValue<F> = F extends Flag.Flag<infer A> ? A : never
 type Flags = { readonly [K in keyof typeof nodeFlags]: FlagValue<(typeof nodeFlags)[K]> }
 // --state-watch-interval may be absent: callers built before it existed (and their tests) get the default.
-type Parsed = Omit<Flags, "stateWatchInterval"> & { readonly stateWatchInterval?: string | undefined }
+type Parsed = Flags
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
@@ -198,7 +198,7 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
       events: p.events,
       metricsAddress,
       healthInterval: yield* parseDuration(p.healthInterval, "--health-interval"),
-      stateWatchInterval: yield* parseInterval(p.stateWatchInterval ?? fmt(DEFAULTS.stateWatchInterval), "--state-watch-interval"),
+      stateWatchInterval: yield* parseInterval(p.stateWatchInterval, "--state-watch-interval"),
       orphanInterval: yield* parseDuration(p.orphanInterval, "--orphan-interval"),
       orphanDryRun: p.orphanDryRun,
       restartPodsOnRecovery: p.restartPodsOnRecovery,
@@ -224,7 +224,7 @@ export const toSettings = (p: Parsed, version: string, env: Readonly<Record<stri
 export const describeSettings = (s: NodeSettings): Record<string, unknown> => ({
   ...s,
   healthInterval: Duration.format(s.healthInterval),
-  stateWatchInterval: Duration.format(s.stateWatchInterval ?? DEFAULTS.stateWatchInterval),
+  stateWatchInterval: Duration.format(s.stateWatchInterval),
   orphanInterval: Duration.format(s.orphanInterval),
   connectTimeout: Duration.format(s.connectTimeout),
   connectBackoff: Duration.format(s.connectBackoff),

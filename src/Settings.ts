@@ -23,9 +23,9 @@ export interface NodeSettings {
   /**
    * How often the health monitor re-reads only the `state` file of the staged volumes'
    * controllers between full passes, so a state change is acted on within this, not within
-   * healthInterval. Zero turns the watch off; undefined = DEFAULTS.stateWatchInterval.
+   * healthInterval. Zero turns the watch off.
    */
-  readonly stateWatchInterval?: Duration.Duration | undefined
+  readonly stateWatchInterval: Duration.Duration
   readonly orphanInterval: Duration.Duration
   readonly orphanDryRun: boolean
   readonly sysfsRoot: string

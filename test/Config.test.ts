@@ -13,6 +13,7 @@ const flags = {
   events: true,
   metricsAddress: Option.some("0.0.0.0:9810"),
   healthInterval: "2s",
+  stateWatchInterval: "100ms",
   orphanInterval: "5m",
   orphanDryRun: false,
   restartPodsOnRecovery: false,

@@ -69,6 +69,7 @@ export const settingsFor = (o: DoctorOptions, version: string): NodeSettings => 
   events: false,
   metricsAddress: undefined,
   healthInterval: DEFAULTS.healthInterval,
+  stateWatchInterval: DEFAULTS.stateWatchInterval,
   orphanInterval: DEFAULTS.orphanInterval,
   orphanDryRun: true,
   restartPodsOnRecovery: false,

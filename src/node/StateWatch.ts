@@ -14,7 +14,7 @@ import { Deferred, Duration, Effect, type Scope } from "effect"
 import type { MountEntry } from "../mount/Mounter.ts"
 import { type ControllerState, type NvmeSnapshot, Sysfs, type WatchedState } from "../nvme/Sysfs.ts"
 import { stagedThisBoot } from "./Lifecycle.ts"
-import { DEFAULTS, type NodeSettings } from "../Settings.ts"
+import type { NodeSettings } from "../Settings.ts"
 import type { StageRecord } from "./StageStore.ts"
 
 export interface StateWatch {
@@ -90,7 +90,7 @@ export const make: Effect.Effect<StateWatch, never, Sysfs> = Effect.gen(function
 })
 
 /** --state-watch-interval; zero: no watch. */
-export const intervalOf = (settings: NodeSettings): Duration.Duration => settings.stateWatchInterval ?? DEFAULTS.stateWatchInterval
+export const intervalOf = (settings: NodeSettings): Duration.Duration => settings.stateWatchInterval
 
 /** How often the loop runs a pass, for the start-up log line: `2s (state files every 100ms)`. */
 export const describe = (settings: NodeSettings): string => {
