@@ -49,7 +49,9 @@ if (useBundle) {
   const dir = process.env.NODE_COMPILE_CACHE || `${tmpdir()}/rds-csi-compile-cache`
   const shipped = new URL("dist/.compile-cache", root)
   try {
-    if (existsSync(shipped) && (!existsSync(dir) || readdirSync(dir).length === 0)) cpSync(shipped, dir, { recursive: true })
+    // Node has already made its versioned subdirectory when NODE_COMPILE_CACHE is set: "empty" = no file yet.
+    const files = existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0
+    if (existsSync(shipped) && files === 0) cpSync(shipped, dir, { recursive: true })
   } catch {
     // a read-only or missing directory: start without the seed
   }
