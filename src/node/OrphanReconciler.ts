@@ -49,6 +49,9 @@ export const findOrphans = (snapshot: NvmeSnapshot, usedNqns: ReadonlySet<string
   return orphans
 }
 
+/** The first orphan scan after start (or after --orphan-interval, when that is shorter). */
+export const FIRST_SCAN_AFTER = Duration.seconds(30)
+
 export class OrphanReconciler extends Context.Service<OrphanReconciler, {
   /** One scan; returns the orphans found (cleaned unless dry-run or still mounted). */
   readonly reconcile: Effect.Effect<ReadonlyArray<Orphan>>
@@ -159,6 +162,12 @@ export class OrphanReconciler extends Context.Service<OrphanReconciler, {
     yield* Effect.logInfo(
       `orphan reconciler every ${Duration.format(settings.orphanInterval)} for ${settings.managedNqnPrefix}*${settings.orphanDryRun ? " (dry run)" : ""}`
     )
-    yield* reconciler.reconcile.pipe(Effect.repeat(Schedule.spaced(settings.orphanInterval)), Effect.forkScoped)
+    // The first scan a while after start, not at once: readiness never waits for it (issue 12),
+    // and a restarted plugin's recoveries reconnect what is theirs before anything looks orphaned.
+    const first = Duration.min(settings.orphanInterval, FIRST_SCAN_AFTER)
+    yield* Effect.sleep(first).pipe(
+      Effect.andThen(reconciler.reconcile.pipe(Effect.repeat(Schedule.spaced(settings.orphanInterval)))),
+      Effect.forkScoped
+    )
   })
 }
