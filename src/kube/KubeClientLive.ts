@@ -1,20 +1,27 @@
 /**
- * KubeClient over @kubernetes/client-node 2: in-cluster config or a kubeconfig file (never the
- * library's silent fallback to http://localhost:8080), a per-request timeout that aborts the
- * request, PATCH always as strategic merge, every failure mapped to one KubeError.
+ * KubeClient over @kubernetes/client-node 2's KubeConfig: in-cluster config or a kubeconfig file
+ * (never the library's silent fallback to http://localhost:8080), each call one JSON request
+ * through KubeHttp (KubeConfig's TLS and credentials, one keep-alive agent), a per-request
+ * timeout that aborts the request, PATCH always as strategic merge, every failure mapped to one
+ * KubeError. Only client-node's config module is loaded (see KubeHttp.ts); its model types
+ * describe the JSON (their field names are the wire names for every field read here; times
+ * arrive as strings and are read through `new Date`).
  *
- * May import: effect, @kubernetes/client-node, ../Settings.ts, ./KubeClient.ts.
+ * May import: effect, @kubernetes/client-node (KubeConfig; model types), ../Settings.ts,
+ * ./KubeClient.ts, ./KubeHttp.ts.
  */
-import {
-  ApiException,
-  AuthorizationV1Api,
-  CoreV1Api,
-  KubeConfig,
-  Observable,
-  PatchStrategy,
-  Watch
+import type {
+  CoreV1Event,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1PersistentVolumeList,
+  V1Pod,
+  V1PodList,
+  V1SelfSubjectAccessReview,
+  V1Status
 } from "@kubernetes/client-node"
-import type { ConfigurationOptions, CoreV1Event, ObservableMiddleware, V1PersistentVolume, V1Pod } from "@kubernetes/client-node"
+import { KubeConfig } from "@kubernetes/client-node/dist/config.js"
 import { Cause, Duration, Effect, Layer, Queue, Stream } from "effect"
 import { Settings } from "../Settings.ts"
 import {
@@ -28,6 +35,7 @@ import {
   type PodOnNode,
   type PvWatchEvent
 } from "./KubeClient.ts"
+import { HttpStatusError, make as makeHttp, type Request } from "./KubeHttp.ts"
 
 export interface LiveOptions {
   /** Path of a kubeconfig file; undefined = in-cluster (service account), and an error outside a cluster. */
@@ -66,14 +74,13 @@ const statusMessage = (body: unknown): string => {
   return typeof parsed === "string" ? parsed.slice(0, 300) : ""
 }
 
-/** Maps whatever client-node or undici threw to a KubeError. */
+/** Maps whatever a request failed with (a status, a socket or TLS error, a timeout) to a KubeError. */
 export const toKubeError = (operation: string, e: unknown): KubeError => {
-  if (e instanceof ApiException) {
-    const status = e.code
-    const headers = (e.headers ?? {}) as Record<string, string>
-    return kubeError(reasonOf(status), operation, statusMessage(e.body) || `HTTP ${status}`, {
-      status,
-      retryAfter: parseRetryAfter(headers["retry-after"], Date.now())
+  if (e instanceof HttpStatusError) {
+    const retryAfter = e.headers["retry-after"]
+    return kubeError(reasonOf(e.status), operation, statusMessage(e.body) || `HTTP ${e.status}`, {
+      status: e.status,
+      retryAfter: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now())
     })
   }
   const err = e as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } }
@@ -148,27 +155,19 @@ const fromEvent = (e: CoreV1Event): KubeEvent => ({
 /** metav1.Time is RFC 3339 with second precision. */
 const rfc3339 = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z")
 
-/** A middleware that aborts the request with `signal` and, for PATCH, forces strategic merge. */
-const requestOptions = (signal: AbortSignal, patch: boolean): ConfigurationOptions<ObservableMiddleware> => ({
-  middleware: [{
-    pre: (ctx) => {
-      ctx.setSignal(signal)
-      if (patch) ctx.setHeaderParam("Content-Type", PatchStrategy.StrategicMergePatch)
-      return new Observable(Promise.resolve(ctx))
-    },
-    post: (rsp) => new Observable(Promise.resolve(rsp))
-  }],
-  middlewareMergeStrategy: "append"
-})
+/** client-go's watch timeout is random in [5, 10) min; ours is the server's, plus a silence bound. */
+const WATCH_SERVER_TIMEOUT_S = 300
+/** A watch silent this long (no event, no bookmark) is ended and resumed, as client-node's Watch did. */
+const WATCH_IDLE = Duration.seconds(30)
+
+const enc = encodeURIComponent
 
 /** The service over a loaded KubeConfig. */
 export const make = (kc: KubeConfig, requestTimeout: Duration.Duration = DEFAULT_REQUEST_TIMEOUT): KubeClient["Service"] => {
-  const core = kc.makeApiClient(CoreV1Api)
-  const authz = kc.makeApiClient(AuthorizationV1Api)
-  const server = kc.getCurrentCluster()?.server ?? ""
+  const api = makeHttp(kc)
 
-  const call = <A>(operation: string, f: (options: ConfigurationOptions<ObservableMiddleware>) => Promise<A>, patch = false) =>
-    Effect.tryPromise({ try: (signal) => f(requestOptions(signal, patch)), catch: (e) => toKubeError(operation, e) }).pipe(
+  const call = <A>(operation: string, req: Omit<Request, "signal">) =>
+    Effect.tryPromise({ try: (signal) => api.json<A>({ ...req, signal }), catch: (e) => toKubeError(operation, e) }).pipe(
       Effect.timeoutOrElse({
         duration: requestTimeout,
         orElse: () => Effect.fail(kubeError("Timeout", operation, `no answer within ${Duration.format(requestTimeout)}`))
@@ -178,50 +177,53 @@ export const make = (kc: KubeConfig, requestTimeout: Duration.Duration = DEFAULT
   // Unbounded buffer: a full one would drop watch events silently (offerUnsafe), leaving the index stale.
   const watchPersistentVolumes = (resourceVersion: string): Stream.Stream<PvWatchEvent, KubeError> =>
     Stream.callback<PvWatchEvent, KubeError>((queue) =>
-      // Not awaited: Watch.watch resolves only when the response headers arrive, and a hung server
-      // would make the (uninterruptible) acquire, and so shutdown, wait for its 30 s timeout.
+      // Not awaited: the answer's headers may never come from a hung server, and the (uninterruptible)
+      // acquire, and so shutdown, would wait for them; the release aborts the request instead.
       Effect.acquireRelease(
         Effect.sync(() => {
-          const started = new Watch(kc).watch(
-            "/api/v1/persistentvolumes",
-            { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 300 },
-            (phase, obj) => {
-              if (phase === "BOOKMARK") {
-                Queue.offerUnsafe(queue, { type: "BOOKMARK", resourceVersion: obj?.metadata?.resourceVersion ?? resourceVersion })
-              } else if (phase === "ERROR") {
-                const status = typeof obj?.code === "number" ? obj.code : 500
-                Queue.failCauseUnsafe(queue, Cause.fail(kubeError(reasonOf(status), "watchPersistentVolumes", obj?.message ?? "watch error", { status })))
-              } else if (phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED") {
-                Queue.offerUnsafe(queue, { type: phase, object: fromPv(obj as V1PersistentVolume) })
-              }
-            },
-            (err) => {
-              // client-node ends a silent watch after 30 s with a TimeoutError: a normal end, resume from the last version.
-              if (err === null || err === undefined || err?.name === "TimeoutError" || err?.name === "AbortError") Queue.endUnsafe(queue)
-              else {
-                const e = typeof err?.statusCode === "number"
-                  ? kubeError(reasonOf(err.statusCode), "watchPersistentVolumes", err.message ?? "", { status: err.statusCode })
-                  : toKubeError("watchPersistentVolumes", err)
-                Queue.failCauseUnsafe(queue, Cause.fail(e))
-              }
+          const controller = new AbortController()
+          const query = `watch=true&allowWatchBookmarks=true&timeoutSeconds=${WATCH_SERVER_TIMEOUT_S}&resourceVersion=${enc(resourceVersion)}`
+          api.lines(`/api/v1/persistentvolumes?${query}`, controller.signal, Duration.toMillis(WATCH_IDLE), (text) => {
+            let ev: { type?: string; object?: V1PersistentVolume & V1Status }
+            try {
+              ev = JSON.parse(text)
+            } catch {
+              return // not a watch event; client-node skipped such lines too
             }
-          )
-          started.catch((e) => Queue.failCauseUnsafe(queue, Cause.fail(toKubeError("watchPersistentVolumes", e))))
-          return started
+            const obj = ev.object
+            if (ev.type === "BOOKMARK") {
+              Queue.offerUnsafe(queue, { type: "BOOKMARK", resourceVersion: obj?.metadata?.resourceVersion ?? resourceVersion })
+            } else if (ev.type === "ERROR") {
+              const status = typeof obj?.code === "number" ? obj.code : 500
+              Queue.failCauseUnsafe(queue, Cause.fail(kubeError(reasonOf(status), "watchPersistentVolumes", obj?.message ?? "watch error", { status })))
+            } else if (ev.type === "ADDED" || ev.type === "MODIFIED" || ev.type === "DELETED") {
+              Queue.offerUnsafe(queue, { type: ev.type, object: fromPv(obj ?? {}) })
+            }
+          }, (err) => {
+            // The server's timeoutSeconds, our silence bound, our own abort: a normal end, resume from the last version.
+            const name = (err as { name?: string } | undefined)?.name
+            if (err === undefined || name === "TimeoutError" || name === "AbortError") Queue.endUnsafe(queue)
+            else Queue.failCauseUnsafe(queue, Cause.fail(toKubeError("watchPersistentVolumes", err)))
+          })
+          return controller
         }),
-        (started) => Effect.sync(() => void started.then((controller) => controller.abort(), () => undefined))
+        (controller) => Effect.sync(() => controller.abort())
       ))
 
   return {
-    server,
+    server: api.server,
     listPersistentVolumes: () =>
-      call("listPersistentVolumes", (o) => core.listPersistentVolume({}, o)).pipe(
+      call<V1PersistentVolumeList>("listPersistentVolumes", { method: "GET", path: "/api/v1/persistentvolumes" }).pipe(
         Effect.map((list) => ({ items: list.items.map(fromPv), resourceVersion: list.metadata?.resourceVersion ?? "" }))
       ),
     watchPersistentVolumes,
-    getPersistentVolume: (name) => call(`getPersistentVolume ${name}`, (o) => core.readPersistentVolume({ name }, o)).pipe(Effect.map(fromPv)),
+    getPersistentVolume: (name) =>
+      call<V1PersistentVolume>(`getPersistentVolume ${name}`, { method: "GET", path: `/api/v1/persistentvolumes/${enc(name)}` }).pipe(Effect.map(fromPv)),
     getPersistentVolumeClaim: (namespace, name) =>
-      call(`getPersistentVolumeClaim ${namespace}/${name}`, (o) => core.readNamespacedPersistentVolumeClaim({ namespace, name }, o)).pipe(
+      call<V1PersistentVolumeClaim>(`getPersistentVolumeClaim ${namespace}/${name}`, {
+        method: "GET",
+        path: `/api/v1/namespaces/${enc(namespace)}/persistentvolumeclaims/${enc(name)}`
+      }).pipe(
         Effect.map((pvc) => ({
           namespace: pvc.metadata?.namespace ?? namespace,
           name: pvc.metadata?.name ?? name,
@@ -229,55 +231,64 @@ export const make = (kc: KubeConfig, requestTimeout: Duration.Duration = DEFAULT
           volumeName: pvc.spec?.volumeName
         }))
       ),
-    getNode: (name) => call(`getNode ${name}`, (o) => core.readNode({ name }, o)).pipe(Effect.map((n) => ({ name, uid: n.metadata?.uid ?? "" }))),
+    getNode: (name) =>
+      call<V1Node>(`getNode ${name}`, { method: "GET", path: `/api/v1/nodes/${enc(name)}` }).pipe(Effect.map((n) => ({ name, uid: n.metadata?.uid ?? "" }))),
     // A consistent list (not resourceVersion=0 from the watch cache): it runs only after a recovery
     // and its callers cache it, and a pod must not be missed for a cache that lags.
     podsOnNode: (nodeName) =>
-      call(`podsOnNode ${nodeName}`, (o) => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }, o)).pipe(
+      call<V1PodList>(`podsOnNode ${nodeName}`, { method: "GET", path: `/api/v1/pods?fieldSelector=${enc(`spec.nodeName=${nodeName}`)}` }).pipe(
         Effect.map((list) => list.items.map(fromPod))
       ),
     deletePod: (namespace, name, uid) =>
-      call(`deletePod ${namespace}/${name}`, (o) => core.deleteNamespacedPod({ namespace, name, body: { preconditions: { uid } } }, o)).pipe(
-        Effect.asVoid
-      ),
+      call(`deletePod ${namespace}/${name}`, {
+        method: "DELETE",
+        path: `/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}`,
+        body: { apiVersion: "v1", kind: "DeleteOptions", preconditions: { uid } }
+      }).pipe(Effect.asVoid),
     createEvent: (e) =>
-      call(`createEvent ${e.namespace}/${e.name}`, (o) =>
-        core.createNamespacedEvent({
-          namespace: e.namespace,
-          body: {
-            metadata: { name: e.name, namespace: e.namespace },
-            involvedObject: { ...e.involvedObject },
-            type: e.type,
-            reason: e.reason,
-            message: e.message,
-            count: e.count,
-            firstTimestamp: new Date(Math.floor(e.firstTimestamp / 1000) * 1000),
-            lastTimestamp: new Date(Math.floor(e.lastTimestamp / 1000) * 1000),
-            source: { ...e.source },
-            reportingComponent: e.reportingComponent,
-            reportingInstance: e.reportingInstance
-          }
-        }, o)).pipe(Effect.map(fromEvent)),
+      call<CoreV1Event>(`createEvent ${e.namespace}/${e.name}`, {
+        method: "POST",
+        path: `/api/v1/namespaces/${enc(e.namespace)}/events`,
+        body: {
+          apiVersion: "v1",
+          kind: "Event",
+          metadata: { name: e.name, namespace: e.namespace },
+          involvedObject: { ...e.involvedObject },
+          type: e.type,
+          reason: e.reason,
+          message: e.message,
+          count: e.count,
+          firstTimestamp: rfc3339(e.firstTimestamp),
+          lastTimestamp: rfc3339(e.lastTimestamp),
+          source: { ...e.source },
+          reportingComponent: e.reportingComponent,
+          reportingInstance: e.reportingInstance
+        }
+      }).pipe(Effect.map(fromEvent)),
     patchEvent: (namespace, name, p) =>
-      call(
-        `patchEvent ${namespace}/${name}`,
-        (o) => core.patchNamespacedEvent({ namespace, name, body: { count: p.count, lastTimestamp: rfc3339(p.lastTimestamp), message: p.message } }, o),
-        true
-      ).pipe(Effect.map(fromEvent)),
+      call<CoreV1Event>(`patchEvent ${namespace}/${name}`, {
+        method: "PATCH",
+        path: `/api/v1/namespaces/${enc(namespace)}/events/${enc(name)}`,
+        contentType: "application/strategic-merge-patch+json",
+        body: { count: p.count, lastTimestamp: rfc3339(p.lastTimestamp), message: p.message }
+      }).pipe(Effect.map(fromEvent)),
     canI: (check) =>
-      call(`canI ${check.verb} ${check.resource}`, (o) =>
-        authz.createSelfSubjectAccessReview({
-          body: {
-            spec: {
-              resourceAttributes: {
-                verb: check.verb,
-                resource: check.resource,
-                ...(check.group === undefined ? {} : { group: check.group }),
-                ...(check.namespace === undefined ? {} : { namespace: check.namespace })
-              }
+      call<V1SelfSubjectAccessReview>(`canI ${check.verb} ${check.resource}`, {
+        method: "POST",
+        path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SelfSubjectAccessReview",
+          spec: {
+            resourceAttributes: {
+              verb: check.verb,
+              resource: check.resource,
+              ...(check.group === undefined ? {} : { group: check.group }),
+              ...(check.namespace === undefined ? {} : { namespace: check.namespace })
             }
           }
-        }, o)).pipe(Effect.map((r) => ({ allowed: r.status?.allowed === true, reason: r.status?.reason ?? "" })))
+        }
+      }).pipe(Effect.map((r) => ({ allowed: r.status?.allowed === true, reason: r.status?.reason ?? "" })))
   }
 }
 

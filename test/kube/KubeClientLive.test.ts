@@ -1,14 +1,15 @@
 /**
  * KubeClientLive without a server: configuration loading (never the localhost:8080 fallback)
- * and the mapping of client-node/undici failures to KubeError reasons.
+ * and the mapping of request failures (HTTP status, socket and TLS errors, timeouts) to
+ * KubeError reasons. The request path itself is in KubeHttp.test.ts.
  */
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { ApiException } from "@kubernetes/client-node"
 import { Duration, Effect } from "effect"
 import { loadKubeConfig, parseRetryAfter, toKubeError } from "../../src/kube/KubeClientLive.ts"
+import { HttpStatusError } from "../../src/kube/KubeHttp.ts"
 
 describe("loadKubeConfig", () => {
   it.effect("without --kubeconfig and outside a cluster it fails instead of using localhost:8080", () =>
@@ -43,7 +44,7 @@ describe("loadKubeConfig", () => {
 
 describe("toKubeError", () => {
   const api = (code: number, headers: Record<string, string> = {}) =>
-    new ApiException(code, "x", JSON.stringify({ kind: "Status", message: `status ${code}` }), headers)
+    new HttpStatusError(code, JSON.stringify({ kind: "Status", message: `status ${code}` }), headers)
 
   it("maps HTTP status to a reason, keeping the server's message", () => {
     const cases: Array<[number, string]> = [[404, "NotFound"], [403, "Forbidden"], [401, "Forbidden"], [409, "Conflict"], [410, "Conflict"],
@@ -62,11 +63,18 @@ describe("toKubeError", () => {
     assert.isUndefined(parseRetryAfter("soon", 0))
   })
 
+  it("a body that is not a Status still gives a detail", () => {
+    assert.strictEqual(toKubeError("op", new HttpStatusError(502, "", {})).detail, "HTTP 502")
+    assert.strictEqual(toKubeError("op", new HttpStatusError(500, "upstream broke", {})).detail, "upstream broke")
+  })
+
   it("anything else is Transport (with the socket's code), or Timeout", () => {
-    const reset = Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNRESET", message: "other side closed" } })
+    const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
     const e = toKubeError("op", reset)
     assert.strictEqual(e.reason, "Transport")
-    assert.match(e.detail, /ECONNRESET/)
+    assert.match(e.detail, /ECONNRESET: socket hang up/)
+    const tls = Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" })
+    assert.match(toKubeError("op", tls).detail, /DEPTH_ZERO_SELF_SIGNED_CERT/)
     assert.strictEqual(toKubeError("op", new DOMException("too slow", "TimeoutError")).reason, "Timeout")
   })
 })

@@ -1,0 +1,184 @@
+/**
+ * KubeHttp and KubeClientLive.make against a scripted HTTP server on 127.0.0.1 (no API server):
+ * what goes on the wire (path, credentials from KubeConfig, JSON body, the PATCH content type),
+ * what comes back (JSON, HttpStatusError with the server's headers), aborts, one kept-alive
+ * connection, and the watch's line stream and its ends. The same calls against the real API
+ * server: test/integration/deploy-rbac-calls.test.ts and Faults.test.ts.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { KubeConfig } from "@kubernetes/client-node"
+import { Effect, Stream } from "effect"
+import { make as makeClient } from "../../src/kube/KubeClientLive.ts"
+import { HttpStatusError, make } from "../../src/kube/KubeHttp.ts"
+
+interface Seen {
+  readonly method: string
+  readonly url: string
+  readonly headers: IncomingMessage["headers"]
+  readonly body: string
+  readonly socket: unknown
+}
+
+/** A server answering with `answer`; what it was sent is in `seen`. */
+const serve = async (answer: (req: Seen, res: ServerResponse) => void) => {
+  const seen: Array<Seen> = []
+  const server: Server = createServer((req, res) => {
+    let body = ""
+    req.on("data", (c: Buffer) => (body += c.toString()))
+    req.on("end", () => {
+      const s = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body, socket: req.socket }
+      seen.push(s)
+      answer(s, res)
+    })
+  })
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const close = () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()) })
+  return { seen, url, close }
+}
+
+/** A KubeConfig for `server` with a bearer token (plain HTTP needs skipTLSVerify in client-node). */
+const config = (server: string, user: { token?: string; authProvider?: unknown } = { token: "t0k" }) => {
+  const kc = new KubeConfig()
+  kc.loadFromClusterAndUser({ name: "c", server, skipTLSVerify: true }, { name: "u", ...user } as Parameters<KubeConfig["loadFromClusterAndUser"]>[1])
+  return kc
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { "Content-Type": "application/json", ...headers })
+  res.end(JSON.stringify(body))
+}
+
+const signal = () => new AbortController().signal
+
+describe("KubeHttp.json", () => {
+  it("sends the credentials, the path (after the server URL's own path) and a JSON body; decodes the answer", async () => {
+    const s = await serve((_req, res) => json(res, 201, { ok: true }))
+    try {
+      const http = make(config(`${s.url}/prefix/`))
+      const r = await http.json<{ ok: boolean }>({ method: "POST", path: "/api/v1/namespaces/a/events", body: { n: 1 }, signal: signal() })
+      assert.deepStrictEqual(r, { ok: true })
+      const [req] = s.seen
+      assert.strictEqual(req!.method, "POST")
+      assert.strictEqual(req!.url, "/prefix/api/v1/namespaces/a/events")
+      assert.strictEqual(req!.headers["authorization"], "Bearer t0k")
+      assert.strictEqual(req!.headers["content-type"], "application/json")
+      assert.strictEqual(req!.body, "{\"n\":1}")
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("a token file (the service account's) is read through KubeConfig", async () => {
+    const s = await serve((_req, res) => json(res, 200, {}))
+    try {
+      const file = join(mkdtempSync(join(tmpdir(), "kube-http-")), "token")
+      writeFileSync(file, "from-file")
+      const http = make(config(s.url, { authProvider: { name: "tokenFile", config: { tokenFile: file } } }))
+      await http.json({ method: "GET", path: "/api/v1/nodes/n", signal: signal() })
+      assert.strictEqual(s.seen[0]!.headers["authorization"], "Bearer from-file")
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("outside 2xx: HttpStatusError with the body and headers; consecutive calls share one connection", async () => {
+    const s = await serve((req, res) =>
+      req.url.includes("busy") ? json(res, 429, { kind: "Status", message: "slow down" }, { "Retry-After": "2" }) : json(res, 200, {}))
+    try {
+      const http = make(config(s.url))
+      await http.json({ method: "GET", path: "/a", signal: signal() })
+      const e = await http.json({ method: "GET", path: "/busy", signal: signal() }).catch((e: unknown) => e)
+      assert.instanceOf(e, HttpStatusError)
+      assert.strictEqual(e.status, 429)
+      assert.strictEqual(e.headers["retry-after"], "2")
+      assert.match(e.body, /slow down/)
+      assert.strictEqual(s.seen[0]!.socket, s.seen[1]!.socket)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("an abort ends a request the server never answers", async () => {
+    const s = await serve(() => undefined)
+    try {
+      const c = new AbortController()
+      const pending = make(config(s.url)).json({ method: "GET", path: "/hang", signal: c.signal }).catch((e: unknown) => e)
+      setTimeout(() => c.abort(), 50)
+      assert.strictEqual((await pending as Error).name, "AbortError")
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe("KubeHttp.lines", () => {
+  const run = (path: string, url: string, idleMs = 5_000) =>
+    new Promise<{ lines: Array<string>; end: unknown }>((resolve) => {
+      const lines: Array<string> = []
+      make(config(url)).lines(path, signal(), idleMs, (l) => lines.push(l), (end) => resolve({ lines, end }))
+    })
+
+  it("lines split across writes, then the server's end", async () => {
+    const s = await serve((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" })
+      res.write("{\"a\":1}\n{\"b\"")
+      setTimeout(() => res.end(":2}\n\n"), 20)
+    })
+    try {
+      assert.deepStrictEqual(await run("/w", s.url), { lines: ["{\"a\":1}", "{\"b\":2}"], end: undefined })
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("a refusal is an HttpStatusError; silence ends it with a TimeoutError", async () => {
+    const s = await serve((req, res) => req.url === "/gone" ? json(res, 410, { kind: "Status", code: 410 }) : res.writeHead(200).flushHeaders())
+    try {
+      const refused = await run("/gone", s.url)
+      assert.instanceOf(refused.end, HttpStatusError)
+      assert.strictEqual((refused.end as HttpStatusError).status, 410)
+      assert.strictEqual(((await run("/silent", s.url, 100)).end as Error).name, "TimeoutError")
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe("KubeClientLive.make over KubeHttp", () => {
+  it.effect("the watch maps events, bookmarks and an ERROR 410; the PATCH is a strategic merge", () =>
+    Effect.gen(function*() {
+      const s = yield* Effect.promise(() =>
+        serve((req, res) => {
+          if (req.url.startsWith("/api/v1/persistentvolumes?")) {
+            res.writeHead(200)
+            const pv = { metadata: { name: "pv1", uid: "u1", resourceVersion: "7" }, spec: { csi: { driver: "d", volumeHandle: "h1" }, claimRef: { namespace: "ns", name: "c" } } }
+            res.write(`${JSON.stringify({ type: "ADDED", object: pv })}\n`)
+            res.write(`${JSON.stringify({ type: "BOOKMARK", object: { metadata: { resourceVersion: "9" } } })}\n`)
+            res.end(`${JSON.stringify({ type: "ERROR", object: { kind: "Status", code: 410, message: "too old" } })}\n`)
+          } else json(res, 200, { metadata: { name: "e", namespace: "ns" }, involvedObject: {}, count: 3, lastTimestamp: "2026-01-01T00:00:01Z" })
+        })
+      )
+      const client = makeClient(config(s.url))
+      const watched = yield* client.watchPersistentVolumes("5").pipe(Stream.runCollect, Effect.flip)
+      assert.strictEqual(watched.reason, "Conflict")
+      assert.match(s.seen[0]!.url, /watch=true&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=5/)
+      const events = yield* client.watchPersistentVolumes("5").pipe(Stream.take(2), Stream.runCollect)
+      assert.deepStrictEqual(Array.from(events), [
+        { type: "ADDED", object: { name: "pv1", uid: "u1", resourceVersion: "7", csi: { driver: "d", volumeHandle: "h1" }, claimRef: { namespace: "ns", name: "c", uid: undefined } } },
+        { type: "BOOKMARK", resourceVersion: "9" }
+      ])
+      const patched = yield* client.patchEvent("ns", "e", { count: 3, lastTimestamp: 1_000, message: "m" })
+      assert.strictEqual(patched.count, 3)
+      assert.strictEqual(patched.lastTimestamp, Date.parse("2026-01-01T00:00:01Z"))
+      const patch = s.seen.find((r) => r.method === "PATCH")!
+      assert.strictEqual(patch.headers["content-type"], "application/strategic-merge-patch+json")
+      assert.deepStrictEqual(JSON.parse(patch.body), { count: 3, lastTimestamp: "1970-01-01T00:00:01Z", message: "m" })
+      yield* Effect.promise(() => s.close())
+    }))
+})
