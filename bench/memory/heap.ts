@@ -6,7 +6,8 @@
  *    split by its source map, line by line, between the files its lines come from.
  *  - code: each function's SharedFunctionInfo, closures and what hangs off them through V8's
  *    internal edges (bytecode, constant pools, scope infos, feedback), claimed once, breadth
- *    first. A function is placed by its closure's position through the chunk's source map; a
+ *    first. A function is placed by its closure's position through the chunk's source map (a
+ *    chunk's top-level code and rolldown's helpers map to no file: their own row); a
  *    function that never got a closure falls to its chunk's parts pro rata.
  *
  * May import: node built-ins only.
@@ -19,7 +20,7 @@ import { fileURLToPath } from "node:url"
 export const partOf = (file: string): string => {
   if (file === "" || file.startsWith("node:") || !file.includes("/")) return "Node.js internals"
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(file)?.[1]
-  if (pkg === undefined) return /\/src\//.test(file) ? "rds-csi src" : "other"
+  if (pkg === undefined) return /\/(src|bin)\//.test(file) ? "rds-csi src" : "other"
   if (pkg === "effect" || pkg.startsWith("@effect/")) return "effect"
   if (/^(@grpc\/|protobufjs|@protobufjs\/|long$|lodash\.camelcase|@js-sdsl\/)/.test(pkg)) return "gRPC + protobufjs"
   if (pkg === "@kubernetes/client-node") return "client-node"
@@ -49,7 +50,7 @@ const scriptParts = (url: string) => {
   if (map === undefined || source === undefined) return { shares: [[partOf(file), 1]] as Shares, at: (_l: number, _c: number) => partOf(file) }
   const at = (line: number, col: number) => {
     const e = map.findEntry(line, col) as { originalSource?: string }
-    return partOf(e.originalSource ?? file)
+    return e.originalSource === undefined ? "chunks: top-level code, bundler helpers" : partOf(e.originalSource)
   }
   const bytes = new Map<string, number>()
   source.split("\n").forEach((text, line) => {
