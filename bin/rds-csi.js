@@ -41,21 +41,24 @@ if (useBundle && existsSync(new URL("src", root))) {
   }, 5000).unref()
 }
 // V8's code cache for the bundle: a start skips compiling it (seconds under emulation).
-// NODE_COMPILE_CACHE (the DaemonSet points it into the plugin's host directory) wins, otherwise
-// the temp dir; either is seeded, when it holds nothing yet, with the cache `npm run build` made
-// (dist/.compile-cache), so that the first start on a node is not a cold one. A cache that
-// cannot be written only costs the saving.
+// Without NODE_COMPILE_CACHE the plugin reads the cache `npm run build` made next to the bundle
+// (dist/.compile-cache: read-only in the image, which costs nothing but the updates), so even a
+// node's first start is not a cold one. A NODE_COMPILE_CACHE directory that holds no file yet is
+// seeded from it first (a copy, once).
 if (useBundle) {
-  const dir = process.env.NODE_COMPILE_CACHE || `${tmpdir()}/rds-csi-compile-cache`
-  const shipped = new URL("dist/.compile-cache", root)
-  try {
-    // Node has already made its versioned subdirectory when NODE_COMPILE_CACHE is set: "empty" = no file yet.
-    const files = existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0
-    if (existsSync(shipped) && files === 0) cpSync(shipped, dir, { recursive: true })
-  } catch {
-    // a read-only or missing directory: start without the seed
+  const shipped = new URL("dist/.compile-cache", root).pathname
+  const dir = process.env.NODE_COMPILE_CACHE
+  if (dir === undefined || dir === "") {
+    enableCompileCache(existsSync(shipped) ? shipped : `${tmpdir()}/rds-csi-compile-cache`)
+  } else {
+    try {
+      // Node has already made its versioned subdirectory: "empty" = no file yet.
+      const files = existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0
+      if (existsSync(shipped) && files === 0) cpSync(shipped, dir, { recursive: true })
+    } catch {
+      // a read-only or missing directory: start without the seed
+    }
   }
-  if (process.env.NODE_COMPILE_CACHE === undefined) enableCompileCache(dir)
 }
 const { runCli } = await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)
 runCli()

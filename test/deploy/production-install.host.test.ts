@@ -87,7 +87,9 @@ const runNode = async (work: string, wrap: (argv: ReadonlyArray<string>) => Read
   child.stdout.on("data", (c) => (out += c))
   child.stderr.on("data", (c) => (out += c))
   const exited = new Promise<number | null>((ok) => child.on("exit", (code) => ok(code)))
-  for (let i = 0; i < 300 && !out.includes("rds-csi node ready") && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100))
+  // The Kubernetes client loads once the plugin is ready (it then says it has no configuration).
+  const done = () => out.includes("rds-csi node ready") && out.includes("Kubernetes events disabled")
+  for (let i = 0; i < 300 && !done() && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100))
   expect(out).toContain("rds-csi node ready")
   expect(out).toContain("Kubernetes events disabled")
   expect((await get(`http://127.0.0.1:${port}/metrics`)).status).toBe(200)
