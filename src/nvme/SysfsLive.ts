@@ -13,32 +13,19 @@
  * The state reader (the health monitor's watch) keeps `class/nvme/nvmeC/state` open and re-reads
  * it at offset 0, where kernfs runs the attribute's show() again: one pread per controller per poll.
  *
- * May import: effect, domain, nvme/Sysfs, Settings.
+ * May import: effect, domain, nvme/Sysfs, nvme/SysfsWatch, Settings.
  */
 import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { canonicalAddress } from "../domain/Target.ts"
 import { Settings } from "../Settings.ts"
-import {
-  type Controller,
-  type ControllerState,
-  type NamespaceDevice,
-  type NvmeSnapshot,
-  type StateReader,
-  Sysfs,
-  SysfsError,
-  type WatchedState
-} from "./Sysfs.ts"
+import { type Controller, type NamespaceDevice, type NvmeSnapshot, type StateReader, Sysfs, SysfsError } from "./Sysfs.ts"
+import { CONTROLLER, deviceChange, isVanished, openStateFiles, parseState } from "./SysfsWatch.ts"
 
-const STATES: ReadonlyArray<ControllerState> = ["new", "live", "resetting", "connecting", "deleting", "deleting (no IO)", "dead"]
-const CONTROLLER = /^nvme\d+$/
+export { deviceChange, openStateFiles, parseState } from "./SysfsWatch.ts"
+
 const NAMESPACE = /^nvme\d+n\d+$/
 const PATH_DEVICE = /^nvme(\d+)c(\d+)n(\d+)$/
-
-// Errors that mean "this object is gone (or going)": the kernel removed the directory, or the
-// device behind an attribute is being torn down.
-const VANISHED = new Set(["ENOENT", "ENODEV", "ENXIO", "ESTALE", "ENOTDIR"])
-const isVanished = (e: unknown): boolean => VANISHED.has((e as NodeJS.ErrnoException)?.code ?? "")
 
 const Gone: unique symbol = Symbol("Gone")
 type Gone = typeof Gone
@@ -89,10 +76,6 @@ export const parseCtrlLossTmo = (value: string): number | undefined => {
   const n = Number(value)
   return value !== "" && Number.isInteger(n) ? n : undefined
 }
-
-/** Unknown future states count as "new": present, not usable, not being deleted. */
-export const parseState = (value: string): ControllerState =>
-  (STATES as ReadonlyArray<string>).includes(value) ? value as ControllerState : "new"
 
 /** The kernel prints the NGUID as a UUID (8-4-4-4-12); volume contexts give 32 hex digits. */
 export const normaliseNguid = (value: string): string => value.replaceAll("-", "").toLowerCase()
@@ -230,95 +213,8 @@ export const readBlockDevT = (root: string, name: string): string | undefined =>
   return v === Gone ? undefined : v
 }
 
-/** A synchronous StateReader and its release; Effect-free so the unit tests can drive it directly. */
-export interface OpenStateFiles {
-  readonly read: (names: ReadonlyArray<string>) => ReadonlyMap<string, WatchedState>
-  /** Names whose state file is open now. */
-  readonly open: () => ReadonlyArray<string>
-  readonly closeAll: () => void
-}
-
-/**
- * Watched `state` files, one fd each, re-read with a positional read at offset 0 (sysfs sends no
- * inotify events for them). The kernel answers ENODEV on an fd whose controller it deleted; a
- * regular file standing in for sysfs keeps its content when deleted, so no link left means gone
- * too. A gone controller's fd is closed and its path opened again on the next read: the kernel
- * may give its name to a new controller.
- */
-export const openStateFiles = (root: string): OpenStateFiles => {
-  const fds = new Map<string, number>()
-  // "deleting (no IO)" is the longest state the kernel prints.
-  const buf = Buffer.alloc(64)
-  const close = (name: string): void => {
-    const fd = fds.get(name)
-    fds.delete(name)
-    if (fd !== undefined) fs.closeSync(fd)
-  }
-  const readOne = (name: string): WatchedState | undefined => {
-    let fd = fds.get(name)
-    if (fd === undefined) {
-      if (!CONTROLLER.test(name)) return undefined
-      try {
-        fd = fs.openSync(`${root}/class/nvme/${name}/state`, "r")
-      } catch (e) {
-        return isVanished(e) ? "gone" : undefined
-      }
-      fds.set(name, fd)
-    }
-    try {
-      const n = fs.readSync(fd, buf, 0, buf.length, 0)
-      if (fs.fstatSync(fd).nlink === 0) {
-        close(name)
-        return "gone"
-      }
-      const text = buf.toString("utf8", 0, n).trim()
-      return text === "" ? undefined : parseState(text)
-    } catch (e) {
-      close(name)
-      return isVanished(e) ? "gone" : undefined
-    }
-  }
-  return {
-    read: (names) => {
-      const wanted = new Set(names)
-      for (const name of [...fds.keys()]) if (!wanted.has(name)) close(name)
-      const out = new Map<string, WatchedState>()
-      for (const name of wanted) {
-        const state = readOne(name)
-        if (state !== undefined) out.set(name, state)
-      }
-      return out
-    },
-    open: () => [...fds.keys()].sort(),
-    closeAll: () => {
-      for (const name of [...fds.keys()]) close(name)
-    }
-  }
-}
-
 const attempt = <A>(path: string, f: () => A): Effect.Effect<A, SysfsError> =>
   Effect.try({ try: f, catch: (e) => e instanceof SysfsError ? e : new SysfsError({ path, detail: String(e) }) })
-
-/**
- * The next inotify event on `dir` (a device node created or removed) or `within`, whichever is
- * first. The watch is set up per wait: an event between the caller's check and the watch is
- * caught by the timeout, never lost for longer.
- */
-export const deviceChange = (dir: string, within: Duration.Duration): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    let watcher: fs.FSWatcher | undefined
-    const timer = setTimeout(() => resume(Effect.void), Duration.toMillis(within))
-    try {
-      watcher = fs.watch(dir, { persistent: false }, () => resume(Effect.void))
-      watcher.on("error", () => undefined)
-    } catch {
-      // not watchable here: the timeout alone
-    }
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      watcher?.close()
-    })
-  })
 
 export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
   Sysfs,

@@ -1,0 +1,111 @@
+/**
+ * What the kernel changes under sysfs and /dev, watched cheaply between the full snapshots
+ * SysfsLive reads: the staged controllers' `state` files kept open and re-read in place, and
+ * inotify on /dev for a namespace's device node appearing or going.
+ *
+ * May import: effect, node:fs, nvme/Sysfs.
+ */
+import { Duration, Effect } from "effect"
+import * as fs from "node:fs"
+import type { ControllerState, WatchedState } from "./Sysfs.ts"
+
+const STATES: ReadonlyArray<ControllerState> = ["new", "live", "resetting", "connecting", "deleting", "deleting (no IO)", "dead"]
+export const CONTROLLER = /^nvme\d+$/
+
+/** Unknown future states count as "new": present, not usable, not being deleted. */
+export const parseState = (value: string): ControllerState =>
+  (STATES as ReadonlyArray<string>).includes(value) ? value as ControllerState : "new"
+
+// Errors that mean "this object is gone (or going)": the kernel removed the directory, or the
+// device behind an attribute is being torn down.
+const VANISHED = new Set(["ENOENT", "ENODEV", "ENXIO", "ESTALE", "ENOTDIR"])
+export const isVanished = (e: unknown): boolean => VANISHED.has((e as NodeJS.ErrnoException)?.code ?? "")
+
+
+/** A synchronous StateReader and its release; Effect-free so the unit tests can drive it directly. */
+export interface OpenStateFiles {
+  readonly read: (names: ReadonlyArray<string>) => ReadonlyMap<string, WatchedState>
+  /** Names whose state file is open now. */
+  readonly open: () => ReadonlyArray<string>
+  readonly closeAll: () => void
+}
+
+/**
+ * Watched `state` files, one fd each, re-read with a positional read at offset 0 (sysfs sends no
+ * inotify events for them). The kernel answers ENODEV on an fd whose controller it deleted; a
+ * regular file standing in for sysfs keeps its content when deleted, so no link left means gone
+ * too. A gone controller's fd is closed and its path opened again on the next read: the kernel
+ * may give its name to a new controller.
+ */
+export const openStateFiles = (root: string): OpenStateFiles => {
+  const fds = new Map<string, number>()
+  // "deleting (no IO)" is the longest state the kernel prints.
+  const buf = Buffer.alloc(64)
+  const close = (name: string): void => {
+    const fd = fds.get(name)
+    fds.delete(name)
+    if (fd !== undefined) fs.closeSync(fd)
+  }
+  const readOne = (name: string): WatchedState | undefined => {
+    let fd = fds.get(name)
+    if (fd === undefined) {
+      if (!CONTROLLER.test(name)) return undefined
+      try {
+        fd = fs.openSync(`${root}/class/nvme/${name}/state`, "r")
+      } catch (e) {
+        return isVanished(e) ? "gone" : undefined
+      }
+      fds.set(name, fd)
+    }
+    try {
+      const n = fs.readSync(fd, buf, 0, buf.length, 0)
+      if (fs.fstatSync(fd).nlink === 0) {
+        close(name)
+        return "gone"
+      }
+      const text = buf.toString("utf8", 0, n).trim()
+      return text === "" ? undefined : parseState(text)
+    } catch (e) {
+      close(name)
+      return isVanished(e) ? "gone" : undefined
+    }
+  }
+  return {
+    read: (names) => {
+      const wanted = new Set(names)
+      for (const name of [...fds.keys()]) if (!wanted.has(name)) close(name)
+      const out = new Map<string, WatchedState>()
+      for (const name of wanted) {
+        const state = readOne(name)
+        if (state !== undefined) out.set(name, state)
+      }
+      return out
+    },
+    open: () => [...fds.keys()].sort(),
+    closeAll: () => {
+      for (const name of [...fds.keys()]) close(name)
+    }
+  }
+}
+
+/**
+ * The next inotify event on `dir` (a device node created or removed) or `within`, whichever is
+ * first. The watch is set up per wait: an event between the caller's check and the watch is
+ * caught by the timeout, never lost for longer.
+ */
+export const deviceChange = (dir: string, within: Duration.Duration): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    let watcher: fs.FSWatcher | undefined
+    const timer = setTimeout(() => resume(Effect.void), Duration.toMillis(within))
+    try {
+      watcher = fs.watch(dir, { persistent: false }, () => resume(Effect.void))
+      watcher.on("error", () => undefined)
+    } catch {
+      // not watchable here: the timeout alone
+    }
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      watcher?.close()
+    })
+  })
+
