@@ -46,10 +46,20 @@ const fillCompileCache = async () => {
   if (ready) {
     // The request path compiled too: a few RPCs the first minutes of a node bring anyway.
     const csi = loadCsi()
-    const call = (client, method) => new Promise((resolve) => client[method]({}, { deadline: Date.now() + 5000 }, () => resolve()))
+    // Harmless volume RPCs too (paths in this temp dir, nothing mounted or staged there): the
+    // validation, lock, record, mount-table and error-mapping paths every volume RPC takes.
+    const call = (client, method, request = {}) => new Promise((resolve) => client[method](request, { deadline: Date.now() + 5000 }, () => resolve()))
     const identity = new csi.Identity(`unix://${socket}`, grpc.credentials.createInsecure())
     const node = new csi.Node(`unix://${socket}`, grpc.credentials.createInsecure())
-    for (const [client, method] of [[identity, "GetPluginInfo"], [identity, "Probe"], [node, "NodeGetCapabilities"], [node, "NodeGetInfo"]]) await call(client, method)
+    const volume = { volume_id: "build-warm-up" }
+    const calls = [
+      [identity, "GetPluginInfo"], [identity, "Probe"], [node, "NodeGetCapabilities"], [node, "NodeGetInfo"],
+      [node, "NodeUnpublishVolume", { ...volume, target_path: `${tmp}/kubelet/pods/p/volumes/v/mount` }],
+      [node, "NodeUnstageVolume", { ...volume, staging_target_path: `${tmp}/kubelet/plugins/v/globalmount` }],
+      [node, "NodeGetVolumeStats", { ...volume, volume_path: `${tmp}/kubelet/pods/p/volumes/v/mount` }],
+      [node, "NodePublishVolume", { ...volume, staging_target_path: `${tmp}/kubelet/plugins/v/globalmount`, target_path: `${tmp}/kubelet/pods/p/volumes/v/mount`, volume_capability: { mount: { fs_type: "ext4" }, access_mode: { mode: "SINGLE_NODE_WRITER" } } }]
+    ]
+    for (const [client, method, request] of calls) await call(client, method, request)
     identity.close()
     node.close()
     // The client loads after ready; its access check then finds the server refusing.
@@ -59,6 +69,7 @@ const fillCompileCache = async () => {
   child.kill("SIGTERM")
   await exited
   rmSync(tmp, { recursive: true, force: true })
+  if (process.env.RDS_CSI_BUILD_DEBUG === "1") console.log(out)
   console.log(ready ? "build: dist/.compile-cache (one start of the bundle)" : `build: no compile cache (the plugin did not start: ${out.slice(-300)})`)
 }
 await fillCompileCache()
