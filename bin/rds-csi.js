@@ -7,7 +7,7 @@
 // under emulation, which the plugin's readiness must not pay (npm scripts build first). A 1 MiB young generation keeps the
 // long-running plugin's heap small (SPEC §8: RSS idle ≤ 80 MiB); V8 takes it only at process
 // start, so `node bin/rds-csi.js` needs NODE_OPTIONS=--max-semi-space-size=1 (the DaemonSet sets it).
-import { cpSync, existsSync, readdirSync, statSync } from "node:fs"
+import { accessSync, constants, cpSync, existsSync, readdirSync, statSync } from "node:fs"
 import { readdir, stat } from "node:fs/promises"
 import { enableCompileCache } from "node:module"
 import { tmpdir } from "node:os"
@@ -41,23 +41,37 @@ if (useBundle && existsSync(new URL("src", root))) {
   }, 5000).unref()
 }
 // V8's code cache for the bundle: a start skips compiling it (seconds under emulation).
-// Without NODE_COMPILE_CACHE the plugin reads the cache `npm run build` made next to the bundle
-// (dist/.compile-cache: read-only in the image, which costs nothing but the updates), so even a
-// node's first start is not a cold one. A NODE_COMPILE_CACHE directory that holds no file yet is
-// seeded from it first (a copy, once).
+// `npm run build` leaves one next to the bundle (dist/.compile-cache), so even a node's first
+// start is not a cold one. Where dist/ is writable (a checkout) Node reads and extends it in
+// place; where it is not (the image's read-only root) it is copied once into the temp dir, which
+// then keeps what later starts compile too (the controller's chunks, which the build does not
+// run). NODE_COMPILE_CACHE, when set, wins, and is seeded the same way when it holds no file yet.
+const seed = (dir, shipped) => {
+  try {
+    // Node has already made its versioned subdirectory when NODE_COMPILE_CACHE is set: "empty" = no file yet.
+    const files = existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0
+    if (existsSync(shipped) && files === 0) cpSync(shipped, dir, { recursive: true })
+  } catch {
+    // a read-only or missing directory: start without the seed
+  }
+}
+const writable = (dir) => {
+  try {
+    accessSync(dir, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
 if (useBundle) {
   const shipped = new URL("dist/.compile-cache", root).pathname
   const dir = process.env.NODE_COMPILE_CACHE
-  if (dir === undefined || dir === "") {
-    enableCompileCache(existsSync(shipped) ? shipped : `${tmpdir()}/rds-csi-compile-cache`)
-  } else {
-    try {
-      // Node has already made its versioned subdirectory: "empty" = no file yet.
-      const files = existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0
-      if (existsSync(shipped) && files === 0) cpSync(shipped, dir, { recursive: true })
-    } catch {
-      // a read-only or missing directory: start without the seed
-    }
+  if (dir !== undefined && dir !== "") seed(dir, shipped)
+  else if (existsSync(shipped) && writable(shipped)) enableCompileCache(shipped)
+  else {
+    const tmp = `${tmpdir()}/rds-csi-compile-cache`
+    seed(tmp, shipped)
+    enableCompileCache(tmp)
   }
 }
 const { runCli } = await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)
