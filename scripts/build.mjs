@@ -1,6 +1,6 @@
 // npm run build: bundles the plugin into dist/ (rolldown.config.mjs), puts the CSI protocol next
-// to it, parsed (dist/proto/csi.json: the bundle builds its gRPC definitions from it without
-// parsing the .proto at start-up) and as text, and fills dist/.compile-cache: V8's code cache of
+// to it as text and as the message codecs protobufjs generates (dist/proto/csi-codecs.cjs: the
+// bundle neither parses the protocol nor generates code at start-up), and fills dist/.compile-cache: V8's code cache of
 // the bundle after one real start of `rds-csi node` (to ready, a few RPCs, SIGTERM), made with the
 // V8 flags the image runs with, so that even the first start on a node skips compiling it
 // (bin/rds-csi.js seeds an empty NODE_COMPILE_CACHE from it). dist/ is generated: never committed.
@@ -17,7 +17,8 @@ await build(config)
 mkdirSync(`${root}dist/proto`, { recursive: true })
 cpSync(`${root}src/csi/proto/csi.proto`, `${root}dist/proto/csi.proto`)
 const { loadCsi, parseCsiProto } = await import("../src/csi/Proto.ts")
-writeFileSync(`${root}dist/proto/csi.json`, JSON.stringify(parseCsiProto().toJSON()))
+const { codecModuleSource } = await import("../src/csi/ProtoCodegen.ts")
+writeFileSync(`${root}dist/proto/csi-codecs.cjs`, codecModuleSource(parseCsiProto()))
 
 /** One start of the bundled node plugin with the compile cache on dist/.compile-cache; best effort. */
 const fillCompileCache = async () => {

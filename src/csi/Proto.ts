@@ -1,27 +1,29 @@
 /**
  * Our copy of the CSI protocol (proto/csi.proto) as grpc-js service definitions of Identity,
- * Node and Controller, built directly on protobufjs. The bundled build reads the protocol as
- * JSON parsed at build time (proto/csi.json, written by `npm run build`); the sources parse the
- * .proto. Either way nothing else happens at start-up: @grpc/proto-loader, which the tests still
- * use as the reference, also encodes a descriptor of every file and message for reflection we
- * never serve (seconds of start-up under emulation). Each message's encoder and decoder is
- * generated on first use; `warmCodecs` does that ahead of the first RPC, in the background.
+ * Node and Controller, built directly on protobufjs. The bundled build loads the codecs
+ * protobufjs generated at build time (proto/csi-codecs.cjs, written by `npm run build` with
+ * ProtoCodegen.ts): no reflection tree and no code generation in the plugin at all. The sources
+ * parse the .proto and protobufjs generates each message's codec on first use (`warmCodec`
+ * does that ahead of the first RPC). @grpc/proto-loader, which the tests still use as the
+ * reference, also encodes a descriptor of every file and message for reflection we never serve
+ * (seconds of start-up under emulation).
  *
  * The decoding options are fixed here, once, because Messages.ts describes exactly the shapes
  * they produce (the same as proto-loader's with LOADER_OPTIONS, checked by Proto.test.ts).
  *
- * May import: @grpc/grpc-js, protobufjs, node:fs, node:module, node:path.
+ * May import: @grpc/grpc-js, protobufjs, node:fs, node:module, node:path, csi/ProtoCodegen (types).
  */
 import * as grpc from "@grpc/grpc-js"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import protobuf from "protobufjs"
+import type { CodecMethod, MessageCodec, StaticCodecs } from "./ProtoCodegen.ts"
 
 /** Found next to this module at run time (sources run directly under Node's type stripping). */
 export const PROTO_PATH = Path.join(import.meta.dirname, "proto", "csi.proto")
-/** The protocol parsed at build time (dist/proto/csi.json); absent when running the sources. */
-export const JSON_PATH = Path.join(import.meta.dirname, "proto", "csi.json")
+/** The codecs generated at build time (dist/proto/csi-codecs.cjs); absent when running the sources. */
+export const CODECS_PATH = Path.join(import.meta.dirname, "proto", "csi-codecs.cjs")
 
 /**
  * - keepCase: field names as the spec writes them (`volume_id`), so error messages and code match it.
@@ -53,35 +55,36 @@ export const parseCsiProto = (): protobuf.Root => {
 }
 
 let cachedRoot: protobuf.Root | undefined
-const csiRoot = (): protobuf.Root => {
-  if (cachedRoot === undefined) {
-    cachedRoot = existsSync(JSON_PATH)
-      ? protobuf.Root.fromJSON(JSON.parse(readFileSync(JSON_PATH, "utf8")) as protobuf.INamespace)
-      : parseCsiProto()
-  }
-  return cachedRoot
+const csiRoot = (): protobuf.Root => cachedRoot ??= parseCsiProto()
+
+/** Loads a module ProtoCodegen wrote, with this protobufjs's Writer, Reader and util. */
+export const loadStaticCodecs = (path: string): StaticCodecs => {
+  const make = createRequire(import.meta.url)(path) as (writer: unknown, reader: unknown, util: unknown) => StaticCodecs
+  return make(protobuf.Writer, protobuf.Reader, protobuf.util)
 }
 
-const serializer = (type: protobuf.Type) => (value: object): Buffer => {
-  if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with type ${type.name}, got array instead`)
+/** A reflected type or a generated one: both are called as methods, with the same functions. */
+type Codec = Pick<MessageCodec, "encode" | "decode" | "fromObject" | "toObject"> & { readonly name?: string }
+
+const serializer = (type: Codec, name: string) => (value: object): Buffer => {
+  if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with type ${name}, got array instead`)
   return type.encode(type.fromObject(value)).finish() as Buffer
 }
-const deserializer = (type: protobuf.Type) => (bytes: Buffer): object => type.toObject(type.decode(bytes), CONVERSION)
+const deserializer = (type: Codec) => (bytes: Buffer): object => type.toObject(type.decode(bytes), CONVERSION)
 
-/** The grpc-js definition of `service`: the same paths, codecs and names proto-loader would give. */
-const definitionOf = (service: protobuf.Service): grpc.ServiceDefinition => {
+/** The grpc-js definition of a service: the same paths, codecs and names proto-loader would give. */
+const definitionOf = (service: string, methods: ReadonlyArray<CodecMethod>, codec: (fullName: string) => Codec): grpc.ServiceDefinition => {
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {}
-  for (const method of service.methodsArray) {
-    method.resolve()
-    const request = method.resolvedRequestType!
-    const response = method.resolvedResponseType!
+  for (const method of methods) {
+    const request = codec(method.request)
+    const response = codec(method.response)
     definition[method.name] = {
-      path: `/${service.fullName.replace(/^\./, "")}/${method.name}`,
-      requestStream: method.requestStream === true,
-      responseStream: method.responseStream === true,
-      requestSerialize: serializer(request),
+      path: `/csi.v1.${service}/${method.name}`,
+      requestStream: method.requestStream,
+      responseStream: method.responseStream,
+      requestSerialize: serializer(request, method.request.slice(method.request.lastIndexOf(".") + 1)),
       requestDeserialize: deserializer(request),
-      responseSerialize: serializer(response),
+      responseSerialize: serializer(response, method.response.slice(method.response.lastIndexOf(".") + 1)),
       responseDeserialize: deserializer(response),
       originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1)
     }
@@ -89,22 +92,42 @@ const definitionOf = (service: protobuf.Service): grpc.ServiceDefinition => {
   return definition
 }
 
+/** The methods of csi.v1.`name` from the reflection tree, as the generated module lists them. */
+const methodsOf = (root: protobuf.Root, name: string): ReadonlyArray<CodecMethod> =>
+  root.lookupService(`csi.v1.${name}`).methodsArray.map((method) => {
+    method.resolve()
+    return {
+      name: method.name,
+      requestStream: method.requestStream === true,
+      responseStream: method.responseStream === true,
+      request: method.resolvedRequestType!.fullName.replace(/^\./, ""),
+      response: method.resolvedResponseType!.fullName.replace(/^\./, "")
+    }
+  })
+
 interface CsiPackage {
   readonly Identity: grpc.ServiceClientConstructor
   readonly Node: grpc.ServiceClientConstructor
   readonly Controller: grpc.ServiceClientConstructor
 }
 
+/** The csi.v1 package from generated codecs (the bundle's) or, without them, from protobufjs's reflection. */
+export const csiPackage = (codecs: StaticCodecs | undefined): CsiPackage => {
+  const client = (name: "Identity" | "Node" | "Controller") => {
+    const definition = codecs !== undefined
+      ? definitionOf(name, codecs.services[name], (fullName) => codecs.types[fullName]!)
+      : definitionOf(name, methodsOf(csiRoot(), name), (fullName) => csiRoot().lookupType(fullName))
+    return grpc.makeClientConstructor(definition, `csi.v1.${name}`)
+  }
+  return { Identity: client("Identity"), Node: client("Node"), Controller: client("Controller") }
+}
+
+/** True when this build carries generated codecs (nothing to warm up). */
+export const hasStaticCodecs = (): boolean => existsSync(CODECS_PATH)
+
 let cachedPackage: CsiPackage | undefined
 /** The csi.v1 package: service definitions for the server and client constructors for tests. */
-export const loadCsi = (): CsiPackage => {
-  if (cachedPackage === undefined) {
-    const root = csiRoot()
-    const client = (name: string) => grpc.makeClientConstructor(definitionOf(root.lookupService(`csi.v1.${name}`)), `csi.v1.${name}`)
-    cachedPackage = { Identity: client("Identity"), Node: client("Node"), Controller: client("Controller") }
-  }
-  return cachedPackage
-}
+export const loadCsi = (): CsiPackage => cachedPackage ??= csiPackage(hasStaticCodecs() ? loadStaticCodecs(CODECS_PATH) : undefined)
 
 /** Every message type `services` decode (their requests and what those contain) and encode (their responses), each once. */
 export const reachableTypes = (services: ReadonlyArray<string>): { readonly decoded: ReadonlyArray<protobuf.Type>; readonly encoded: ReadonlyArray<protobuf.Type> } => {

@@ -16,7 +16,7 @@ import type { NodeVolumes } from "../node/NodeVolumes.ts"
 import { Settings } from "../Settings.ts"
 import { IdentityService } from "./IdentityService.ts"
 import { NodeService } from "./NodeService.ts"
-import { loadCsi, reachableTypes, warmCodec } from "./Proto.ts"
+import { hasStaticCodecs, loadCsi, reachableTypes, warmCodec } from "./Proto.ts"
 import { type Handler, implementation } from "./Rpc.ts"
 
 export class CsiServerError extends Data.TaggedError("CsiServerError")<{
@@ -123,14 +123,17 @@ export interface ServiceTable<R> {
 }
 
 /**
- * Generates the codecs of every message `services` exchange, one message at a time with a yield
- * between, in the background a while after the socket serves (when kubelet's registration and
+ * Running from the sources (the bundle's codecs are generated at build time): generates the
+ * codecs of every message `services` exchange, one message at a time with a yield between, in
+ * the background a while after the socket serves (when kubelet's registration and
  * first probes are answered): neither readiness nor the first volume RPC then pays for
  * protobufjs's code generation (seconds in all under emulation, on one vCPU).
  */
 const WARM_AFTER = Duration.seconds(2)
 const warmCodecs = (services: ReadonlyArray<ServiceTable<unknown>>) =>
   Effect.gen(function*() {
+    // The bundle's codecs were generated at build time: nothing to do.
+    if (hasStaticCodecs()) return
     yield* Effect.sleep(WARM_AFTER)
     const types = reachableTypes(services.map((s) => s.service))
     for (const direction of ["decoded", "encoded"] as const) {

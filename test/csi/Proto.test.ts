@@ -1,7 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import type * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
-import { LOADER_OPTIONS, loadCsi, PROTO_PATH, reachableTypes, warmCodec } from "../../src/csi/Proto.ts"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import protobuf from "protobufjs"
+import { csiPackage, LOADER_OPTIONS, loadCsi, loadStaticCodecs, parseCsiProto, PROTO_PATH, reachableTypes, warmCodec } from "../../src/csi/Proto.ts"
+import { codecModuleSource } from "../../src/csi/ProtoCodegen.ts"
 
 // The unmodified CSI v1.12.0 proto (Apache-2.0), vendored as a fixture: see test/fixtures/csi-spec/SOURCE.
 const REFERENCE = new URL("../fixtures/csi-spec/csi.proto", import.meta.url).pathname
@@ -96,5 +101,83 @@ describe("the codecs built on protobufjs directly", () => {
     assert.notInclude(names(decoded), ".csi.v1.VolumeCondition")
     for (const type of decoded) warmCodec(type, "decoded")
     for (const type of encoded) warmCodec(type, "encoded")
+  })
+})
+
+// The bundle loads the codecs `npm run build` generated (ProtoCodegen): they must be the
+// reflection's, message for message, with every field set.
+describe("the codecs generated at build time", () => {
+  const root = parseCsiProto()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-codecs-"))
+  const file = path.join(dir, "csi-codecs.cjs")
+  fs.writeFileSync(file, codecModuleSource(root))
+  const codecs = loadStaticCodecs(file)
+  const CONVERSION = { longs: String, enums: String, defaults: true, oneofs: true }
+
+  /** A value for every field of `type` (nested messages to depth 3, maps and repeated with two entries). */
+  const filled = (type: protobuf.Type, depth = 0): Record<string, unknown> => {
+    const value = (field: protobuf.Field): unknown => {
+      const resolved = field.resolve().resolvedType
+      if (resolved instanceof protobuf.Type) return depth < 3 ? filled(resolved, depth + 1) : {}
+      if (resolved instanceof protobuf.Enum) return Object.keys(resolved.values).at(-1)
+      switch (field.type) {
+        case "string": return `${field.name}-value`
+        case "bool": return true
+        case "bytes": return Buffer.from("bytes")
+        case "int64": case "uint64": case "sint64": case "fixed64": case "sfixed64": return "9007199254740993"
+        case "double": case "float": return 1.5
+        default: return 7
+      }
+    }
+    const out: Record<string, unknown> = {}
+    for (const field of type.fieldsArray) {
+      // One member of each oneof: protobufjs keeps the last one set.
+      if (field.partOf !== null && field.partOf.oneof[0] !== field.name) continue
+      const v = value(field)
+      out[field.name] = field.map ? { a: v, b: v } : field.repeated ? [v, v] : v
+    }
+    return out
+  }
+
+  it("cover every message of the three services, each encoding and decoding as protobufjs's reflection does", () => {
+    const names = Object.keys(codecs.types)
+    assert.include(names, "csi.v1.NodeStageVolumeRequest")
+    assert.include(names, "google.protobuf.BoolValue")
+    assert.isAbove(names.length, 50)
+    for (const name of names) {
+      const reflected = root.lookupType(name)
+      const generated = codecs.types[name]!
+      for (const sample of [{}, filled(reflected)]) {
+        const bytes = reflected.encode(reflected.fromObject(sample)).finish()
+        assert.deepStrictEqual(generated.encode(generated.fromObject(sample)).finish(), bytes, name)
+        assert.deepStrictEqual(generated.toObject(generated.decode(bytes), CONVERSION), reflected.toObject(reflected.decode(bytes), CONVERSION), name)
+      }
+    }
+  })
+
+  it("give grpc-js the same definitions as the reflection: paths, flags, names and codecs", () => {
+    const generated = csiPackage(codecs)
+    const reflected = loadCsi()
+    for (const service of ["Identity", "Node", "Controller"] as const) {
+      const ours = generated[service].service as Record<string, grpc.MethodDefinition<object, object>>
+      const theirs = reflected[service].service as Record<string, grpc.MethodDefinition<object, object>>
+      assert.deepStrictEqual(Object.keys(ours), Object.keys(theirs))
+      for (const [method, def] of Object.entries(ours)) {
+        const ref = theirs[method]!
+        assert.strictEqual(def.path, ref.path)
+        assert.strictEqual(def.originalName, ref.originalName)
+        assert.strictEqual(def.requestStream, ref.requestStream)
+        assert.strictEqual(def.responseStream, ref.responseStream)
+        const request = filled(root.lookupType(codecs.services[service].find((m) => m.name === method)!.request))
+        const bytes = ref.requestSerialize(request)
+        assert.deepStrictEqual(def.requestSerialize(request), bytes, method)
+        assert.deepStrictEqual(def.requestDeserialize(bytes), ref.requestDeserialize(bytes), method)
+      }
+    }
+  })
+
+  it("fail on an array where a message belongs, as grpc-js's serializers do", () => {
+    const def = (csiPackage(codecs).Node.service as Record<string, grpc.MethodDefinition<object, object>>)["NodeStageVolume"]!
+    assert.throws(() => def.requestSerialize([] as unknown as object), /expected object with type NodeStageVolumeRequest, got array/)
   })
 })

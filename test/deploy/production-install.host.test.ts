@@ -127,7 +127,7 @@ describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () 
     expect(fs.existsSync(path.join(dir, "src"))).toBe(false)
     expect(fs.existsSync(path.join(dir, "dist/rds-csi.mjs"))).toBe(true)
     expect(fs.existsSync(path.join(dir, "dist/proto/csi.proto"))).toBe(true)
-    expect(fs.existsSync(path.join(dir, "dist/proto/csi.json"))).toBe(true)
+    expect(fs.existsSync(path.join(dir, "dist/proto/csi-codecs.cjs"))).toBe(true)
     expect(fs.readdirSync(path.join(dir, "dist/.compile-cache")).length).toBeGreaterThan(0)
   })
 
