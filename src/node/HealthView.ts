@@ -5,7 +5,7 @@
  *
  * May import: node/Requests.
  */
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { VolumeCondition } from "./Requests.ts"
 
 export type ConnectionState = "live" | "connecting" | "resetting" | "deleting" | "new" | "dead" | "gone"
@@ -41,13 +41,18 @@ export class HealthView extends Context.Service<HealthView, {
 }>()("rds-csi/node/HealthView") {
   static readonly layer = Layer.effect(
     HealthView,
-    Effect.gen(function*() {
-      const ref = yield* Ref.make<ReadonlyMap<string, VolumeHealth>>(new Map())
+    Effect.sync(() => {
+      // Written once per volume per pass: in place (a copy per write made a pass over N volumes
+      // cost N² under emulation); readers of `all` get their own copy.
+      const view = new Map<string, VolumeHealth>()
       return HealthView.of({
-        all: Ref.get(ref),
-        get: (id) => Effect.map(Ref.get(ref), (m) => m.get(id)),
-        set: (h) => Ref.update(ref, (m) => new Map(m).set(h.volumeId, h)),
-        retain: (ids) => Ref.update(ref, (m) => new Map([...m].filter(([id]) => ids.has(id))))
+        all: Effect.sync(() => new Map(view)),
+        get: (id) => Effect.sync(() => view.get(id)),
+        set: (h) => Effect.sync(() => void view.set(h.volumeId, h)),
+        retain: (ids) =>
+          Effect.sync(() => {
+            for (const id of [...view.keys()]) if (!ids.has(id)) view.delete(id)
+          })
       })
     })
   )
