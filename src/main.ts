@@ -8,7 +8,7 @@
  * May import: everything.
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Effect, Layer, Option, References, Result } from "effect"
+import { Duration, Effect, Layer, Option, References, Result } from "effect"
 import * as Fs from "node:fs/promises"
 import { nqn } from "./domain/Ids.ts"
 import { describeSettings } from "./Config.ts"
@@ -19,6 +19,7 @@ import { PodRestarter } from "./kube/PodRestarter.ts"
 import { MounterLive } from "./mount/MounterLive.ts"
 import { HealthMonitor } from "./node/HealthMonitor.ts"
 import { nodeLayer } from "./node/NodeLayer.ts"
+import { NodeVolumes } from "./node/NodeVolumes.ts"
 import { OrphanReconciler } from "./node/OrphanReconciler.ts"
 import { StageStoreLive } from "./node/StageStoreLive.ts"
 import { NvmeCliLive } from "./nvme/NvmeCliLive.ts"
@@ -47,6 +48,11 @@ const hostNqnOf = (settings: NodeSettings): Effect.Effect<string | undefined> =>
     Effect.catch(() => Effect.logWarning("no host NQN: neither --host-nqn nor /etc/nvme/hostnqn; the controller cannot fence volumes to this node").pipe(Effect.as(undefined)))
   )
 
+/** The longest the first health pass waits for the first Probe. */
+const FIRST_PASS_AFTER_MAX = Duration.seconds(3)
+/** The longest the Kubernetes side waits for the first health pass before it loads anyway. */
+const KUBE_AFTER_MAX = Duration.seconds(10)
+
 /** Runs the node plugin until interrupted. */
 export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flatMap(hostNqnOf(given).pipe(Effect.provide(Logging.layer(given))), (reportedHostNqn) => {
   const settings: NodeSettings = { ...given, reportedHostNqn }
@@ -65,11 +71,21 @@ export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flat
   const app = Layer.mergeAll(CsiServer.layer, HttpEndpoints.layer).pipe(Layer.provideMerge(services))
   return Effect.gen(function*() {
     yield* Effect.logInfo("rds-csi node starting").pipe(Effect.annotateLogs({ config: describeSettings(settings) }))
-    yield* HealthMonitor.run
     yield* OrphanReconciler.run
+    // The first health pass (over every staged volume: seconds of CPU on one emulated vCPU with
+    // a hundred of them) starts once the first Probe has been answered, so readiness comes
+    // first; FIRST_PASS_AFTER_MAX after ready at the latest.
+    const volumes = yield* NodeVolumes
+    yield* volumes.firstReadiness.pipe(Effect.timeoutOption(FIRST_PASS_AFTER_MAX), Effect.andThen(HealthMonitor.run), Effect.forkScoped)
     yield* Effect.logInfo("rds-csi node ready")
     const kube = yield* Effect.serviceOption(KubeSide)
-    if (Option.isSome(kube)) yield* kube.value.start
+    if (Option.isSome(kube)) {
+      // Loading the client and checking its access is the heaviest CPU work after ready (seconds
+      // on one emulated vCPU): it comes after the first health pass, whose recoveries matter
+      // more and whose events wait in the queue meanwhile, and never later than KUBE_AFTER_MAX.
+      const monitor = yield* HealthMonitor
+      yield* monitor.firstPass.pipe(Effect.timeoutOption(KUBE_AFTER_MAX), Effect.andThen(kube.value.start), Effect.forkScoped)
+    }
     return yield* Effect.never
   }).pipe(
     Effect.scoped,

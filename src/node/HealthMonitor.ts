@@ -44,6 +44,8 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
   readonly observe: Effect.Effect<void>
   /** Observes for ever, one pass at a time: every --health-interval, and at once when a watched controller's state changes. */
   readonly loop: Effect.Effect<never>
+  /** Waits until the first pass has ended (whoever ran it), so start-up work can queue behind it. */
+  readonly firstPass: Effect.Effect<void>
 }>()("rds-csi/node/HealthMonitor") {
   static readonly layer = Layer.effect(
     HealthMonitor,
@@ -64,6 +66,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       const permits = yield* Semaphore.make(settings.recoveryConcurrency)
       // Passes never overlap, whoever starts them (the loop, a test's tick).
       const onePass = yield* Semaphore.make(1)
+      const firstDone = yield* Deferred.make<void>()
       const watch = yield* StateWatch.make
       // One recovery per volume, running or waiting for a permit; it says when it ends whether it
       // brought the connection back. A pass leaves such a volume to it.
@@ -72,7 +75,10 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       /** Writes the volume's reading to the view and its metrics. */
       const publish = Effect.fn("HealthMonitor.publish")(function*(health: Omit<VolumeHealth, "condition">) {
         const condition = conditionOf(health, yield* Clock.currentTimeMillis)
+        const before = yield* view.get(health.volumeId)
         yield* view.set({ ...health, condition })
+        // The gauges change only with the connection or the condition: most passes leave them.
+        if (before !== undefined && before.connection === health.connection && before.condition.abnormal === condition.abnormal) return
         for (const state of STATES) {
           yield* Metric.update(Metric.withAttributes(Metrics.nvmeControllerState, { volume: health.volumeId, state }), state === health.connection ? 1 : 0)
         }
@@ -283,6 +289,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       }).pipe(
         Effect.catchCause((cause) => Effect.as(Effect.logError("health monitor tick failed", cause), undefined)),
         Effect.provideContext(ctx),
+        Effect.ensuring(Deferred.succeed(firstDone, undefined)),
         Semaphore.withPermit(onePass)
       )
 
@@ -295,7 +302,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         if (live !== undefined && recovered > 0) yield* Metric.update(Metrics.nvmeConnectionsActive, live + recovered)
       }).pipe(Effect.withSpan("HealthMonitor.tick"))
 
-      return HealthMonitor.of({ tick, observe, loop: StateWatch.loop(watch, observe, settings) })
+      return HealthMonitor.of({ tick, observe, loop: StateWatch.loop(watch, observe, settings), firstPass: Deferred.await(firstDone) })
     })
   )
 

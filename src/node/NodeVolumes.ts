@@ -58,4 +58,6 @@ export class NodeVolumes extends Context.Service<NodeVolumes, {
   readonly expand: (req: ExpandRequest) => Effect.Effect<{ readonly capacityBytes: number }, NodeError>
   /** Whether nvme-cli, sysfs and the mount tools answer (Identity.Probe). */
   readonly readiness: Effect.Effect<Readiness>
+  /** Waits until readiness has been answered once (the first Probe), whatever the answer. */
+  readonly firstReadiness: Effect.Effect<void>
 }>()("rds-csi/node/NodeVolumes") {}

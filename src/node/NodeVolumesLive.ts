@@ -4,7 +4,7 @@
  *
  * May import: domain, nvme, mount, kube (EventPoster contract), node, Settings.
  */
-import { Cause, Clock, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Result } from "effect"
 import { EventPoster } from "../kube/EventPoster.ts"
 import { Mounter } from "../mount/Mounter.ts"
 import { NvmeCli } from "../nvme/NvmeCli.ts"
@@ -33,8 +33,13 @@ export const NodeVolumesLive: Layer.Layer<
     const locks = yield* VolumeLocks
     const cli = yield* NvmeCli
     let nvmeAnswered = false
+    // nvme-cli is first asked now, in the background, while the plugin is still starting (and
+    // smaller to fork): the first Probe (kubelet's registration, the readiness wait) then finds
+    // the answer instead of starting a process (most of a second under emulation).
+    let early: Fiber.Fiber<Result.Result<string, { readonly message: string }>> | undefined = yield* Effect.forkScoped(Effect.result(cli.version))
     const sysfs = yield* Sysfs
     const mounter = yield* Mounter
+    const answered = yield* Deferred.make<void>()
 
     // Every operation is counted by status (ok, or the error's tag) and timed.
     const measured = <A, E extends { readonly _tag: string }>(operation: string, volumeId: string, self: Effect.Effect<A, E, Deps>) =>
@@ -70,7 +75,8 @@ export const NodeVolumesLive: Layer.Layer<
         // nvme-cli answered once: later Probes (the liveness probe asks every few seconds) do
         // not fork a process from this one again; the tools on PATH are still checked each time.
         if (!nvmeAnswered) {
-          const version = yield* Effect.result(cli.version)
+          const version = early !== undefined ? yield* Fiber.join(early) : yield* Effect.result(cli.version)
+          early = undefined
           if (version._tag === "Failure") problems.push(`nvme-cli: ${version.failure.message}`)
           else nvmeAnswered = true
         }
@@ -78,7 +84,8 @@ export const NodeVolumesLive: Layer.Layer<
         const missing = yield* mounter.missingTools
         if (missing.length > 0) problems.push(`mount tools missing: ${missing.join(", ")}`)
         return { ready: problems.length === 0, problems }
-      })
+      }).pipe(Effect.ensuring(Deferred.succeed(answered, undefined))),
+      firstReadiness: Deferred.await(answered)
     })
   })
 )

@@ -69,7 +69,8 @@ export const makeFakeNodeVolumes = (): FakeNodeVolumes => {
       unpublish: voidCase("unpublish"),
       stats: (request) => Effect.andThen(record("stats", request), Effect.suspend(() => next.stats)),
       expand: (request) => Effect.andThen(record("expand", request), Effect.suspend(() => next.expand)),
-      readiness: Effect.sync(() => next.readiness)
+      readiness: Effect.sync(() => next.readiness),
+      firstReadiness: Effect.void
     }))
   }
   return fake

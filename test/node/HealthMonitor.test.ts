@@ -32,6 +32,19 @@ const run = <A, E>(self: Effect.Effect<A, E, any>) =>
   self.pipe(Effect.provide(plugin({ connectAttempts: 2 })), Effect.provide(stateLayer)) as Effect.Effect<A, E>
 
 describe("HealthMonitor", () => {
+  it.effect("firstPass waits for the end of the first pass (start-up work queues behind it), then answers at once", () =>
+    run(Effect.gen(function*() {
+      const monitor = yield* HealthMonitor
+      yield* staged
+      const waiting = yield* Effect.forkChild(monitor.firstPass)
+      yield* Effect.yieldNow
+      assert.isUndefined(waiting.pollUnsafe(), "no pass has run yet")
+      yield* monitor.observe
+      yield* Fiber.join(waiting)
+      // Later callers are not held by later passes.
+      yield* monitor.firstPass
+    })))
+
   it.effect("link down then up: one ConnectionFailure, one ConnectionRecovery, condition follows", () =>
     run(Effect.gen(function*() {
       const k = yield* KernelModel
