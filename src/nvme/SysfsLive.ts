@@ -87,13 +87,57 @@ interface RawController extends Controller {
   readonly pathHeads: ReadonlyArray<string>
 }
 
-const readController = (dir: string, name: string, only: string | undefined): Omit<RawController, "subsystem"> | undefined => {
-  const subsysnqn = readAttr(`${dir}/subsysnqn`)
+/**
+ * What never changes for the life of one kernfs directory (a controller's subsysnqn, transport
+ * and address; a namespace's dev, nsid and identity), kept by directory while its inode number
+ * and ctime stay the same: kernfs never reuses an inode number (it carries a generation), and a
+ * directory made again is a new one. A pass over a hundred volumes then stats each directory and
+ * reads only what changes (state, size, the entries), not every attribute again.
+ */
+export class FixedAttributes {
+  private readonly entries = new Map<string, { readonly key: string; readonly values: ReadonlyArray<string | Gone> }>()
+  private visited = new Set<string>()
+
+  /** `names` in `dir`, from the last reading when the directory is the same one; Gone when it is not there. */
+  read(dir: string, names: ReadonlyArray<string>, keep: (values: ReadonlyArray<string | Gone>) => boolean): ReadonlyArray<string | Gone> | Gone {
+    let st: fs.BigIntStats | undefined
+    try {
+      st = fs.statSync(dir, { bigint: true, throwIfNoEntry: false })
+    } catch (e) {
+      return isVanished(e) ? Gone : fail(dir, e)
+    }
+    if (st === undefined) return Gone
+    this.visited.add(dir)
+    const key = `${st.ino}:${st.ctimeNs}`
+    const known = this.entries.get(dir)
+    if (known !== undefined && known.key === key) return known.values
+    const values = names.map((n) => readAttr(`${dir}/${n}`))
+    // A directory caught vanishing mid-read is read again next time.
+    if (keep(values)) this.entries.set(dir, { key, values })
+    else this.entries.delete(dir)
+    return values
+  }
+
+  /** After a full snapshot: forget the directories it did not see (their devices are gone). */
+  prune(): void {
+    for (const dir of this.entries.keys()) if (!this.visited.has(dir)) this.entries.delete(dir)
+    this.visited = new Set()
+  }
+}
+
+/** Without a FixedAttributes: every attribute read each time (the pure readSnapshot). */
+const readAll = (dir: string, names: ReadonlyArray<string>): ReadonlyArray<string | Gone> => names.map((n) => readAttr(`${dir}/${n}`))
+
+const CONTROLLER_FIXED = ["subsysnqn", "transport", "address"] as const
+const NAMESPACE_FIXED = ["dev", "nsid", "nguid", "uuid", "wwid"] as const
+
+const readController = (dir: string, name: string, only: string | undefined, fixed: FixedAttributes | undefined): Omit<RawController, "subsystem"> | undefined => {
+  const got = fixed === undefined ? readAll(dir, CONTROLLER_FIXED) : fixed.read(dir, CONTROLLER_FIXED, (v) => v[0] !== Gone && v[1] !== Gone)
+  if (got === Gone) return undefined
+  const [subsysnqn, transport, address] = got as [string | Gone, string | Gone, string | Gone]
   if (only !== undefined && subsysnqn !== only) return undefined
   const state = readAttr(`${dir}/state`)
-  const transport = readAttr(`${dir}/transport`)
   if (state === Gone || subsysnqn === Gone || transport === Gone) return undefined
-  const address = readAttr(`${dir}/address`)
   const tmo = readAttr(`${dir}/ctrl_loss_tmo`)
   const entries = list(dir)
   if (entries === Gone) return undefined
@@ -122,17 +166,17 @@ const readNamespace = (
   dir: string,
   name: string,
   subsysnqn: string,
-  controllers: ReadonlyArray<string>
+  controllers: ReadonlyArray<string>,
+  fixed: FixedAttributes | undefined
 ): NamespaceDevice | undefined => {
-  const devT = readAttr(`${dir}/dev`)
-  const nsid = readAttr(`${dir}/nsid`)
+  // An identity attribute is absent when the namespace has none (the kernel hides it), or when
+  // the whole directory just vanished: tell the two apart by the dev attribute.
+  const whole = (v: ReadonlyArray<string | Gone>) => v[0] !== Gone && v[1] !== Gone && (!v.includes(Gone) || fs.existsSync(`${dir}/dev`))
+  const got = fixed === undefined ? readAll(dir, NAMESPACE_FIXED) : fixed.read(dir, NAMESPACE_FIXED, whole)
+  if (got === Gone) return undefined
+  const [devT, nsid, nguid, uuid, wwid] = got as [string | Gone, string | Gone, string | Gone, string | Gone, string | Gone]
   const size = readAttr(`${dir}/size`)
   if (devT === Gone || nsid === Gone || size === Gone) return undefined
-  // Absent when the namespace has none (the kernel hides the attribute), or when the whole
-  // directory just vanished: tell the two apart by the dev attribute.
-  const nguid = readAttr(`${dir}/nguid`)
-  const uuid = readAttr(`${dir}/uuid`)
-  const wwid = readAttr(`${dir}/wwid`)
   if ((nguid === Gone || uuid === Gone || wwid === Gone) && !fs.existsSync(`${dir}/dev`)) return undefined
   const nsidNum = Number(nsid)
   const sectors = Number(size)
@@ -154,7 +198,7 @@ const readNamespace = (
  * One consistent-enough view of every NVMe controller and user-visible namespace device; with
  * `only`, of those of subsystem `only` (every other one read as far as its subsysnqn).
  */
-export const readSnapshot = (root: string, only?: string): NvmeSnapshot => {
+export const readSnapshot = (root: string, only?: string, fixed?: FixedAttributes): NvmeSnapshot => {
   const ctrlRoot = `${root}/class/nvme`
   const subRoot = `${root}/class/nvme-subsystem`
 
@@ -162,7 +206,7 @@ export const readSnapshot = (root: string, only?: string): NvmeSnapshot => {
   const ctrlNames = list(ctrlRoot)
   for (const name of ctrlNames === Gone ? [] : ctrlNames) {
     if (!CONTROLLER.test(name)) continue
-    const c = readController(`${ctrlRoot}/${name}`, name, only)
+    const c = readController(`${ctrlRoot}/${name}`, name, only, fixed)
     if (c !== undefined) raw.push(c)
   }
 
@@ -187,14 +231,14 @@ export const readSnapshot = (root: string, only?: string): NvmeSnapshot => {
   for (const h of heads) {
     const paths = raw.filter((c) => c.pathHeads.includes(h.name)).map((c) => c.name)
     const serving = paths.length > 0 ? paths : h.members.filter((m) => live.has(m))
-    const ns = readNamespace(h.dir, h.name, h.subsysnqn, serving)
+    const ns = readNamespace(h.dir, h.name, h.subsysnqn, serving, fixed)
     if (ns !== undefined) namespaces.push(ns)
   }
   const seen = new Set(namespaces.map((n) => n.name))
   for (const c of raw) {
     for (const n of c.namespaces) {
       if (seen.has(n)) continue
-      const ns = readNamespace(`${ctrlRoot}/${c.name}/${n}`, n, c.subsysnqn, [c.name])
+      const ns = readNamespace(`${ctrlRoot}/${c.name}/${n}`, n, c.subsysnqn, [c.name], fixed)
       if (ns !== undefined) {
         namespaces.push(ns)
         seen.add(n)
@@ -203,6 +247,7 @@ export const readSnapshot = (root: string, only?: string): NvmeSnapshot => {
   }
   namespaces.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }))
   controllers.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }))
+  if (only === undefined) fixed?.prune()
   return { controllers, namespaces }
 }
 
@@ -230,11 +275,12 @@ export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
       if (id === "") throw new SysfsError({ path: bootIdPath, detail: "empty" })
       return id
     }))
+    const fixed = new FixedAttributes()
     return Sysfs.of({
       bootId,
-      snapshot: attempt(root, () => readSnapshot(root)).pipe(Effect.withSpan("Sysfs.snapshot")),
+      snapshot: attempt(root, () => readSnapshot(root, undefined, fixed)).pipe(Effect.withSpan("Sysfs.snapshot")),
       deviceChange: (within: Duration.Duration) => deviceChange(devRoot, within),
-      snapshotOf: (nqn: string) => attempt(root, () => readSnapshot(root, nqn)).pipe(Effect.withSpan("Sysfs.snapshotOf")),
+      snapshotOf: (nqn: string) => attempt(root, () => readSnapshot(root, nqn, fixed)).pipe(Effect.withSpan("Sysfs.snapshotOf")),
       blockDevT: Effect.fn("Sysfs.blockDevT")(function*(name: string) {
         return yield* attempt(`${root}/block/${name}`, () => readBlockDevT(root, name))
       }),

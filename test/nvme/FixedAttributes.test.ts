@@ -1,0 +1,70 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { FixedAttributes, readSnapshot } from "../../src/nvme/SysfsLive.ts"
+import { materialiseSysfs } from "../fixtures/fixtures.ts"
+
+// The snapshot with FixedAttributes (SysfsLive's) reads each directory's unchanging attributes
+// once; everything it returns must still be what reading every file gives.
+const FIXTURES = new URL("../fixtures/sysfs", import.meta.url).pathname
+const names = fs.readdirSync(FIXTURES).filter((f) => f.endsWith(".json")).map((f) => f.replace(/\.json$/, ""))
+
+/** A controller directory (and its subsystem) in a scratch sysfs tree. */
+const controller = (root: string, name: string, nqn: string, state: string) => {
+  const dir = path.join(root, "class/nvme", name)
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, "subsysnqn"), `${nqn}\n`)
+  fs.writeFileSync(path.join(dir, "transport"), "tcp\n")
+  fs.writeFileSync(path.join(dir, "address"), "traddr=127.0.0.1,trsvcid=4420\n")
+  fs.writeFileSync(path.join(dir, "state"), `${state}\n`)
+  fs.mkdirSync(path.join(root, "class/nvme-subsystem"), { recursive: true })
+  return dir
+}
+
+describe("FixedAttributes", () => {
+  it("gives the same snapshots as reading every file, on every captured tree, read again from what it kept", () => {
+    assert.isAbove(names.length, 5)
+    for (const name of names) {
+      const root = materialiseSysfs(name).root
+      const fixed = new FixedAttributes()
+      const plain = readSnapshot(root)
+      assert.deepStrictEqual(readSnapshot(root, undefined, fixed), plain, name)
+      assert.deepStrictEqual(readSnapshot(root, undefined, fixed), plain, `${name}, again`)
+      for (const c of plain.controllers) {
+        assert.deepStrictEqual(readSnapshot(root, c.subsysnqn, fixed), readSnapshot(root, c.subsysnqn), `${name} ${c.subsysnqn}`)
+      }
+    }
+  })
+
+  it("reads the state every time, keeps subsysnqn while the directory is the same, and reads a directory made again", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sysfs-fixed-"))
+    const fixed = new FixedAttributes()
+    const dir = controller(root, "nvme0", "nqn.first", "live")
+    assert.deepStrictEqual(readSnapshot(root, undefined, fixed).controllers.map((c) => [c.subsysnqn, c.state]), [["nqn.first", "live"]])
+    fs.writeFileSync(path.join(dir, "state"), "connecting\n")
+    // Written in place (kernfs never does this): the kept value shows that it was not read again.
+    fs.writeFileSync(path.join(dir, "subsysnqn"), "nqn.rewritten\n")
+    assert.deepStrictEqual(readSnapshot(root, undefined, fixed).controllers.map((c) => [c.subsysnqn, c.state]), [["nqn.first", "connecting"]])
+    assert.deepStrictEqual(readSnapshot(root).controllers.map((c) => c.subsysnqn), ["nqn.rewritten"])
+    // The kernel deletes the controller and makes another under the same name.
+    fs.rmSync(dir, { recursive: true })
+    assert.deepStrictEqual(readSnapshot(root, undefined, fixed).controllers, [])
+    controller(root, "nvme0", "nqn.second", "live")
+    assert.deepStrictEqual(readSnapshot(root, undefined, fixed).controllers.map((c) => [c.subsysnqn, c.state]), [["nqn.second", "live"]])
+  })
+
+  it("keeps only a reading its caller calls whole, and answers Gone for a directory that is not there", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sysfs-fixed-"))
+    const fixed = new FixedAttributes()
+    const dir = controller(root, "nvme0", "nqn.first", "live")
+    const nqn = (keep: boolean) => fixed.read(dir, ["subsysnqn"], () => keep)
+    assert.deepStrictEqual(nqn(false), ["nqn.first"])
+    // Rewritten in place (the directory's inode and ctime unchanged): read again, since not kept.
+    fs.writeFileSync(path.join(dir, "subsysnqn"), "nqn.second\n")
+    assert.deepStrictEqual(nqn(true), ["nqn.second"])
+    fs.writeFileSync(path.join(dir, "subsysnqn"), "nqn.third\n")
+    assert.deepStrictEqual(nqn(true), ["nqn.second"])
+    assert.strictEqual(typeof fixed.read(path.join(root, "class/nvme/nvme9"), ["subsysnqn"], () => true), "symbol")
+  })
+})
