@@ -11,14 +11,14 @@
  * The decoding options are fixed here, once, because Messages.ts describes exactly the shapes
  * they produce (the same as proto-loader's with LOADER_OPTIONS, checked by Proto.test.ts).
  *
- * May import: @grpc/grpc-js, protobufjs, node:fs, node:module, node:path, csi/ProtoCodegen (types).
+ * May import: @grpc/grpc-js, protobufjs, node:fs, node:module, node:path, csi/ProtoCodegen.
  */
 import * as grpc from "@grpc/grpc-js"
 import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import protobuf from "protobufjs"
-import type { CodecMethod, MessageCodec, StaticCodecs } from "./ProtoCodegen.ts"
+import { type CodecMethod, type MessageCodec, methodsOf, type StaticCodecs } from "./ProtoCodegen.ts"
 
 /** Found next to this module at run time (sources run directly under Node's type stripping). */
 export const PROTO_PATH = Path.join(import.meta.dirname, "proto", "csi.proto")
@@ -64,7 +64,7 @@ export const loadStaticCodecs = (path: string): StaticCodecs => {
 }
 
 /** A reflected type or a generated one: both are called as methods, with the same functions. */
-type Codec = Pick<MessageCodec, "encode" | "decode" | "fromObject" | "toObject"> & { readonly name?: string }
+type Codec = Pick<MessageCodec, "encode" | "decode" | "fromObject" | "toObject">
 
 const serializer = (type: Codec, name: string) => (value: object): Buffer => {
   if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with type ${name}, got array instead`)
@@ -91,19 +91,6 @@ const definitionOf = (service: string, methods: ReadonlyArray<CodecMethod>, code
   }
   return definition
 }
-
-/** The methods of csi.v1.`name` from the reflection tree, as the generated module lists them. */
-const methodsOf = (root: protobuf.Root, name: string): ReadonlyArray<CodecMethod> =>
-  root.lookupService(`csi.v1.${name}`).methodsArray.map((method) => {
-    method.resolve()
-    return {
-      name: method.name,
-      requestStream: method.requestStream === true,
-      responseStream: method.responseStream === true,
-      request: method.resolvedRequestType!.fullName.replace(/^\./, ""),
-      response: method.resolvedResponseType!.fullName.replace(/^\./, "")
-    }
-  })
 
 interface CsiPackage {
   readonly Identity: grpc.ServiceClientConstructor
