@@ -40,6 +40,7 @@ export const NodeVolumesLive: Layer.Layer<
     const sysfs = yield* Sysfs
     const mounter = yield* Mounter
     const answered = yield* Deferred.make<void>()
+    let lastReady: boolean | undefined
 
     // Every operation is counted by status (ok, or the error's tag) and timed.
     const measured = <A, E extends { readonly _tag: string }>(operation: string, volumeId: string, self: Effect.Effect<A, E, Deps>) =>
@@ -83,8 +84,13 @@ export const NodeVolumesLive: Layer.Layer<
         if (!(yield* sysfs.fabricsAvailable)) problems.push("sysfs: /sys/class/nvme-fabrics is missing (load the nvme-tcp module)")
         const missing = yield* mounter.missingTools
         if (missing.length > 0) problems.push(`mount tools missing: ${missing.join(", ")}`)
-        return { ready: problems.length === 0, problems }
-      }).pipe(Effect.ensuring(Deferred.succeed(answered, undefined))),
+        const ready = problems.length === 0
+        // Said once, and again whenever it changes (the liveness probe asks every few seconds).
+        if (ready !== lastReady) yield* ready ? Effect.logInfo("Probe: ready") : Effect.logWarning(`Probe: not ready: ${problems.join("; ")}`)
+        lastReady = ready
+        return { ready, problems }
+        // Only an answer counts: a Probe its caller gave up on (its deadline) is interrupted before this.
+      }).pipe(Effect.tap(() => Deferred.succeed(answered, undefined))),
       firstReadiness: Deferred.await(answered)
     })
   })

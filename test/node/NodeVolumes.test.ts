@@ -26,6 +26,17 @@ const controllers = Effect.gen(function*() {
 })
 
 describe("NodeVolumes on the in-memory kernel", () => {
+  it.effect("firstReadiness waits for the first answered readiness (the first Probe), then answers at once", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const waiting = yield* Effect.forkChild(volumes.firstReadiness)
+      yield* Effect.yieldNow
+      assert.isUndefined(waiting.pollUnsafe(), "no Probe yet")
+      assert.isTrue((yield* volumes.readiness).ready)
+      yield* Fiber.join(waiting)
+      yield* volumes.firstReadiness
+    })))
+
   it.effect("stage formats an empty device once, publish binds it, data survives unstage and restage", () =>
     run(Effect.gen(function*() {
       const volumes = yield* NodeVolumes
