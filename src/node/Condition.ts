@@ -18,6 +18,15 @@ export const connectionOf = (controllers: ReadonlyArray<Controller>): Connection
   return s === "deleting (no IO)" ? "deleting" : s
 }
 
+/**
+ * The order a health pass looks at volumes in: those whose connection is not live first (in
+ * their own order), so their recoveries start before the pass has looked at every healthy one.
+ */
+export const downFirst = (records: ReadonlyArray<StageRecord>, controllers: ReadonlyArray<Controller>): ReadonlyArray<StageRecord> => {
+  const down = (r: StageRecord) => connectionOf(controllers.filter((c) => c.subsysnqn === r.nqn)) !== "live"
+  return [...records.filter(down), ...records.filter((r) => !down(r))]
+}
+
 const secondsSince = (now: number, since: number | undefined) => since === undefined ? 0 : Math.round((now - since) / 1000)
 
 /** A message a person can act on, on one line (tools' multi-line errors are folded). */

@@ -15,7 +15,7 @@
  * May import: domain, nvme, mount, kube (EventPoster contract), observability/Metrics, node, Settings.
  */
 import { Clock, Context, Deferred, Effect, Layer, Metric, Option, Result, Semaphore } from "effect"
-import { EventPoster, podNeedsRestartText } from "../kube/EventPoster.ts"
+import { EventPoster } from "../kube/EventPoster.ts"
 import { PodRestarter } from "../kube/PodRestarter.ts"
 import { type MountEntry, Mounter } from "../mount/Mounter.ts"
 import type { NvmeTransport } from "../nvme/NvmeTransport.ts"
@@ -23,10 +23,10 @@ import { type Controller, type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectionState, HealthView, type VolumeHealth } from "./HealthView.ts"
-import { conditionOf, connectionOf, earlierBootHealth } from "./Condition.ts"
+import { conditionOf, connectionOf, downFirst, earlierBootHealth } from "./Condition.ts"
 import { isActive, stagedThisBoot } from "./Lifecycle.ts"
 import { recoverCurrent, staleIn } from "./Recovery.ts"
-import { restartMessage, staleConsumers } from "./StaleConsumers.ts"
+import { oldMountTeller } from "./StaleConsumers.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 import * as StateWatch from "./StateWatch.ts"
 import { VolumeLocks } from "./VolumeLocks.ts"
@@ -140,38 +140,8 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         return connection === "live"
       }, (self, record) => Effect.annotateLogs(self, { volume: record.volumeId, nqn: record.nqn }))
 
-      /** Pods told (event, restart) about a volume's old mount, so each is told once per recovery. */
-      const told = new Map<string, Set<string>>()
-
-      /**
-       * After a recovery: do containers still hold the old mount? Each such pod gets one Warning
-       * event (and, with --restart-pods-on-recovery, is deleted so its controller re-creates it);
-       * the condition says so until no mount namespace holds the old device any more.
-       */
-      const oldMountConsumers = Effect.fn("HealthMonitor.oldMountConsumers")(function*(record: StageRecord) {
-        if ((record.supersededDevTs ?? []).length === 0) {
-          told.delete(record.volumeId)
-          return undefined
-        }
-        const consumers = yield* staleConsumers(record).pipe(
-          Effect.catch((e) => Effect.as(Effect.logWarning(`cannot look for containers holding the old mount: ${e.message}`), undefined))
-        )
-        if (consumers === undefined || consumers.pods.length === 0) return undefined
-        const device = `/dev/${record.device.name} (${record.device.devT})`
-        const seen = told.get(record.volumeId) ?? new Set<string>()
-        told.set(record.volumeId, seen)
-        for (const pod of consumers.pods) {
-          if (seen.has(pod)) continue
-          seen.add(pod)
-          yield* events.postPodNeedsRestart(pod, record.volumeId, podNeedsRestartText(device))
-          yield* Effect.logWarning(`pod ${pod} still holds the old mount of the recovered volume (${consumers.holders.join("; ")})`)
-          if (settings.restartPodsOnRecovery && Option.isSome(restarter)) {
-            const outcome = yield* restarter.value.restart(pod, `volume ${record.volumeId} recovered onto ${device}`)
-            yield* Effect.logInfo(`restart of pod ${pod}: ${outcome._tag}`)
-          }
-        }
-        return restartMessage(consumers, device)
-      })
+      /** After a recovery: the pods still holding the old mount, each told once (StaleConsumers). */
+      const oldMountConsumers = oldMountTeller(events, settings.restartPodsOnRecovery ? Option.getOrUndefined(restarter) : undefined)
 
       /** Starts the volume's recovery in the monitor's scope, where it waits for a permit. */
       const start = Effect.fn("HealthMonitor.start")(function*(record: StageRecord, observedAt: number) {
@@ -270,7 +240,8 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         const bootId = yield* sysfs.bootId
         let live = 0
         const staged = records.filter(isActive)
-        for (const [i, r] of staged.entries()) {
+        // Volumes not live first (a pass over a hundred volumes takes seconds under emulation).
+        for (const [i, r] of downFirst(staged, snapshot.controllers).entries()) {
           // A pass over 100 volumes is long under emulation: let RPCs (Probe) in between volumes.
           if (i % 8 === 7) yield* Effect.yieldNow
           if (yield* one(r, snapshot, mounts, bootId)) live++

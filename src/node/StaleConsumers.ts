@@ -7,9 +7,11 @@
  * when asked to, restart them. A container with `mountPropagation: HostToContainer` (rslave)
  * receives the host's unmount and re-bind, and is never reported.
  *
- * May import: mount, node.
+ * May import: effect, kube (EventPoster and PodRestarter contracts), mount, node.
  */
 import { Effect } from "effect"
+import { type EventPoster, podNeedsRestartText } from "../kube/EventPoster.ts"
+import type { PodRestarter } from "../kube/PodRestarter.ts"
 import { Mounter } from "../mount/Mounter.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 
@@ -50,3 +52,37 @@ export const staleConsumers = Effect.fn("StaleConsumers.find")(function*(record:
 export const restartMessage = (c: StaleConsumers, device: string): string =>
   `recovered onto ${device}, but pod(s) ${c.pods.join(", ")} still hold the old mount (${c.holders.join("; ")}): ` +
   "restart the pod to get the recovered volume (or use mountPropagation: HostToContainer)"
+
+/**
+ * The health monitor's check after a recovery: do containers still hold the old mount? Each
+ * such pod gets one Warning event (and, when `restarter` is given — --restart-pods-on-recovery —
+ * is deleted so its controller re-creates it), once per recovery; the result is the condition's
+ * message until no mount namespace holds the old device any more (undefined then).
+ */
+export const oldMountTeller = (events: EventPoster["Service"], restarter: PodRestarter["Service"] | undefined) => {
+  const told = new Map<string, Set<string>>()
+  return Effect.fn("HealthMonitor.oldMountConsumers")(function*(record: StageRecord) {
+    if ((record.supersededDevTs ?? []).length === 0) {
+      told.delete(record.volumeId)
+      return undefined
+    }
+    const consumers = yield* staleConsumers(record).pipe(
+      Effect.catch((e) => Effect.as(Effect.logWarning(`cannot look for containers holding the old mount: ${e.message}`), undefined))
+    )
+    if (consumers === undefined || consumers.pods.length === 0) return undefined
+    const device = `/dev/${record.device.name} (${record.device.devT})`
+    const seen = told.get(record.volumeId) ?? new Set<string>()
+    told.set(record.volumeId, seen)
+    for (const pod of consumers.pods) {
+      if (seen.has(pod)) continue
+      seen.add(pod)
+      yield* events.postPodNeedsRestart(pod, record.volumeId, podNeedsRestartText(device))
+      yield* Effect.logWarning(`pod ${pod} still holds the old mount of the recovered volume (${consumers.holders.join("; ")})`)
+      if (restarter !== undefined) {
+        const outcome = yield* restarter.restart(pod, `volume ${record.volumeId} recovered onto ${device}`)
+        yield* Effect.logInfo(`restart of pod ${pod}: ${outcome._tag}`)
+      }
+    }
+    return restartMessage(consumers, device)
+  })
+}

@@ -1,11 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Metric } from "effect"
 import { TestClock } from "effect/testing"
+import type { Controller } from "../../src/nvme/Sysfs.ts"
+import { downFirst } from "../../src/node/Condition.ts"
 import { conditionOf, HealthMonitor } from "../../src/node/HealthMonitor.ts"
 import { HealthView } from "../../src/node/HealthView.ts"
 import { nodeLayer } from "../../src/node/NodeLayer.ts"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
-import { StageStore } from "../../src/node/StageStore.ts"
+import { type StageRecord, StageStore } from "../../src/node/StageStore.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 import { EventPoster } from "../../src/kube/EventPoster.ts"
@@ -218,5 +220,17 @@ describe("conditionOf", () => {
     assert.isTrue(c.abnormal)
     assert.notInclude(c.message, "\n")
     assert.include(c.message, "Failed to write to /dev/nvme-fabrics; could not add new controller")
+  })
+})
+
+describe("downFirst", () => {
+  it("puts the volumes whose connection is not live first, each group in its own order", () => {
+    const rec = (n: number) => ({ volumeId: `pvc-${n}`, nqn: `nqn.x:${n}` }) as StageRecord
+    const ctrl = (n: number, state: Controller["state"]) => ({ name: `nvme${n}`, subsysnqn: `nqn.x:${n}`, state }) as Controller
+    const records = [1, 2, 3, 4, 5].map(rec)
+    // 1 live; 2 connecting; 3 no controller; 4 one path live of two; 5 live.
+    const controllers = [ctrl(1, "live"), ctrl(2, "connecting"), ctrl(4, "resetting"), ctrl(4, "live"), ctrl(5, "live")]
+    assert.deepStrictEqual(downFirst(records, controllers).map((r) => r.volumeId), ["pvc-2", "pvc-3", "pvc-1", "pvc-4", "pvc-5"])
+    assert.deepStrictEqual(downFirst([], controllers), [])
   })
 })
