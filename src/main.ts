@@ -22,6 +22,7 @@ import { nodeLayer } from "./node/NodeLayer.ts"
 import { NodeVolumes } from "./node/NodeVolumes.ts"
 import { OrphanReconciler } from "./node/OrphanReconciler.ts"
 import { StageStoreLive } from "./node/StageStoreLive.ts"
+import { VolumeLocks } from "./node/VolumeLocks.ts"
 import { NvmeCliLive } from "./nvme/NvmeCliLive.ts"
 import { SysfsLive } from "./nvme/SysfsLive.ts"
 import * as HttpEndpoints from "./observability/HttpEndpoints.ts"
@@ -50,8 +51,11 @@ const hostNqnOf = (settings: NodeSettings): Effect.Effect<string | undefined> =>
 
 /** The longest the first health pass waits for the first Probe. */
 const FIRST_PASS_AFTER_MAX = Duration.seconds(3)
-/** The longest the Kubernetes side waits for the first health pass before it loads anyway. */
+/** The longest the Kubernetes side waits (for the first health pass and a quiet moment) before it loads anyway. */
 const KUBE_AFTER_MAX = Duration.seconds(10)
+/** A quiet moment: no volume operation seen in QUIET_POLLS checks QUIET_POLL apart (1 s). */
+const QUIET_POLL = Duration.millis(100)
+const QUIET_POLLS = 10
 
 /** Runs the node plugin until interrupted. */
 export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flatMap(hostNqnOf(given).pipe(Effect.provide(Logging.layer(given))), (reportedHostNqn) => {
@@ -82,9 +86,17 @@ export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flat
     if (Option.isSome(kube)) {
       // Loading the client and checking its access is the heaviest CPU work after ready (seconds
       // on one emulated vCPU): it comes after the first health pass, whose recoveries matter
-      // more and whose events wait in the queue meanwhile, and never later than KUBE_AFTER_MAX.
+      // more, and once no volume operation has run for a moment (kubelet's first stages come
+      // right after registration); the events wait in the queue meanwhile. KUBE_AFTER_MAX at most.
       const monitor = yield* HealthMonitor
-      yield* monitor.firstPass.pipe(Effect.timeoutOption(KUBE_AFTER_MAX), Effect.andThen(kube.value.start), Effect.forkScoped)
+      const locks = yield* VolumeLocks
+      const quiet = Effect.gen(function*() {
+        for (let calm = 0; calm < QUIET_POLLS;) {
+          calm = (yield* locks.inFlight).size === 0 ? calm + 1 : 0
+          yield* Effect.sleep(QUIET_POLL)
+        }
+      })
+      yield* monitor.firstPass.pipe(Effect.andThen(quiet), Effect.timeoutOption(KUBE_AFTER_MAX), Effect.andThen(kube.value.start), Effect.forkScoped)
     }
     return yield* Effect.never
   }).pipe(
