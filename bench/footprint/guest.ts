@@ -61,6 +61,8 @@ const bare = async (...args: ReadonlyArray<string>): Promise<Record<string, numb
   return Object.fromEntries(r.stdout.trim().split("\n").map((l) => l.split(" ")).map(([k, v]) => [k!, Number(v)]))
 }
 
+/** The client's default deadline (10 s) would cut a slow call short: the bench measures it instead. */
+const LONG = { deadlineMs: 120_000 } as const
 const timedRpc = async (what: string, rpc: () => Promise<unknown>): Promise<number> => {
   const t = performance.now()
   const r = await call(rpc)
@@ -116,12 +118,12 @@ const main = async () => {
     const stage = { volume_id: vol, staging_target_path: stagingPath(vol), volume_capability: mountCap("ext4"), volume_context: ctx(`${PREFIX}${vol}`) }
     const publish = { volume_id: vol, staging_target_path: stagingPath(vol), target_path: targetPath(vol), volume_capability: mountCap("ext4"), readonly: false }
     const p: Record<string, number> = {}
-    p["stageNew"] = await timedRpc("stage", () => c.NodeStageVolume(stage))
-    p["publish"] = await timedRpc("publish", () => c.NodePublishVolume(publish))
-    p["unpublish"] = await timedRpc("unpublish", () => c.NodeUnpublishVolume({ volume_id: vol, target_path: targetPath(vol) }))
-    p["unstage"] = await timedRpc("unstage", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }))
-    p["stageExisting"] = await timedRpc("stage again", () => c.NodeStageVolume(stage))
-    p["unstageAgain"] = await timedRpc("unstage again", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }))
+    p["stageNew"] = await timedRpc("stage", () => c.NodeStageVolume(stage, LONG))
+    p["publish"] = await timedRpc("publish", () => c.NodePublishVolume(publish, LONG))
+    p["unpublish"] = await timedRpc("unpublish", () => c.NodeUnpublishVolume({ volume_id: vol, target_path: targetPath(vol) }, LONG))
+    p["unstage"] = await timedRpc("unstage", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }, LONG))
+    p["stageExisting"] = await timedRpc("stage again", () => c.NodeStageVolume(stage, LONG))
+    p["unstageAgain"] = await timedRpc("unstage again", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }, LONG))
     const nqn = `${FOREIGN}bare-${i}`
     const mnt = `/mnt/bare-${i}`
     const tgt = `/mnt/bare-bind-${i}`
@@ -141,7 +143,7 @@ const main = async () => {
   const t = performance.now()
   for (let i = 1; i <= VOLUMES; i++) {
     const vol = `many-${i}`
-    await timedRpc(`stage ${vol}`, () => c.NodeStageVolume({ volume_id: vol, staging_target_path: blockStagingPath(vol), volume_capability: blockCap(), volume_context: ctx(`${PREFIX}${vol}`) }))
+    await timedRpc(`stage ${vol}`, () => c.NodeStageVolume({ volume_id: vol, staging_target_path: blockStagingPath(vol), volume_capability: blockCap(), volume_context: ctx(`${PREFIX}${vol}`) }, LONG))
   }
   results["stageManyMs"] = ms(t)
   await sleep(8000)
@@ -151,7 +153,7 @@ const main = async () => {
   // ---- restart with VOLUMES + 1 staged, one of them in fault C
   const fc = "stage-1"
   const fcNqn = `${PREFIX}${fc}`
-  await timedRpc("stage fault-c volume", () => c.NodeStageVolume({ volume_id: fc, staging_target_path: blockStagingPath(fc), volume_capability: blockCap(), volume_context: ctx(fcNqn, { ctrlLossTmo: "3" }) }))
+  await timedRpc("stage fault-c volume", () => c.NodeStageVolume({ volume_id: fc, staging_target_path: blockStagingPath(fc), volume_capability: blockCap(), volume_context: ctx(fcNqn, { ctrlLossTmo: "3" }) }, LONG))
   await must("bash", [NVMET, "unlink", fcNqn])
   const deleted = await waitFor(() => ctrlsOf(fcNqn).length === 0 ? true : undefined, 60_000, 50)
   if (deleted === undefined) throw new Error("the kernel did not delete the fault-C controller")

@@ -96,14 +96,45 @@ const runPlugin = async (root: string, dir: string, events: boolean, kubeconfig:
   }
 }
 
+/**
+ * The floor under the plugin's RSS, measured the same way: a bare Node 24 with the plugin's
+ * flags, and one that has loaded only the built-ins the plugin cannot do without (http2 for the
+ * gRPC server, which brings net, tls, crypto and http; child_process for nvme-cli and mount)
+ * and serves an idle http2 server on a unix socket.
+ */
+const FLOOR = {
+  "a bare Node 24 (same flags), idle": "setTimeout(() => {}, 1e9)",
+  "Node 24 + the built-ins gRPC and the commands need (http2, child_process), an idle http2 server": [
+    "require('child_process'); const h = require('http2');",
+    "h.createServer().listen(process.argv[1] + '/floor.sock'); setTimeout(() => {}, 1e9)"
+  ].join(" ")
+} as const
+const floor = async (dir: string): Promise<Record<string, number>> => {
+  const out: Record<string, number> = {}
+  for (const [what, code] of Object.entries(FLOOR)) {
+    const runs: Array<number> = []
+    for (let i = 0; i < TRIALS; i++) {
+      fs.rmSync(path.join(dir, "floor.sock"), { force: true })
+      const child = spawn(NODE, ["-e", code, dir], { env: { ...process.env, NODE_OPTIONS: "--max-semi-space-size=1" }, stdio: "ignore" })
+      await sleep(IDLE_MS)
+      const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8")
+      runs.push(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024)
+      child.kill("SIGKILL")
+    }
+    out[what] = median(runs)
+  }
+  return out
+}
+
 /** Two tables: RSS and heap, events off and on; the heap's source and code by part. */
-const report = (off: Result, on: Result) => {
+const report = (off: Result, on: Result, floors: Record<string, number>) => {
   const f = (x: number | undefined) => (x === undefined || x < 0.005 ? "—" : x.toFixed(2))
   const line = (cells: ReadonlyArray<string>) => console.log(`| ${cells.join(" | ")} |`)
   console.log(`\n| MiB (host, idle ${IDLE_MS / 1000} s after ready) | events off | events on |\n| --- | ---: | ---: |`)
   line([`RSS (median of ${TRIALS})`, f(median(off.rssMiB)), f(median(on.rssMiB))])
   line(["  anonymous (V8 heaps, malloc)", f(median(off.anonMiB)), f(median(on.anonMiB))])
   line(["  file-backed (the node binary, libraries)", f(median(off.fileMiB)), f(median(on.fileMiB))])
+  for (const [what, rss] of Object.entries(floors)) line([`floor: ${what}, RSS`, f(rss), f(rss)])
   line(["V8 heap (snapshot after a full GC; Node's own sources are external strings)", f(mib(off.heap.total)), f(mib(on.heap.total))])
   const sum = (r: Result, p: string) => { const v = r.heap.parts.get(p); return v === undefined ? 0 : mib(v.source + v.code) }
   const names = [...new Set([...off.heap.parts.keys(), ...on.heap.parts.keys()])].sort((a, b) => sum(on, b) - sum(on, a))
@@ -151,11 +182,12 @@ const main = async () => {
         results.push({ events, rssMiB: m("rssKiB"), anonMiB: m("anonKiB"), fileMiB: m("fileKiB"), heap: attribute(runs.at(-1)!.snapshot!) })
         console.log(`events=${events}: RSS ${m("rssKiB").map((x) => x.toFixed(1)).join(", ")} MiB`)
       }
-      report(results[0]!, results[1]!)
+      const floors = await floor(root)
+      report(results[0]!, results[1]!, floors)
       console.log(`\nchunks in dist/ (KiB): ${chunks.map(([n, s]) => `${n} ${Math.round(s / 1024)}`).join(", ")}`)
       fs.mkdirSync(path.join(REPO, "bench/out"), { recursive: true })
       fs.writeFileSync(path.join(REPO, "bench/out/memory.json"), JSON.stringify({
-        at: new Date().toISOString(), trials: TRIALS, idleMs: IDLE_MS, config: CONFIG, chunks: Object.fromEntries(chunks),
+        at: new Date().toISOString(), trials: TRIALS, idleMs: IDLE_MS, config: CONFIG, chunks: Object.fromEntries(chunks), floorMiB: floors,
         runs: results.map((r) => ({ ...r, heap: undefined, heapMiB: mib(r.heap.total), dataMiB: mib(r.heap.data),
           parts: Object.fromEntries([...r.heap.parts].map(([p, v]) => [p, { sourceMiB: mib(v.source), codeMiB: mib(v.code) }])) }))
       }, null, 2))
