@@ -49,8 +49,9 @@ const hostNqnOf = (settings: NodeSettings): Effect.Effect<string | undefined> =>
     Effect.catch(() => Effect.logWarning("no host NQN: neither --host-nqn nor /etc/nvme/hostnqn; the controller cannot fence volumes to this node").pipe(Effect.as(undefined)))
   )
 
-/** The longest the first health pass waits for the first Probe. */
+/** The longest the first health pass waits for the first Probe (and its answer to leave). */
 const FIRST_PASS_AFTER_MAX = Duration.seconds(3)
+const PROBE_ANSWER_SETTLE = Duration.millis(500)
 /** The longest the Kubernetes side waits (for the first health pass and a quiet moment) before it loads anyway. */
 const KUBE_AFTER_MAX = Duration.seconds(10)
 /** A quiet moment: no volume operation seen in QUIET_POLLS checks QUIET_POLL apart (1 s). */
@@ -80,7 +81,13 @@ export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flat
     // a hundred of them) starts once the first Probe has been answered, so readiness comes
     // first; FIRST_PASS_AFTER_MAX after ready at the latest.
     const volumes = yield* NodeVolumes
-    yield* volumes.firstReadiness.pipe(Effect.timeoutOption(FIRST_PASS_AFTER_MAX), Effect.andThen(HealthMonitor.run), Effect.forkScoped)
+    yield* volumes.firstReadiness.pipe(
+      // The answer is sent after readiness returns: let it leave before the pass takes the CPU.
+      Effect.andThen(Effect.sleep(PROBE_ANSWER_SETTLE)),
+      Effect.timeoutOption(FIRST_PASS_AFTER_MAX),
+      Effect.andThen(HealthMonitor.run),
+      Effect.forkScoped
+    )
     yield* Effect.logInfo("rds-csi node ready")
     const kube = yield* Effect.serviceOption(KubeSide)
     if (Option.isSome(kube)) {

@@ -89,8 +89,10 @@ export const NodeVolumesLive: Layer.Layer<
         if (ready !== lastReady) yield* ready ? Effect.logInfo("Probe: ready") : Effect.logWarning(`Probe: not ready: ${problems.join("; ")}`)
         lastReady = ready
         return { ready, problems }
+      }).pipe(
         // Only an answer counts: a Probe its caller gave up on (its deadline) is interrupted before this.
-      }).pipe(Effect.tap(() => Deferred.succeed(answered, undefined))),
+        Effect.tap(() => Deferred.succeed(answered, undefined))
+      ),
       firstReadiness: Deferred.await(answered)
     })
   })
