@@ -18,7 +18,7 @@ import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import protobuf from "protobufjs"
-import { type CodecMethod, type MessageCodec, methodsOf, type StaticCodecs } from "./ProtoCodegen.ts"
+import { type CodecMethod, type MessageCodec, methodsOf, reachable, type StaticCodecs } from "./ProtoCodegen.ts"
 
 /** Found next to this module at run time (sources run directly under Node's type stripping). */
 export const PROTO_PATH = Path.join(import.meta.dirname, "proto", "csi.proto")
@@ -119,19 +119,7 @@ export const loadCsi = (): CsiPackage => cachedPackage ??= csiPackage(hasStaticC
 /** Every message type `services` decode (their requests and what those contain) and encode (their responses), each once. */
 export const reachableTypes = (services: ReadonlyArray<string>): { readonly decoded: ReadonlyArray<protobuf.Type>; readonly encoded: ReadonlyArray<protobuf.Type> } => {
   const root = csiRoot()
-  const walk = (roots: ReadonlyArray<protobuf.Type>): ReadonlyArray<protobuf.Type> => {
-    const seen = new Set<protobuf.Type>()
-    const visit = (type: protobuf.Type): void => {
-      if (seen.has(type)) return
-      seen.add(type)
-      for (const field of type.fieldsArray) {
-        field.resolve()
-        if (field.resolvedType instanceof protobuf.Type) visit(field.resolvedType)
-      }
-    }
-    roots.forEach(visit)
-    return [...seen]
-  }
+  const walk = (roots: ReadonlyArray<protobuf.Type>): ReadonlyArray<protobuf.Type> => reachable(roots).messages
   const methods = services.flatMap((name) => root.lookupService(`csi.v1.${name}`).methodsArray.map((m) => {
     m.resolve()
     return m
