@@ -95,7 +95,7 @@ interface RawController extends Controller {
  * reads only what changes (state, size, the entries), not every attribute again.
  */
 export class FixedAttributes {
-  private readonly entries = new Map<string, { readonly key: string; readonly values: ReadonlyArray<string | Gone> }>()
+  private readonly entries = new Map<string, { readonly key: string; readonly names: ReadonlyArray<string>; values: ReadonlyArray<string | Gone>; kept: boolean }>()
   private visited = new Set<string>()
 
   /** `names` in `dir`, from the last reading when the directory is the same one; Gone when it is not there. */
@@ -110,12 +110,23 @@ export class FixedAttributes {
     this.visited.add(dir)
     const key = `${st.ino}:${st.ctimeNs}`
     const known = this.entries.get(dir)
-    if (known !== undefined && known.key === key) return known.values
+    if (known !== undefined && known.key === key && known.kept) return known.values
     const values = names.map((n) => readAttr(`${dir}/${n}`))
-    // A directory caught vanishing mid-read is read again next time.
-    if (keep(values)) this.entries.set(dir, { key, values })
-    else this.entries.delete(dir)
+    // A directory caught vanishing mid-read, or not settled yet, is read again next time.
+    this.entries.set(dir, { key, names, values, kept: keep(values) })
     return values
+  }
+
+  /**
+   * Keeps the reading of `dir` from now on, its caller having seen the directory settle (a
+   * controller gone live): read once more, and kept only if nothing changed since the first read.
+   */
+  keep(dir: string): void {
+    const known = this.entries.get(dir)
+    if (known === undefined || known.kept) return
+    const again = known.names.map((n) => readAttr(`${dir}/${n}`))
+    if (again.every((v, i) => v === known.values[i])) known.kept = true
+    else known.values = again
   }
 
   /** After a full snapshot: forget the directories it did not see (their devices are gone). */
@@ -132,12 +143,15 @@ const CONTROLLER_FIXED = ["subsysnqn", "transport", "address"] as const
 const NAMESPACE_FIXED = ["dev", "nsid", "nguid", "uuid", "wwid"] as const
 
 const readController = (dir: string, name: string, only: string | undefined, fixed: FixedAttributes | undefined): Omit<RawController, "subsystem"> | undefined => {
-  const got = fixed === undefined ? readAll(dir, CONTROLLER_FIXED) : fixed.read(dir, CONTROLLER_FIXED, (v) => v[0] !== Gone && v[1] !== Gone)
+  // A controller being set up can show values that are not its final ones (a subsystem NQN
+  // before it is identified): they are kept only once it has been seen live with them.
+  const got = fixed === undefined ? readAll(dir, CONTROLLER_FIXED) : fixed.read(dir, CONTROLLER_FIXED, () => false)
   if (got === Gone) return undefined
   const [subsysnqn, transport, address] = got as [string | Gone, string | Gone, string | Gone]
   if (only !== undefined && subsysnqn !== only) return undefined
   const state = readAttr(`${dir}/state`)
   if (state === Gone || subsysnqn === Gone || transport === Gone) return undefined
+  if (state === "live") fixed?.keep(dir)
   const tmo = readAttr(`${dir}/ctrl_loss_tmo`)
   const entries = list(dir)
   if (entries === Gone) return undefined

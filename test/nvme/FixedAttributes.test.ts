@@ -54,6 +54,21 @@ describe("FixedAttributes", () => {
     assert.deepStrictEqual(readSnapshot(root, undefined, fixed).controllers.map((c) => [c.subsysnqn, c.state]), [["nqn.second", "live"]])
   })
 
+  it("does not keep what a controller showed before it went live (a connect in progress)", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sysfs-fixed-"))
+    const fixed = new FixedAttributes()
+    // Seen while being set up, with a subsystem NQN that is not its final one.
+    const dir = controller(root, "nvme0", "nqn.not-yet", "connecting")
+    assert.deepStrictEqual(readSnapshot(root, undefined, fixed).controllers.map((c) => [c.subsysnqn, c.state]), [["nqn.not-yet", "connecting"]])
+    // The same directory (kernfs does not make a new one) goes live with its real NQN.
+    fs.writeFileSync(path.join(dir, "subsysnqn"), "nqn.final\n")
+    fs.writeFileSync(path.join(dir, "state"), "live\n")
+    assert.deepStrictEqual(readSnapshot(root, "nqn.final", fixed).controllers.map((c) => [c.subsysnqn, c.state]), [["nqn.final", "live"]])
+    // Kept from here on.
+    fs.writeFileSync(path.join(dir, "subsysnqn"), "nqn.rewritten\n")
+    assert.deepStrictEqual(readSnapshot(root, undefined, fixed).controllers.map((c) => c.subsysnqn), ["nqn.final"])
+  })
+
   it("keeps only a reading its caller calls whole, and answers Gone for a directory that is not there", () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "sysfs-fixed-"))
     const fixed = new FixedAttributes()
