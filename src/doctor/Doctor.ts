@@ -9,7 +9,6 @@
  */
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as os from "node:os"
 import { nodeFlags } from "../Config.ts"
 import type { NodeId } from "../domain/Ids.ts"
@@ -39,11 +38,10 @@ export const DEFAULT_KUBELET_DIR = "/var/lib/kubelet"
 export const runChecks = (
   options: DoctorOptions,
   kube: Layer.Layer<KubeClient, KubeError> | { readonly none: string }
-): Effect.Effect<ReadonlyArray<CheckResult>, never, NvmeCli | Sysfs | Mounter | ChildProcessSpawner> =>
+): Effect.Effect<ReadonlyArray<CheckResult>, never, NvmeCli | Sysfs | Mounter> =>
   Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner
     return [
-      yield* KernelModule.check(options, spawner),
+      yield* KernelModule.check(options),
       yield* Fabrics.check(options.sysfsRoot),
       yield* NvmeCliVersion.check,
       yield* HostNqn.check(options.hostNqnFile),
@@ -105,7 +103,7 @@ export const kubeFor = (
 }
 
 /** Runs every check on this host through the live layers and prints the report; returns the exit code. */
-export const runDoctor = (o: DoctorOptions, version: string): Effect.Effect<number, never, ChildProcessSpawner> =>
+export const runDoctor = (o: DoctorOptions, version: string): Effect.Effect<number> =>
   Effect.gen(function*() {
     const host = Layer.mergeAll(NvmeCliLive, SysfsLive, MounterLive).pipe(Layer.provide(Settings.layer(settingsFor(o, version))))
     const results = yield* runChecks(o, kubeFor(o, process.env)).pipe(Effect.provide(host))

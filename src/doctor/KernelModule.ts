@@ -7,7 +7,6 @@
  * May import: effect, process/Command, ./Check.ts.
  */
 import { Effect } from "effect"
-import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as fs from "node:fs"
 import { type CommandOutput, type RunFailure, runCommand, tail } from "../process/Command.ts"
 import { type CheckResult, type DoctorOptions, fail, ok, warn } from "./Check.ts"
@@ -39,11 +38,11 @@ export const decideModule = (
   return fail(NAME, `not loaded (${loadedPath} missing) and not loadable: ${said || `modprobe exit ${dryRun.exitCode}`}`, INSTALL)
 }
 
-export const check = (options: DoctorOptions, spawner: ChildProcessSpawner["Service"]): Effect.Effect<CheckResult> =>
+export const check = (options: DoctorOptions): Effect.Effect<CheckResult> =>
   Effect.gen(function*() {
     const loadedPath = `${options.sysfsRoot.replace(/\/+$/, "")}/module/nvme_tcp`
     if (fs.existsSync(loadedPath)) return decideModule(loadedPath, true, undefined)
-    const dryRun = yield* runCommand(spawner, options.modprobe, ["-n", "-v", "nvme-tcp"], options.timeout).pipe(
+    const dryRun = yield* runCommand(options.modprobe, ["-n", "-v", "nvme-tcp"], options.timeout).pipe(
       Effect.catch((f) => Effect.succeed(f))
     )
     return decideModule(loadedPath, false, dryRun)

@@ -22,7 +22,6 @@
  * May import: effect, process/Command, ./Backend, ./Configfs, ./Model.
  */
 import { Duration, Effect, Layer } from "effect"
-import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { runCommand } from "../process/Command.ts"
@@ -221,15 +220,14 @@ const setup = (detail: string, p = "") => new BackendError({ reason: "Setup", pa
 /** statfs(2) f_type of overlayfs. */
 const OVERLAYFS_MAGIC = 0x794c7630
 
-export const layer = (options: NvmetOptions): Layer.Layer<Backend, BackendError, ChildProcessSpawner> =>
+export const layer = (options: NvmetOptions): Layer.Layer<Backend, BackendError> =>
   Layer.effect(
     Backend,
     Effect.gen(function*() {
       const root = options.configfsRoot ?? DEFAULT_CONFIGFS_ROOT
       if (process.getuid?.() !== 0) return yield* setup("the nvmet backend needs root (configfs and modprobe); use --backend memory otherwise")
-      const spawner = yield* ChildProcessSpawner
       for (const module of ["nvmet", "nvmet-tcp"]) {
-        const out = yield* runCommand(spawner, "modprobe", [module], Duration.seconds(30)).pipe(
+        const out = yield* runCommand("modprobe", [module], Duration.seconds(30)).pipe(
           Effect.mapError((f) => setup(`modprobe ${module}: ${f._tag === "Timeout" ? "timed out" : f.detail}`))
         )
         if (out.exitCode !== 0) {

@@ -52,10 +52,10 @@ const failure = (reason: "Keys" | "Sshd", detail: string) => new EmulatorError({
 const text = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const fsDo = <A>(what: string, f: () => A) => Effect.try({ try: f, catch: (e) => failure("Sshd", `${what}: ${text(e)}`) })
 
-const keygen = (spawner: ChildProcessSpawner["Service"], file: string, comment: string) =>
+const keygen = (file: string, comment: string) =>
   Effect.gen(function*() {
     if (fs.existsSync(file)) return
-    const out = yield* runCommand(spawner, "ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file], Duration.seconds(30)).pipe(
+    const out = yield* runCommand("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file], Duration.seconds(30)).pipe(
       Effect.mapError((f) => failure("Keys", `ssh-keygen: ${f._tag === "Timeout" ? "timed out" : f.detail} (Debian: apt-get install openssh-client)`))
     )
     if (out.exitCode !== 0) return yield* failure("Keys", `ssh-keygen failed for ${file}: ${(out.stderr || out.stdout).trim()}`)
@@ -100,7 +100,7 @@ export const startSshd = (options: SshdOptions): Effect.Effect<Sshd, EmulatorErr
     yield* fsDo("create work dir", () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }))
 
     const hostKey = path.join(dir, HOST_KEY)
-    yield* keygen(spawner, hostKey, "rds-emulator-host")
+    yield* keygen(hostKey, "rds-emulator-host")
     let publicKeyFile: string
     let clientKey: string | undefined
     if (options.clientPublicKey !== undefined) {
@@ -109,7 +109,7 @@ export const startSshd = (options: SshdOptions): Effect.Effect<Sshd, EmulatorErr
       clientKey = priv !== publicKeyFile && fs.existsSync(priv) ? priv : undefined
     } else {
       clientKey = path.join(dir, CLIENT_KEY)
-      yield* keygen(spawner, clientKey, "rds-emulator-client")
+      yield* keygen(clientKey, "rds-emulator-client")
       publicKeyFile = `${clientKey}.pub`
     }
     const publicKey = yield* Effect.try({

@@ -1,6 +1,6 @@
 /**
  * Mounter over the host: blkid, mkfs, mount, umount, resize2fs and xfs_growfs are spawned
- * (execFile through effect's ChildProcess, `LC_ALL=C`, Settings.commandTimeout — mkfs gets
+ * (execFile semantics through process/Command, `LC_ALL=C`, Settings.commandTimeout — mkfs gets
  * more — and a SIGKILL `forceKillAfter`); everything else is a file-system call: mountinfo from
  * /proc/self/mountinfo, statfs, lstat/stat, the in-use scan of Settings.procRoot, device sizes
  * from sysfs, tools looked up on PATH. The argv builders and outcome classification are pure and
@@ -10,7 +10,6 @@
  * mount/MountCommands, mount/Mountinfo, Settings.
  */
 import { Duration, Effect, Layer, Result } from "effect"
-import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
@@ -53,16 +52,15 @@ const blockRdev = (device: string): bigint | "missing" | "not a block device" =>
   }
 }
 
-export const MounterLive: Layer.Layer<Mounter, never, Settings | ChildProcessSpawner> = Layer.effect(
+export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
   Mounter,
   Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner
     const settings = yield* Settings
     const sysfsRoot = settings.sysfsRoot.replace(/\/+$/, "")
 
     /** execFile semantics; every failure to run (not a non-zero exit) is a MountError. */
     const run = (operation: string, target: string, command: string, args: ReadonlyArray<string>, timeout = settings.commandTimeout) =>
-      runCommand(spawner, command, args, timeout).pipe(
+      runCommand(command, args, timeout).pipe(
         Effect.mapError((f) =>
           new MountError({
             reason: f._tag === "SpawnFailed" ? "Failed" : f._tag,

@@ -1,14 +1,13 @@
 /**
- * NvmeCli over the real nvme-cli 2.x: one execFile per call (never a shell) through effect's
- * ChildProcess, `LC_ALL=C` so messages are stable, Settings.commandTimeout on every call and a
+ * NvmeCli over the real nvme-cli 2.x: one execFile per call (never a shell) through
+ * process/Command, `LC_ALL=C` so messages are stable, Settings.commandTimeout on every call and a
  * SIGKILL `forceKillAfter` the SIGTERM. Everything that decides (argument lists, "already
  * connected", error reasons, the list-subsys JSON shapes) is a pure function below, tested
  * against outputs captured from the real nvme-cli 2.3 on kernel 6.1 (test/fixtures/nvme).
  *
- * May import: effect, nvme/NvmeCli, Settings.
+ * May import: effect, nvme/NvmeCli, process/Command, Settings.
  */
 import { Duration, Effect, Layer, Result, Schema } from "effect"
-import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import type { Nqn } from "../domain/Ids.ts"
 import { type CommandOutput, FORCE_KILL_AFTER, runCommand, tail } from "../process/Command.ts"
 import { Settings } from "../Settings.ts"
@@ -138,16 +137,15 @@ export const parseVersion = (stdout: string): string | undefined => {
 
 // ---------------------------------------------------------------------------- running nvme
 
-export const NvmeCliLive: Layer.Layer<NvmeCli, never, Settings | ChildProcessSpawner> = Layer.effect(
+export const NvmeCliLive: Layer.Layer<NvmeCli, never, Settings> = Layer.effect(
   NvmeCli,
   Effect.gen(function*() {
-    const spawner = yield* ChildProcessSpawner
     const settings = yield* Settings
     const timeout = settings.commandTimeout
 
     const nvme = (args: ReadonlyArray<string>) => {
       const command = `nvme ${args.join(" ")}`
-      return runCommand(spawner, "nvme", args, timeout).pipe(
+      return runCommand("nvme", args, timeout).pipe(
         Effect.mapError((f) =>
           new NvmeCliError({
             reason: f._tag === "SpawnFailed" ? "Failed" : f._tag,

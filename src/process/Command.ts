@@ -1,15 +1,22 @@
 /**
  * Running a host tool the one way this plugin does: execFile semantics (argv, never a shell),
  * stdin closed, `LC_ALL=C` so messages can be classified, stdout and stderr collected, SIGTERM
- * at the timeout and SIGKILL `FORCE_KILL_AFTER` later. Shared by the nvme-cli and mount layers;
- * each maps RunFailure into its own error.
+ * at the timeout (or on interruption) and SIGKILL `FORCE_KILL_AFTER` later; the effect ends only
+ * once the child has exited, so no command outlives the operation that ran it. Shared by the
+ * nvme-cli and mount layers (and the doctor and emulator); each maps RunFailure into its own
+ * error.
  *
- * May import: effect/process.
+ * One callback per command, through the spawn helper (SpawnHelper.ts: a small process forks, not
+ * this one), else straight on node:child_process. Effect's ChildProcessSpawner (output as
+ * Streams, a scope, fibers for stdout, stderr and the exit) cost twice the CPU of the fork itself
+ * per command (bench/README.md, issue 12), paid on every stage, publish and unstage.
+ *
+ * May import: effect, node:child_process, node:os, process/SpawnHelper.
  */
-import { Duration, Effect, Stream } from "effect"
-import type { PlatformError } from "effect/PlatformError"
-import * as ChildProcess from "effect/process/ChildProcess"
-import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import { Duration, Effect } from "effect"
+import { spawn } from "node:child_process"
+import * as os from "node:os"
+import { envLine, type Helper, spawnHelper } from "./SpawnHelper.ts"
 
 /** What a finished command printed. A non-zero exit is an output, not a failure. */
 export interface CommandOutput {
@@ -27,33 +34,139 @@ export type RunFailure =
   | { readonly _tag: "Timeout" }
   | { readonly _tag: "SpawnFailed"; readonly detail: string }
 
-const spawnFailure = (e: PlatformError): RunFailure =>
-  e.reason._tag === "NotFound" ? { _tag: "NotInstalled", detail: e.message } : { _tag: "SpawnFailed", detail: e.message }
-
-const collect = (s: Stream.Stream<Uint8Array, PlatformError>) => s.pipe(Stream.decodeText(), Stream.mkString)
+const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
 
 /** Runs `command args` and waits for it, at most `timeout` (then it is killed: Timeout). */
 export const runCommand = (
-  spawner: ChildProcessSpawner["Service"],
   command: string,
   args: ReadonlyArray<string>,
   timeout: Duration.Duration
 ): Effect.Effect<CommandOutput, RunFailure> =>
-  Effect.scoped(Effect.gen(function*() {
-    const handle = yield* spawner.spawn(ChildProcess.make(command, args, {
-      extendEnv: true,
-      env: { LC_ALL: "C" },
-      stdin: "ignore",
-      forceKillAfter: FORCE_KILL_AFTER
-    }))
-    const [stdout, stderr, exitCode] = yield* Effect.all([collect(handle.stdout), collect(handle.stderr), handle.exitCode], {
-      concurrency: "unbounded"
+  Effect.suspend(() => {
+    const helper = spawnHelper()
+    return helper === undefined ? runDirect(command, args, timeout) : runThrough(helper, command, args, timeout)
+  })
+
+const signalName = (n: number): string => Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`
+
+/** Through the spawn helper (SpawnHelper.ts): the same contract, without forking this process. */
+export const runThrough = (
+  helper: Helper,
+  command: string,
+  args: ReadonlyArray<string>,
+  timeout: Duration.Duration
+): Effect.Effect<CommandOutput, RunFailure> =>
+  Effect.callback<CommandOutput, RunFailure>((resume) => {
+    // exec would cut an argument at its NUL and run something else: refused, as Node refuses it.
+    if ([command, ...args].some((a) => a.includes("\0"))) {
+      return resume(Effect.fail({ _tag: "SpawnFailed", detail: `${command}: an argument contains a NUL byte` }))
+    }
+    let timedOut = false
+    let done = false
+    let killTimer: NodeJS.Timeout | undefined
+    let onGone: (() => void) | undefined
+    const stop = () => {
+      if (killTimer !== undefined) return
+      helper.kill(id, os.constants.signals.SIGTERM)
+      killTimer = setTimeout(() => helper.kill(id, os.constants.signals.SIGKILL), Duration.toMillis(FORCE_KILL_AFTER))
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      stop()
+    }, Duration.toMillis(timeout))
+    const id = helper.run([command, ...args], envLine({ LC_ALL: "C" }), (r) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (killTimer !== undefined) clearTimeout(killTimer)
+      if (onGone !== undefined) return onGone()
+      if (r._tag === "Lost") return resume(Effect.fail({ _tag: "SpawnFailed", detail: `${command}: ${r.detail}` }))
+      if (r._tag === "ExecFailed") {
+        return resume(Effect.fail(
+          r.errno === os.constants.errno.ENOENT
+            ? { _tag: "NotInstalled", detail: `${command}: not found on PATH` }
+            : { _tag: "SpawnFailed", detail: `${command}: ${r.message}` }
+        ))
+      }
+      if (timedOut) return resume(Effect.fail({ _tag: "Timeout" }))
+      if (r.signal !== 0) return resume(Effect.fail({ _tag: "SpawnFailed", detail: `${command} was killed by ${signalName(r.signal)}` }))
+      resume(Effect.succeed({ exitCode: r.code, stdout: r.stdout, stderr: r.stderr }))
     })
-    return { exitCode: Number(exitCode), stdout, stderr } satisfies CommandOutput
-  })).pipe(
-    Effect.mapError(spawnFailure),
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail<RunFailure>({ _tag: "Timeout" }) })
-  )
+    // Interrupted: stop the child and wait until it has exited.
+    return Effect.callback<void>((gone) => {
+      if (done) return gone(Effect.void)
+      onGone = () => gone(Effect.void)
+      stop()
+    })
+  })
+
+/** Node's own spawn: this process forks. */
+export const runDirect = (
+  command: string,
+  args: ReadonlyArray<string>,
+  timeout: Duration.Duration
+): Effect.Effect<CommandOutput, RunFailure> =>
+  Effect.callback<CommandOutput, RunFailure>((resume) => {
+    const stdout: Array<Buffer> = []
+    const stderr: Array<Buffer> = []
+    let timedOut = false
+    let exited = false
+    let done = false
+    let killTimer: NodeJS.Timeout | undefined
+    let onGone: (() => void) | undefined
+    let child: ReturnType<typeof spawn>
+    try {
+      child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C" } })
+    } catch (e) {
+      // Arguments Node refuses before forking (a NUL byte in one, say).
+      return resume(Effect.fail({ _tag: "SpawnFailed", detail: `${command}: ${(e as Error)?.message ?? String(e)}` }))
+    }
+    const finish = (result: Effect.Effect<CommandOutput, RunFailure>) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (killTimer !== undefined) clearTimeout(killTimer)
+      // A killed child's own children may still hold its pipes: do not wait for them.
+      child.stdout?.destroy()
+      child.stderr?.destroy()
+      if (onGone !== undefined) onGone()
+      else resume(result)
+    }
+    const stop = () => {
+      if (exited) return finish(Effect.fail({ _tag: "Timeout" }))
+      if (killTimer !== undefined) return
+      child.kill("SIGTERM")
+      killTimer = setTimeout(() => child.kill("SIGKILL"), Duration.toMillis(FORCE_KILL_AFTER))
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      stop()
+    }, Duration.toMillis(timeout))
+    child.stdout?.on("data", (b: Buffer) => stdout.push(b))
+    child.stderr?.on("data", (b: Buffer) => stderr.push(b))
+    child.on("error", (e) =>
+      finish(Effect.fail(
+        errnoOf(e) === "ENOENT"
+          ? { _tag: "NotInstalled", detail: `${command}: not found on PATH` }
+          : { _tag: "SpawnFailed", detail: `${command}: ${e.message}` }
+      )))
+    child.on("exit", () => {
+      exited = true
+      if (timedOut || onGone !== undefined) finish(Effect.fail({ _tag: "Timeout" }))
+    })
+    // "close": the child has exited and both pipes are drained.
+    child.on("close", (code, signal) => {
+      if (timedOut) return finish(Effect.fail({ _tag: "Timeout" }))
+      if (code === null) return finish(Effect.fail({ _tag: "SpawnFailed", detail: `${command} was killed by ${signal ?? "a signal"}` }))
+      finish(Effect.succeed({ exitCode: code, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") }))
+    })
+    // Interrupted: stop the child and wait until it has exited.
+    return Effect.callback<void>((gone) => {
+      if (done) return gone(Effect.void)
+      onGone = () => gone(Effect.void)
+      stop()
+    })
+  })
 
 /** The last `n` characters of a tool's output, for error messages. */
 export const tail = (s: string, n = 500): string => {

@@ -3,10 +3,8 @@
  * a fake modprobe), sysfs nvme-fabrics (the live Sysfs over a temp root, and the test layer),
  * nvme-cli's version and the mount tools (the test layers the plugin's own tests use), the host NQN file.
  */
-import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Fabrics from "../../src/doctor/Fabrics.ts"
@@ -21,7 +19,7 @@ import { KernelModel } from "../../src/testing/index.ts"
 import { fakeModprobe, options, testHost, tmp } from "./helpers.ts"
 
 const moduleCheck = (root: string, modprobe: string) =>
-  Effect.flatMap(ChildProcessSpawner, (spawner) => KernelModule.check(options(root, { modprobe }), spawner)).pipe(Effect.provide(NodeServices.layer))
+  KernelModule.check(options(root, { modprobe }))
 
 describe("nvme-tcp module", () => {
   it.effect("loaded (sysfs module dir present): OK, and modprobe is not even asked", () =>

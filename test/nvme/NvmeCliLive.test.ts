@@ -180,7 +180,7 @@ describe("NvmeCliLive process plumbing (host nvme-cli, fake binaries on PATH)", 
     return dir
   }
 
-  it.live("runs nvme version through ChildProcess and keeps the first line (a fake nvme on PATH; the real one: NvmeCliLive.host.test.ts)", () => {
+  it.live("runs nvme version through runCommand and keeps the first line (a fake nvme on PATH; the real one: NvmeCliLive.host.test.ts)", () => {
     const dir = fakeNvme(`[ "$1" = version ] || exit 9\necho "nvme version 2.3 (git 2.3)"\necho "libnvme version 1.3 (git 1.3)"`)
     return withPath(dir, Effect.gen(function*() {
       assert.strictEqual(yield* Effect.flatMap(NvmeCli, (c) => c.version), "nvme version 2.3 (git 2.3)")

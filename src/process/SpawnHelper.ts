@@ -1,0 +1,223 @@
+/**
+ * A small long-lived process that forks the plugin's commands for it. A fork copies the page
+ * tables of the process that forks, and libuv's spawn blocks the event loop until the child has
+ * exec'd: for a ~70 MB Node that is 2–3 ms of this host's CPU per command and 20–60 ms under the
+ * VM's emulation, paid on every connect, blkid, mkfs, mount and umount, and it stalls every other
+ * RPC meanwhile. perl-base (Essential in Debian, so in every Debian image and node:*-slim) forks a
+ * ~5 MB process instead, as cheaply as the shell the bare commands run from; Node only writes a
+ * line and reads one back (bench/README.md, issue 12).
+ *
+ * The protocol is lines of space-separated hex fields (so any byte but NUL passes):
+ *   → `env <hex K=V>...`             the environment for the commands that follow
+ *   → `run <id> <hex argv>...`        fork, exec (PATH searched), stdin /dev/null, pipes for 1 and 2
+ *   → `kill <id> <signal number>`     signal a running command
+ *   ← `exit <id> <code> <signal> <hex stdout> <hex stderr>`   once reaped, its output drained
+ *   ← `error <id> <errno> <hex message>`                      the exec (or fork) failed
+ * A command is reported once it has exited: what it wrote is all in its pipes by then, so a
+ * grandchild still holding them does not keep it waiting. On end of input the helper finishes
+ * the commands it runs and exits. runCommand (Command.ts) falls back to Node's own spawn when
+ * perl is not on PATH or the helper keeps dying.
+ *
+ * May import: node:child_process, node:fs, node:os, node:path.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+const SCRIPT = String.raw`
+use strict; use POSIX (); use IO::Select; use Fcntl;
+$| = 1; $SIG{PIPE} = 'IGNORE'; $SIG{CHLD} = sub {};
+my $sel = IO::Select->new(\*STDIN); my $buf = ''; my $eof = 0;
+my (%jobs, %owner);
+sub unhex { pack('H*', $_[0]) }
+sub fail { my ($id, $what) = @_; return "error $id " . ($! + 0) . " " . unpack('H*', "$what: $!") . "\n" }
+sub start {
+  my ($id, $argv) = @_;
+  pipe(my $or, my $ow) or return fail($id, 'pipe');
+  pipe(my $er, my $ew) or return fail($id, 'pipe');
+  pipe(my $xr, my $xw) or return fail($id, 'pipe');
+  my $pid = fork();
+  return fail($id, 'fork') unless defined $pid;
+  if ($pid == 0) {
+    close $or; close $er; close $xr;
+    open(STDIN, '<', '/dev/null'); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
+    $SIG{CHLD} = 'DEFAULT'; $SIG{PIPE} = 'DEFAULT';
+    { no warnings; exec { $argv->[0] } @$argv; }
+    syswrite $xw, ($! + 0) . " $!"; POSIX::_exit(127);
+  }
+  close $ow; close $ew; close $xw;
+  my $got = ''; while (sysread($xr, my $c, 512)) { $got .= $c } close $xr;
+  if ($got ne '') {
+    waitpid($pid, 0); close $or; close $er;
+    my ($n, $m) = split / /, $got, 2; return "error $id $n " . unpack('H*', $m) . "\n";
+  }
+  my $job = { pid => $pid, o => '', e => '', fh => { o => $or, e => $er } };
+  for my $k ('o', 'e') {
+    my $fh = $job->{fh}{$k}; fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK);
+    $sel->add($fh); $owner{fileno $fh} = [$id, $k];
+  }
+  $jobs{$id} = $job; return '';
+}
+sub drain {
+  my ($job, $k) = @_; my $fh = $job->{fh}{$k}; return unless $fh;
+  while (1) {
+    my $n = sysread($fh, my $c, 65536);
+    return if !defined $n;
+    if ($n == 0) { $sel->remove($fh); delete $owner{fileno $fh}; close $fh; delete $job->{fh}{$k}; return }
+    $job->{$k} .= $c;
+  }
+}
+sub reap {
+  for my $id (keys %jobs) {
+    my $job = $jobs{$id};
+    next unless waitpid($job->{pid}, POSIX::WNOHANG()) == $job->{pid};
+    my $st = $?;
+    for my $k ('o', 'e') {
+      drain($job, $k); my $fh = $job->{fh}{$k};
+      if ($fh) { $sel->remove($fh); delete $owner{fileno $fh}; close $fh }
+    }
+    my ($code, $sig) = ($st & 127) ? (-1, $st & 127) : ($st >> 8, 0);
+    print "exit $id $code $sig " . unpack('H*', $job->{o}) . " " . unpack('H*', $job->{e}) . "\n";
+    delete $jobs{$id};
+  }
+}
+while (!$eof || %jobs) {
+  for my $fh ($sel->can_read(%jobs ? 0.05 : undef)) {
+    if (fileno($fh) == fileno(STDIN)) {
+      my $n = sysread(STDIN, my $c, 65536);
+      if (!$n) { $eof = 1; $sel->remove(\*STDIN); next }
+      $buf .= $c;
+      while ($buf =~ s/^([^\n]*)\n//) {
+        my @f = split / /, $1, -1; my $op = shift @f;
+        if ($op eq 'env') { %ENV = (); for (map { unhex($_) } grep { length } @f) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v } }
+        elsif ($op eq 'run') { my $id = shift @f; print start($id, [map { unhex($_) } @f]) }
+        elsif ($op eq 'kill') { my $job = $jobs{$f[0]}; kill($f[1] + 0, $job->{pid}) if $job }
+      }
+    } elsif (my $o = $owner{fileno $fh}) {
+      drain($jobs{$o->[0]}, $o->[1]);
+    }
+  }
+  reap();
+}
+`
+
+/** How a command handed to the helper ended. */
+export type HelperReply =
+  | { readonly _tag: "Exit"; readonly code: number; readonly signal: number; readonly stdout: string; readonly stderr: string }
+  | { readonly _tag: "ExecFailed"; readonly errno: number; readonly message: string }
+  | { readonly _tag: "Lost"; readonly detail: string }
+
+const hex = (s: string): string => Buffer.from(s, "utf8").toString("hex")
+const unhex = (s: string | undefined): string => Buffer.from(s ?? "", "hex").toString("utf8")
+
+/** The first executable `name` on PATH, as execvp would find it. */
+const onPath = (name: string): string | undefined => {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (dir === "") continue
+    const p = path.join(dir, name)
+    try {
+      fs.accessSync(p, fs.constants.X_OK)
+      return p
+    } catch {
+      // next
+    }
+  }
+  return undefined
+}
+
+class Helper {
+  private readonly proc: ChildProcess
+  private readonly pending = new Map<number, (r: HelperReply) => void>()
+  private next = 0
+  private sentEnv: string | undefined
+  private input = ""
+  private gone = false
+  private readonly onGone: () => void
+
+  constructor(perl: string, onGone: () => void) {
+    this.onGone = onGone
+    this.proc = spawn(perl, ["-e", SCRIPT], { stdio: ["pipe", "pipe", "inherit"] })
+    this.proc.on("error", (e) => this.lose(`the spawn helper failed: ${e.message}`))
+    this.proc.on("exit", (code, signal) => this.lose(`the spawn helper exited (${signal ?? `code ${code}`})`))
+    this.proc.stdin?.on("error", () => {})
+    this.proc.stdout?.setEncoding("utf8")
+    this.proc.stdout?.on("data", (d: string) => this.read(d))
+    // Never what keeps the plugin alive: a running command's own timer does that.
+    this.proc.unref()
+    ;(this.proc.stdin as unknown as { unref?: () => void } | null)?.unref?.()
+    ;(this.proc.stdout as unknown as { unref?: () => void } | null)?.unref?.()
+  }
+
+  /** Starts `argv` with `env`; `reply` is called once, when it has ended. Returns its id for kill. */
+  run(argv: ReadonlyArray<string>, env: string, reply: (r: HelperReply) => void): number {
+    const id = this.next++
+    if (this.gone) {
+      reply({ _tag: "Lost", detail: "the spawn helper is gone" })
+      return id
+    }
+    this.pending.set(id, reply)
+    const lines = (env === this.sentEnv ? "" : `env ${env}\n`) + `run ${id} ${argv.map(hex).join(" ")}\n`
+    this.sentEnv = env
+    this.proc.stdin?.write(lines)
+    return id
+  }
+
+  kill(id: number, signal: number): void {
+    if (!this.gone && this.pending.has(id)) this.proc.stdin?.write(`kill ${id} ${signal}\n`)
+  }
+
+  private read(data: string): void {
+    this.input += data
+    let nl: number
+    while ((nl = this.input.indexOf("\n")) >= 0) {
+      const f = this.input.slice(0, nl).split(" ")
+      this.input = this.input.slice(nl + 1)
+      const id = Number(f[1])
+      const reply = this.pending.get(id)
+      if (reply === undefined) continue
+      this.pending.delete(id)
+      if (f[0] === "exit") {
+        reply({ _tag: "Exit", code: Number(f[2]), signal: Number(f[3]), stdout: unhex(f[4]), stderr: unhex(f[5]) })
+      } else {
+        reply({ _tag: "ExecFailed", errno: Number(f[2]), message: unhex(f[3]) })
+      }
+    }
+  }
+
+  private lose(detail: string): void {
+    if (this.gone) return
+    this.gone = true
+    this.onGone()
+    const waiting = [...this.pending.values()]
+    this.pending.clear()
+    for (const reply of waiting) reply({ _tag: "Lost", detail })
+  }
+}
+
+/** After this many helpers have died, the process spawns its commands itself. */
+const MAX_LOSSES = 3
+let current: Helper | undefined
+let losses = 0
+
+/**
+ * The helper, started on first use; undefined when commands should be spawned directly: perl is
+ * not on PATH, the helper has died MAX_LOSSES times, or RDS_CSI_SPAWN=direct.
+ */
+export const spawnHelper = (): Helper | undefined => {
+  if (current !== undefined) return current
+  if (losses >= MAX_LOSSES || process.env.RDS_CSI_SPAWN === "direct") return undefined
+  const perl = onPath("perl")
+  if (perl === undefined) return undefined
+  const helper: Helper = new Helper(perl, () => {
+    losses++
+    if (current === helper) current = undefined
+  })
+  current = helper
+  return current
+}
+
+export type { Helper }
+
+/** The environment line the helper gets: this process's environment with `extra` on top. */
+export const envLine = (extra: Readonly<Record<string, string>>): string =>
+  Object.entries({ ...process.env, ...extra }).filter(([, v]) => v !== undefined).map(([k, v]) => hex(`${k}=${v}`)).join(" ")
