@@ -43,8 +43,9 @@ export const runCommand = (
   timeout: Duration.Duration
 ): Effect.Effect<CommandOutput, RunFailure> =>
   Effect.suspend(() => {
+    // The first call starts the helper; calls before it answers (nvme version at start-up) do not wait for it.
     const helper = spawnHelper()
-    return helper === undefined ? runDirect(command, args, timeout) : runThrough(helper, command, args, timeout)
+    return helper?.ready === true ? runThrough(helper, command, args, timeout) : runDirect(command, args, timeout)
   })
 
 const signalName = (n: number): string => Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`

@@ -8,6 +8,7 @@
  * line and reads one back (bench/README.md, issue 12).
  *
  * The protocol is lines of space-separated hex fields (so any byte but NUL passes):
+ *   ← `ready`                         once, when it has started
  *   → `env <hex K=V>...`             the environment for the commands that follow
  *   → `run <id> <hex argv>...`        fork, exec (PATH searched), stdin /dev/null, pipes for 1 and 2
  *   → `kill <id> <signal number>`     signal a running command
@@ -24,13 +25,13 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
+// No modules, not even strict: perl starts in ~2 ms then (POSIX and IO::Select cost ten times
+// that, most of a second under the VM's emulation). WNOHANG is 1 on Linux.
 const SCRIPT = String.raw`
-use strict; use POSIX (); use IO::Select; use Fcntl;
 $| = 1; $SIG{PIPE} = 'IGNORE'; $SIG{CHLD} = sub {};
-my $sel = IO::Select->new(\*STDIN); my $buf = ''; my $eof = 0;
-my (%jobs, %owner);
-sub unhex { pack('H*', $_[0]) }
-sub fail { my ($id, $what) = @_; return "error $id " . ($! + 0) . " " . unpack('H*', "$what: $!") . "\n" }
+my ($buf, $eof, %jobs, %owner, %fhs) = ('', 0);
+sub hx { unpack('H*', $_[0]) }
+sub fail { my ($id, $what) = @_; return "error $id " . ($! + 0) . " " . hx("$what: $!") . "\n" }
 sub start {
   my ($id, $argv) = @_;
   pipe(my $or, my $ow) or return fail($id, 'pipe');
@@ -42,60 +43,52 @@ sub start {
     close $or; close $er; close $xr;
     open(STDIN, '<', '/dev/null'); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
     $SIG{CHLD} = 'DEFAULT'; $SIG{PIPE} = 'DEFAULT';
-    { no warnings; exec { $argv->[0] } @$argv; }
-    syswrite $xw, ($! + 0) . " $!"; POSIX::_exit(127);
+    exec { $argv->[0] } @$argv;
+    syswrite $xw, ($! + 0) . " $!"; exit 127;
   }
   close $ow; close $ew; close $xw;
   my $got = ''; while (sysread($xr, my $c, 512)) { $got .= $c } close $xr;
   if ($got ne '') {
     waitpid($pid, 0); close $or; close $er;
-    my ($n, $m) = split / /, $got, 2; return "error $id $n " . unpack('H*', $m) . "\n";
+    my ($n, $m) = split / /, $got, 2; return "error $id $n " . hx($m) . "\n";
   }
-  my $job = { pid => $pid, o => '', e => '', fh => { o => $or, e => $er } };
-  for my $k ('o', 'e') {
-    my $fh = $job->{fh}{$k}; fcntl($fh, F_SETFL, fcntl($fh, F_GETFL, 0) | O_NONBLOCK);
-    $sel->add($fh); $owner{fileno $fh} = [$id, $k];
-  }
+  my $job = { pid => $pid, o => '', e => '', fd => {} };
+  for (['o', $or], ['e', $er]) { my ($k, $fh) = @$_; $job->{fd}{$k} = fileno $fh; $fhs{fileno $fh} = $fh; $owner{fileno $fh} = [$id, $k] }
   $jobs{$id} = $job; return '';
 }
-sub drain {
-  my ($job, $k) = @_; my $fh = $job->{fh}{$k}; return unless $fh;
-  while (1) {
-    my $n = sysread($fh, my $c, 65536);
-    return if !defined $n;
-    if ($n == 0) { $sel->remove($fh); delete $owner{fileno $fh}; close $fh; delete $job->{fh}{$k}; return }
-    $job->{$k} .= $c;
-  }
+sub readable { my $r = ''; vec($r, $_[0], 1) = 1; return select($r, undef, undef, 0) > 0 }
+sub gone { my $fd = shift; close $fhs{$fd}; delete $fhs{$fd}; my $o = delete $owner{$fd}; delete $jobs{$o->[0]}{fd}{$o->[1]} if $jobs{$o->[0]} }
+sub take {
+  my ($fd, $all) = @_; my $o = $owner{$fd}; my $job = $jobs{$o->[0]};
+  do { my $n = sysread($fhs{$fd}, my $c, 65536); if (!$n) { gone($fd); return } $job->{$o->[1]} .= $c } while ($all && readable($fd));
 }
 sub reap {
   for my $id (keys %jobs) {
     my $job = $jobs{$id};
-    next unless waitpid($job->{pid}, POSIX::WNOHANG()) == $job->{pid};
+    next unless waitpid($job->{pid}, 1) == $job->{pid};
     my $st = $?;
-    for my $k ('o', 'e') {
-      drain($job, $k); my $fh = $job->{fh}{$k};
-      if ($fh) { $sel->remove($fh); delete $owner{fileno $fh}; close $fh }
-    }
+    # All it wrote is in its pipes now; a grandchild holding them does not keep it waiting.
+    for my $fd (values %{$job->{fd}}) { take($fd, 1) if readable($fd); gone($fd) if $fhs{$fd} }
     my ($code, $sig) = ($st & 127) ? (-1, $st & 127) : ($st >> 8, 0);
-    print "exit $id $code $sig " . unpack('H*', $job->{o}) . " " . unpack('H*', $job->{e}) . "\n";
+    print "exit $id $code $sig " . hx($job->{o}) . " " . hx($job->{e}) . "\n";
     delete $jobs{$id};
   }
 }
+print "ready\n";
 while (!$eof || %jobs) {
-  for my $fh ($sel->can_read(%jobs ? 0.05 : undef)) {
-    if (fileno($fh) == fileno(STDIN)) {
+  my $want = ''; vec($want, 0, 1) = 1 unless $eof; vec($want, $_, 1) = 1 for keys %fhs;
+  if (select(my $r = $want, undef, undef, %jobs ? 0.05 : undef) > 0) {
+    if (!$eof && vec($r, 0, 1)) {
       my $n = sysread(STDIN, my $c, 65536);
-      if (!$n) { $eof = 1; $sel->remove(\*STDIN); next }
-      $buf .= $c;
+      if (!$n) { $eof = 1 } else { $buf .= $c }
       while ($buf =~ s/^([^\n]*)\n//) {
         my @f = split / /, $1, -1; my $op = shift @f;
-        if ($op eq 'env') { %ENV = (); for (map { unhex($_) } grep { length } @f) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v } }
-        elsif ($op eq 'run') { my $id = shift @f; print start($id, [map { unhex($_) } @f]) }
+        if ($op eq 'env') { %ENV = (); for (map { pack('H*', $_) } grep { length } @f) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v } }
+        elsif ($op eq 'run') { my $id = shift @f; print start($id, [map { pack('H*', $_) } @f]) }
         elsif ($op eq 'kill') { my $job = $jobs{$f[0]}; kill($f[1] + 0, $job->{pid}) if $job }
       }
-    } elsif (my $o = $owner{fileno $fh}) {
-      drain($jobs{$o->[0]}, $o->[1]);
     }
+    for my $fd (keys %fhs) { take($fd, 0) if $fhs{$fd} && vec($r, $fd, 1) }
   }
   reap();
 }
@@ -132,6 +125,8 @@ class Helper {
   private sentEnv: string | undefined
   private input = ""
   private gone = false
+  /** It has started and answers: until then runCommand spawns directly rather than wait. */
+  ready = false
   private readonly onGone: () => void
 
   constructor(perl: string, onGone: () => void) {
@@ -172,6 +167,10 @@ class Helper {
     while ((nl = this.input.indexOf("\n")) >= 0) {
       const f = this.input.slice(0, nl).split(" ")
       this.input = this.input.slice(nl + 1)
+      if (f[0] === "ready") {
+        this.ready = !this.gone
+        continue
+      }
       const id = Number(f[1])
       const reply = this.pending.get(id)
       if (reply === undefined) continue
@@ -187,6 +186,7 @@ class Helper {
   private lose(detail: string): void {
     if (this.gone) return
     this.gone = true
+    this.ready = false
     this.onGone()
     const waiting = [...this.pending.values()]
     this.pending.clear()

@@ -94,21 +94,33 @@ describe.each(Object.entries(ways))("runCommand %s", (_, run) => {
     }))
 })
 
+/** The helper, once it answers (runCommand spawns directly until then). */
+const readyHelper = Effect.gen(function*() {
+  const helper = spawnHelper()
+  assert.isDefined(helper)
+  for (let i = 0; i < 250 && !helper!.ready; i++) yield* Effect.sleep(Duration.millis(20))
+  assert.isTrue(helper!.ready, "the helper answers within 5 s")
+  return helper!
+})
+
 describe("the spawn helper", () => {
-  it.live("runCommand uses it when perl is on PATH: the command's parent is not this process", () =>
+  it.live("runCommand uses it once it answers (perl is on PATH): the command's parent is not this process", () =>
     Effect.gen(function*() {
+      yield* readyHelper
       const out = yield* runCommand("sh", ["-c", "echo $PPID"], Duration.seconds(10))
       assert.notStrictEqual(Number(out.stdout.trim()), process.pid)
     }))
 
   it.live("killed under a running command: that command fails (SpawnFailed), the next one gets a new helper", () =>
     Effect.gen(function*() {
-      const helper = spawnHelper()!
+      const helper = yield* readyHelper
       const running = yield* Effect.forkChild(Effect.flip(runThrough(helper, "sleep", ["5"], Duration.seconds(10))))
       const parent = yield* runThrough(helper, "sh", ["-c", "echo $PPID"], Duration.seconds(10))
       process.kill(Number(parent.stdout.trim()), "SIGKILL")
       const e = yield* Fiber.join(running)
       assert.strictEqual(e._tag, "SpawnFailed")
+      const next = yield* readyHelper
+      assert.notStrictEqual(next, helper)
       const again = yield* runCommand("sh", ["-c", "echo $PPID"], Duration.seconds(10))
       assert.notStrictEqual(Number(again.stdout.trim()), Number(parent.stdout.trim()))
       assert.notStrictEqual(Number(again.stdout.trim()), process.pid)
