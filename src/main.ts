@@ -27,6 +27,7 @@ import { NvmeCliLive } from "./nvme/NvmeCliLive.ts"
 import { SysfsLive } from "./nvme/SysfsLive.ts"
 import * as HttpEndpoints from "./observability/HttpEndpoints.ts"
 import * as Logging from "./observability/Logging.ts"
+import { startSpawnHelper } from "./process/SpawnHelper.ts"
 import { type NodeSettings, Settings } from "./Settings.ts"
 
 /** The host: processes, files, sysfs, mounts, the stage records. */
@@ -78,13 +79,16 @@ export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flat
     yield* Effect.logInfo("rds-csi node starting").pipe(Effect.annotateLogs({ config: describeSettings(settings) }))
     yield* OrphanReconciler.run
     // The first health pass (over every staged volume: seconds of CPU on one emulated vCPU with
-    // a hundred of them) starts once the first Probe has been answered, so readiness comes
-    // first; FIRST_PASS_AFTER_MAX after ready at the latest.
+    // a hundred of them) and the spawn helper start once the first Probe has been answered, so
+    // readiness comes first; FIRST_PASS_AFTER_MAX after ready at the latest.
     const volumes = yield* NodeVolumes
     yield* volumes.firstReadiness.pipe(
       // The answer is sent after readiness returns: let it leave before the pass takes the CPU.
       Effect.andThen(Effect.sleep(PROBE_ANSWER_SETTLE)),
       Effect.timeoutOption(FIRST_PASS_AFTER_MAX),
+      // From now on commands are forked by the small spawn helper, not by this process (one
+      // more fork of it to start, which readiness did not wait behind).
+      Effect.andThen(Effect.sync(startSpawnHelper)),
       Effect.andThen(HealthMonitor.run),
       Effect.forkScoped
     )

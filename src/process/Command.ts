@@ -43,7 +43,7 @@ export const runCommand = (
   timeout: Duration.Duration
 ): Effect.Effect<CommandOutput, RunFailure> =>
   Effect.suspend(() => {
-    // The first call starts the helper; calls before it answers (nvme version at start-up) do not wait for it.
+    // Until the helper is started and answers, commands do not wait for it.
     const helper = spawnHelper()
     return helper?.ready === true ? runThrough(helper, command, args, timeout) : runDirect(command, args, timeout)
   })

@@ -198,12 +198,9 @@ class Helper {
 const MAX_LOSSES = 3
 let current: Helper | undefined
 let losses = 0
+let wanted = false
 
-/**
- * The helper, started on first use; undefined when commands should be spawned directly: perl is
- * not on PATH, the helper has died MAX_LOSSES times, or RDS_CSI_SPAWN=direct.
- */
-export const spawnHelper = (): Helper | undefined => {
+const helperNow = (): Helper | undefined => {
   if (current !== undefined) return current
   if (losses >= MAX_LOSSES || process.env.RDS_CSI_SPAWN === "direct") return undefined
   const perl = onPath("perl")
@@ -215,6 +212,20 @@ export const spawnHelper = (): Helper | undefined => {
   current = helper
   return current
 }
+
+/**
+ * Starts the helper (once; later calls return it). The node plugin calls it once its start-up is
+ * done: starting it is one more fork of this process, which readiness should not wait behind.
+ * Undefined when perl is not on PATH, the helper has died MAX_LOSSES times, or
+ * RDS_CSI_SPAWN=direct.
+ */
+export const startSpawnHelper = (): Helper | undefined => {
+  wanted = true
+  return helperNow()
+}
+
+/** The helper, if startSpawnHelper was called: started again after it died (MAX_LOSSES times). */
+export const spawnHelper = (): Helper | undefined => (wanted ? helperNow() : undefined)
 
 export type { Helper }
 

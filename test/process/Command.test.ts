@@ -10,12 +10,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { FORCE_KILL_AFTER, runCommand, runDirect, runThrough } from "../../src/process/Command.ts"
-import { spawnHelper } from "../../src/process/SpawnHelper.ts"
+import { startSpawnHelper } from "../../src/process/SpawnHelper.ts"
 
 const ways = {
   "through the spawn helper": (command: string, args: ReadonlyArray<string>, timeout: Duration.Duration) =>
     Effect.suspend(() => {
-      const helper = spawnHelper()
+      const helper = startSpawnHelper()
       assert.isDefined(helper, "perl is on PATH on every Debian: the helper must start")
       return runThrough(helper!, command, args, timeout)
     }),
@@ -96,7 +96,7 @@ describe.each(Object.entries(ways))("runCommand %s", (_, run) => {
 
 /** The helper, once it answers (runCommand spawns directly until then). */
 const readyHelper = Effect.gen(function*() {
-  const helper = spawnHelper()
+  const helper = startSpawnHelper()
   assert.isDefined(helper)
   for (let i = 0; i < 250 && !helper!.ready; i++) yield* Effect.sleep(Duration.millis(20))
   assert.isTrue(helper!.ready, "the helper answers within 5 s")
