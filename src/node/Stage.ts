@@ -14,7 +14,7 @@ import { ensureFilesystem } from "../mount/Format.ts"
 import { Mounter } from "../mount/Mounter.ts"
 import { identityOf, sameIdentity } from "../nvme/DeviceResolver.ts"
 import { NvmeTransport } from "../nvme/NvmeTransport.ts"
-import { Sysfs } from "../nvme/Sysfs.ts"
+import { type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
 import { isThisBoot, stagedThisBoot } from "./Lifecycle.ts"
@@ -264,9 +264,12 @@ export const unstage = Effect.fn("NodeVolumes.unstage")(function*(req: UnstageRe
   // monitor must not remount what kubelet is tearing down.
   if (record.unstaging !== true) yield* store.put({ ...record, unstaging: true })
   if (!block) {
-    const snapshot = yield* sysfs.snapshot
     const staging = entryAt(yield* mounter.mountinfo, req.stagingPath)
-    const deviceGone = staging !== undefined && !snapshot.namespaces.some((n) => n.devT === staging.devT)
+    const holds = (snapshot: NvmeSnapshot) => snapshot.namespaces.some((n) => n.devT === staging?.devT)
+    // Gone: no namespace has the mounted device any more. The volume's own subsystem first (a
+    // few files); every controller on the node only when it is not there (a hundred volumes
+    // are hundreds of files).
+    const deviceGone = staging !== undefined && !holds(yield* sysfs.snapshotOf(record.nqn)) && !holds(yield* sysfs.snapshot)
     yield* unmountSafely(req.stagingPath, deviceGone)
   }
   yield* releaseConnection(record)
