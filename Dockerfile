@@ -28,6 +28,8 @@ FROM node:24.21.0-bookworm-slim
 
 # nvme-cli: connect/disconnect; e2fsprogs, xfsprogs: mkfs, resize; util-linux, mount: blkid,
 # mount, umount; kmod: modprobe for `rds-csi doctor` (and nvme-tcp, with /lib/modules mounted).
+# perl-base (Essential, already in the base) runs the node plugin's spawn helper
+# (src/process/SpawnHelper.ts).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       nvme-cli e2fsprogs xfsprogs util-linux mount kmod \

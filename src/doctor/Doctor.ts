@@ -29,6 +29,7 @@ import * as KernelModule from "./KernelModule.ts"
 import * as Kubelet from "./Kubelet.ts"
 import { doctorControllerCommand } from "./Rds.ts"
 import * as MountTools from "./MountTools.ts"
+import * as SpawnHelper from "./SpawnHelper.ts"
 import * as NvmeCliVersion from "./NvmeCliVersion.ts"
 import * as StateDir from "./StateDir.ts"
 
@@ -46,6 +47,7 @@ export const runChecks = (
       yield* NvmeCliVersion.check,
       yield* HostNqn.check(options.hostNqnFile),
       yield* MountTools.check,
+      yield* SpawnHelper.check,
       ...(yield* Kubelet.check(options)),
       yield* StateDir.check(options.stateDir),
       yield* HostProc.check(options.procRoot),

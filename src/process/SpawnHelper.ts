@@ -104,7 +104,7 @@ const hex = (s: string): string => Buffer.from(s, "utf8").toString("hex")
 const unhex = (s: string | undefined): string => Buffer.from(s ?? "", "hex").toString("utf8")
 
 /** The first executable `name` on PATH, as execvp would find it. */
-const onPath = (name: string): string | undefined => {
+export const onPath = (name: string): string | undefined => {
   for (const dir of (process.env.PATH ?? "").split(":")) {
     if (dir === "") continue
     const p = path.join(dir, name)

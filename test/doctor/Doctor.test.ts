@@ -25,6 +25,7 @@ const NAMES = [
   "nvme-cli",
   "host NQN",
   "mount tools",
+  "spawn helper",
   "kubelet dir",
   "kubelet dir propagation",
   "kubelet plugin dirs",

@@ -12,6 +12,7 @@ import * as HostNqn from "../../src/doctor/HostNqn.ts"
 import * as KernelModule from "../../src/doctor/KernelModule.ts"
 import * as MountTools from "../../src/doctor/MountTools.ts"
 import * as NvmeCliVersion from "../../src/doctor/NvmeCliVersion.ts"
+import * as SpawnHelper from "../../src/doctor/SpawnHelper.ts"
 import { NvmeCliError } from "../../src/nvme/NvmeCli.ts"
 import { SysfsLive } from "../../src/nvme/SysfsLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
@@ -147,6 +148,23 @@ describe("mount tools", () => {
       assert.match(f.detail, /blkid, mkfs\.xfs, resize2fs/)
       assert.match(f.fix ?? "", /apt-get install util-linux xfsprogs e2fsprogs/)
     }).pipe(Effect.provide(testHost())))
+})
+
+describe("spawn helper", () => {
+  it.effect("perl on this host's PATH: OK naming it; none on PATH: WARN (the plugin forks itself), with the package", () =>
+    Effect.gen(function*() {
+      const found = yield* SpawnHelper.check
+      assert.strictEqual(found.status, "ok")
+      assert.match(found.detail, /\/perl: a small process forks/)
+      const saved = process.env.PATH
+      process.env.PATH = tmp()
+      const none = yield* SpawnHelper.check.pipe(Effect.ensuring(Effect.sync(() => {
+        process.env.PATH = saved
+      })))
+      assert.strictEqual(none.status, "warn")
+      assert.match(none.detail, /perl is not on PATH/)
+      assert.match(none.fix ?? "", /perl-base/)
+    }))
 })
 
 describe("host NQN", () => {

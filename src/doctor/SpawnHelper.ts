@@ -1,0 +1,20 @@
+/**
+ * Doctor check: perl for the node plugin's spawn helper (process/SpawnHelper.ts). Without it
+ * the plugin forks its commands itself: everything works, each command costs a fork of the
+ * plugin (a warning, not a failure).
+ *
+ * May import: effect, process/SpawnHelper, ./Check.ts.
+ */
+import { Effect } from "effect"
+import { onPath } from "../process/SpawnHelper.ts"
+import { type CheckResult, ok, warn } from "./Check.ts"
+
+const NAME = "spawn helper"
+
+/** Pure: the verdict from where perl was found (undefined: not on PATH). */
+export const decideHelper = (perl: string | undefined): CheckResult =>
+  perl === undefined
+    ? warn(NAME, "perl is not on PATH: the plugin forks nvme, mount and mkfs itself (works; each command then costs a fork of the ~70 MB plugin)", "apt-get install perl-base (Essential on Debian: it is normally there)")
+    : ok(NAME, `${perl}: a small process forks the plugin's commands`)
+
+export const check: Effect.Effect<CheckResult> = Effect.sync(() => decideHelper(onPath("perl"))).pipe(Effect.withSpan("Doctor.spawnHelper"))
