@@ -70,6 +70,17 @@ const timedRpc = async (what: string, rpc: () => Promise<unknown>): Promise<numb
   return ms(t)
 }
 
+/**
+ * The floor under any start-up here: a bare Node that loads what a gRPC server and the commands
+ * need (http2, child_process) and exits, timed now (the VM's load moves it: a hundred NVMe/TCP
+ * connections keep the emulated CPU busy with keep-alives).
+ */
+const nodeFloorMs = async (): Promise<number> => {
+  const t = performance.now()
+  await must(process.execPath, ["-e", "require('http2'); require('child_process')"])
+  return ms(t)
+}
+
 interface Trial { readonly trial: number; readonly plugin: Record<string, number>; readonly bare: Record<string, Record<string, number>> }
 
 const main = async () => {
@@ -77,6 +88,8 @@ const main = async () => {
 
   // ---- start-up, events off: no code cache at all; a node's first start (the code cache
   // `npm run build` made, as the image ships it); warm (a cache a start on this node left)
+  const floorQuiet: Array<number> = []
+  for (let i = 0; i < 3; i++) floorQuiet.push(await nodeFloorMs())
   const none: Array<number> = []
   const cold: Array<number> = []
   for (let i = 0; i < 3; i++) {
@@ -158,6 +171,10 @@ const main = async () => {
   const deleted = await waitFor(() => ctrlsOf(fcNqn).length === 0 ? true : undefined, 60_000, 50)
   if (deleted === undefined) throw new Error("the kernel did not delete the fault-C controller")
   await plugin.stop("SIGKILL")
+  const floorLoaded: Array<number> = []
+  for (let i = 0; i < 3; i++) floorLoaded.push(await nodeFloorMs())
+  results["nodeFloorQuietMs"] = floorQuiet
+  results["nodeFloorLoadedMs"] = floorLoaded
   await must("bash", [NVMET, "link", fcNqn])
   const restarted = await start(warmCache, true)
   const readyAt = performance.now()
