@@ -133,7 +133,8 @@ class Helper {
     this.onGone = onGone
     this.proc = spawn(perl, ["-e", SCRIPT], { stdio: ["pipe", "pipe", "inherit"] })
     this.proc.on("error", (e) => this.lose(`the spawn helper failed: ${e.message}`))
-    this.proc.on("exit", (code, signal) => this.lose(`the spawn helper exited (${signal ?? `code ${code}`})`))
+    // "close", not "exit": the replies it wrote before it ended are read first.
+    this.proc.on("close", (code, signal) => this.lose(`the spawn helper exited (${signal ?? `code ${code}`})`))
     this.proc.stdin?.on("error", () => {})
     this.proc.stdout?.setEncoding("utf8")
     this.proc.stdout?.on("data", (d: string) => this.read(d))
