@@ -81,6 +81,14 @@ const nodeFloorMs = async (): Promise<number> => {
   return ms(t)
 }
 
+/** The same VM, the plugin's own code up to its CLI: Node, the bundle's import, `rds-csi --version`. */
+const bundleVersionMs = async (cache: string): Promise<number> => {
+  const t = performance.now()
+  await must("env", [`NODE_COMPILE_CACHE=${cache}`, process.execPath, path.join(REPO, "bin/rds-csi.js"), "--version"])
+  return ms(t)
+}
+const memAvailableMiB = (): number => Math.round(Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync("/proc/meminfo", "utf8"))?.[1]) / 1024)
+
 interface Trial { readonly trial: number; readonly plugin: Record<string, number>; readonly bare: Record<string, Record<string, number>> }
 
 const main = async () => {
@@ -90,6 +98,7 @@ const main = async () => {
   // `npm run build` made, as the image ships it); warm (a cache a start on this node left)
   const floorQuiet: Array<number> = []
   for (let i = 0; i < 3; i++) floorQuiet.push(await nodeFloorMs())
+  const memQuiet = memAvailableMiB()
   const none: Array<number> = []
   const cold: Array<number> = []
   for (let i = 0; i < 3; i++) {
@@ -104,6 +113,8 @@ const main = async () => {
   }
   const warmCache = freshCache()
   await (await start(warmCache, false)).stop("SIGTERM") // fills the cache (written at exit)
+  const versionQuiet: Array<number> = []
+  for (let i = 0; i < 3; i++) versionQuiet.push(await bundleVersionMs(warmCache))
   const warm: Array<number> = []
   let rssOff = 0
   for (let i = 0; i < 3; i++) {
@@ -175,6 +186,12 @@ const main = async () => {
   for (let i = 0; i < 3; i++) floorLoaded.push(await nodeFloorMs())
   results["nodeFloorQuietMs"] = floorQuiet
   results["nodeFloorLoadedMs"] = floorLoaded
+  const versionLoaded: Array<number> = []
+  for (let i = 0; i < 3; i++) versionLoaded.push(await bundleVersionMs(warmCache))
+  results["versionQuietMs"] = versionQuiet
+  results["versionLoadedMs"] = versionLoaded
+  results["memAvailableQuietMiB"] = memQuiet
+  results["memAvailableLoadedMiB"] = memAvailableMiB()
   await must("bash", [NVMET, "link", fcNqn])
   const restarted = await start(warmCache, true)
   const readyAt = performance.now()

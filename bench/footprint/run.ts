@@ -34,6 +34,11 @@ interface Footprint {
   /** Node loading http2 + child_process and exiting: in the quiet VM, and with the volumes connected (before the restart). */
   readonly nodeFloorQuietMs: ReadonlyArray<number>
   readonly nodeFloorLoadedMs: ReadonlyArray<number>
+  /** `rds-csi --version` (Node, the bundle's import, the CLI), warm code cache: quiet, and with the volumes connected. */
+  readonly versionQuietMs: ReadonlyArray<number>
+  readonly versionLoadedMs: ReadonlyArray<number>
+  readonly memAvailableQuietMiB: number
+  readonly memAvailableLoadedMiB: number
 }
 interface Detection {
   readonly detection: ReadonlyArray<{ readonly failureMs?: number; readonly recoveryMs?: number; readonly failureSeenMs?: number }>
@@ -98,8 +103,8 @@ try {
     "| measure | plugin cold (overhead) | plugin warm, median (min–max) | bare commands, median (min–max): steps | overhead warm, median of pairs (min–max) | target |",
     "| --- | ---: | ---: | --- | ---: | ---: |",
     ...rows,
-    `| spawn → first ready Probe (events off) | ${stat(f.startupColdMs)} first start on a node (the build's code cache); ${stat(f.startupNoCacheMs)} without any | ${stat(f.startupWarmMs)} (the node's own cache) | floor: Node loading http2 + child_process, ${stat(f.nodeFloorQuietMs ?? [])} | — | ≤ 3000 ms |`,
-    `| restart with ${VOLUMES + 1} staged volumes (one in fault C), events on | — | ${f.restartReadyMs} ms to ready; that volume reconnected ${f.restartRecoveredAfterReadyMs ?? "NOT"} ms after ready | floor with the volumes connected: ${stat(f.nodeFloorLoadedMs ?? [])} | — | ≤ 3000 ms; recovery after ready |`,
+    `| spawn → first ready Probe (events off) | ${stat(f.startupColdMs)} first start on a node (the build's code cache); ${stat(f.startupNoCacheMs)} without any | ${stat(f.startupWarmMs)} (the node's own cache) | floor: Node loading http2 + child_process, ${stat(f.nodeFloorQuietMs ?? [])}; \`rds-csi --version\` ${stat(f.versionQuietMs ?? [])}; MemAvailable ${f.memAvailableQuietMiB} MiB | — | ≤ 3000 ms |`,
+    `| restart with ${VOLUMES + 1} staged volumes (one in fault C), events on | — | ${f.restartReadyMs} ms to ready; that volume reconnected ${f.restartRecoveredAfterReadyMs ?? "NOT"} ms after ready | with the volumes connected: the floor ${stat(f.nodeFloorLoadedMs ?? [])}; \`rds-csi --version\` ${stat(f.versionLoadedMs ?? [])}; MemAvailable ${f.memAvailableLoadedMiB} MiB | — | ≤ 3000 ms; recovery after ready |`,
     `| RSS idle | — | ${f.rssIdleEventsOffMiB} MiB events off, ${f.rssIdleEventsOnMiB} MiB events on | — | — | ≤ 64 MiB events on |`,
     `| RSS with ${VOLUMES} staged volumes (events on) | — | ${f.rssWithVolumesMiB} MiB | — | — | ≤ 80 MiB |`,
     `| kernel state change → Event in the API server (shipped defaults) | — | ConnectionFailure ${stat(failures)}, ConnectionRecovery ${stat(recoveries)} | — | — | ≤ 1000 ms median; ≤ 200 ms to the recorder |`,
