@@ -19,10 +19,11 @@
  * the commands it runs and exits. runCommand (Command.ts) falls back to Node's own spawn when
  * perl is not on PATH or the helper keeps dying.
  *
- * May import: node:child_process, node:fs, node:os, node:path.
+ * May import: node:child_process, node:fs, node:net, node:path.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import { Socket } from "node:net"
 import * as path from "node:path"
 
 // No modules, not even strict: perl starts in ~2 ms then (POSIX and IO::Select cost ten times
@@ -140,8 +141,7 @@ class Helper {
     this.proc.stdout?.on("data", (d: string) => this.read(d))
     // Never what keeps the plugin alive: a running command's own timer does that.
     this.proc.unref()
-    ;(this.proc.stdin as unknown as { unref?: () => void } | null)?.unref?.()
-    ;(this.proc.stdout as unknown as { unref?: () => void } | null)?.unref?.()
+    for (const pipe of [this.proc.stdin, this.proc.stdout]) if (pipe instanceof Socket) pipe.unref()
   }
 
   /** Starts `argv` with `env`; `reply` is called once, when it has ended. Returns its id for kill. */
