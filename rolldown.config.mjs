@@ -18,7 +18,8 @@ const bundled = (id) =>
   id === "lodash.camelcase" || id.startsWith("@js-sdsl/") || id.startsWith("@kubernetes/client-node")
 
 export default defineConfig({
-  input: { "rds-csi": "src/cli.ts" },
+  // The node plugin's start-up path (src/nodeEntry.ts: no CLI library) and the full command line.
+  input: { "rds-csi": "src/cli.ts", node: "src/nodeEntry.ts" },
   platform: "node",
   external: notLazy((id, _importer, isResolved) => !isResolved && !id.startsWith(".") && !id.startsWith("/") && !id.startsWith("node:") && !bundled(id)),
   plugins: [lazyExternals()],

@@ -48,9 +48,16 @@ if (useBundle && existsSync(new URL("src", root))) {
 // run). NODE_COMPILE_CACHE, when set, wins, and is seeded the same way when it holds no file yet.
 const seed = (dir, shipped) => {
   try {
-    // Node has already made its versioned subdirectory when NODE_COMPILE_CACHE is set: "empty" = no file yet.
-    const files = existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0
-    if (existsSync(shipped) && files === 0) cpSync(shipped, dir, { recursive: true })
+    // Node has already made its versioned subdirectory when NODE_COMPILE_CACHE is set: "empty" =
+    // no file in it yet (two short listings, not a recursive walk: this runs on every start).
+    const empty = !existsSync(dir) || readdirSync(dir).every((sub) => {
+      try {
+        return readdirSync(`${dir}/${sub}`).length === 0
+      } catch {
+        return false // a file: not empty
+      }
+    })
+    if (empty && existsSync(shipped)) cpSync(shipped, dir, { recursive: true })
   } catch {
     // a read-only or missing directory: start without the seed
   }
@@ -74,5 +81,9 @@ if (useBundle) {
     enableCompileCache(tmp)
   }
 }
-const { runCli } = await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)
-runCli()
+// `rds-csi node` with a plain command line (what the DaemonSet gives) starts without the CLI
+// library and the other commands (src/nodeEntry.ts); any other line, or one it does not take
+// (help, a mistake), goes to the full CLI.
+const fast = process.argv[2] === "node" &&
+  (await import(useBundle ? new URL("dist/node.mjs", root).href : new URL("src/nodeEntry.ts", root).href)).runNodeFast(process.argv.slice(3))
+if (!fast) (await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)).runCli()

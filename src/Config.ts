@@ -1,117 +1,16 @@
 /**
- * Configuration of the node plugin: every flag, its environment variable, its default and what
- * it is for, in one place; and the validation that turns them into NodeSettings (SPEC §5).
- * Precedence: flag, then environment variable, then default.
+ * Configuration of the node plugin: the validation that turns the parsed options (NodeOptions.ts:
+ * every flag, its environment variable, its default and what it is for) into NodeSettings
+ * (SPEC §5), and the value parsers the controller's flags share.
  *
- * May import: domain, Settings.
+ * May import: domain, NodeOptions, Settings.
  */
-import { Config, Duration, Option, Result } from "effect"
-import { Flag } from "effect/cli"
+import { Duration, Option, Result } from "effect"
 import * as Path from "node:path"
 import { InvalidArgument } from "./domain/Errors.ts"
 import { nodeId, nqn, optionSafe } from "./domain/Ids.ts"
+import type { Parsed } from "./NodeOptions.ts"
 import { DEFAULTS, type NodeSettings } from "./Settings.ts"
-
-export const described = (description: string, env: string, fallback?: string) =>
-  `${description} Env: ${env}.${fallback === undefined ? "" : ` Default: ${fallback}.`}`
-
-export const text = (name: string, env: string, description: string, fallback: string) =>
-  Flag.String(name).pipe(
-    Flag.withDescription(described(description, env, fallback)),
-    Flag.withFallbackConfig(Config.String(env)),
-    Flag.withDefault(fallback)
-  )
-
-export const optionalText = (name: string, env: string, description: string) =>
-  Flag.String(name).pipe(
-    Flag.withDescription(described(description, env, "unset")),
-    Flag.withFallbackConfig(Config.String(env)),
-    Flag.optional
-  )
-
-export const flag = (name: string, env: string, description: string, fallback: boolean) =>
-  Flag.Boolean(name).pipe(
-    Flag.withDescription(described(description, env, String(fallback))),
-    Flag.withFallbackConfig(Config.Boolean(env)),
-    Flag.withDefault(fallback)
-  )
-
-const fmt = (d: Duration.Duration) => Duration.format(d)
-
-/** The flags of `rds-csi node`. */
-export const nodeFlags = {
-  endpoint: Flag.String("endpoint").pipe(
-    Flag.withDescription(described("CSI endpoint kubelet connects to, unix:///path/csi.sock.", "CSI_ENDPOINT")),
-    Flag.withFallbackConfig(Config.String("CSI_ENDPOINT"))
-  ),
-  nodeId: Flag.String("node-id").pipe(
-    Flag.withDescription(described("This node's name in Kubernetes (NodeGetInfo node_id; Node events).", "NODE_ID")),
-    Flag.withFallbackConfig(Config.String("NODE_ID"))
-  ),
-  driverName: text("driver-name", "DRIVER_NAME", "CSI driver name reported by GetPluginInfo.", DEFAULTS.driverName),
-  stateDir: text("state-dir", "STATE_DIR", "Directory for the per-volume stage records (survive restarts).", DEFAULTS.stateDir),
-  allowedPathRoots: Flag.String("allowed-path-root").pipe(
-    Flag.withDescription(described(
-      "Directory under which staging and target paths must lie; repeat for several (env: comma-separated).",
-      "ALLOWED_PATH_ROOTS",
-      DEFAULTS.allowedPathRoots.join(",")
-    )),
-    Flag.atLeast(0)
-  ),
-  managedNqnPrefix: optionalText(
-    "managed-nqn-prefix",
-    "MANAGED_NQN_PREFIX",
-    "NQN prefix of the connections this plugin manages: only these are staged, disconnected or cleaned as orphans; unset turns orphan cleanup off."
-  ),
-  kubeconfig: optionalText("kubeconfig", "KUBECONFIG", "Kubeconfig file for the API server; unset means in-cluster configuration."),
-  events: flag("events", "EVENTS", "Post Kubernetes Events on PVCs and the Node.", DEFAULTS.events),
-  metricsAddress: optionalText("metrics-address", "METRICS_ADDRESS", "HOST:PORT for /metrics, /healthz and /readyz; unset disables the HTTP endpoint."),
-  healthInterval: text("health-interval", "HEALTH_INTERVAL", "How often the health monitor reads each staged volume's state.", fmt(DEFAULTS.healthInterval)),
-  stateWatchInterval: text(
-    "state-watch-interval",
-    "STATE_WATCH_INTERVAL",
-    "How often the health monitor re-reads the state of the staged volumes' NVMe controllers between its full passes (a change triggers a pass at once); 0 turns this off.",
-    fmt(DEFAULTS.stateWatchInterval)
-  ),
-  orphanInterval: text("orphan-interval", "ORPHAN_INTERVAL", "How often the orphan reconciler looks for unused managed connections.", fmt(DEFAULTS.orphanInterval)),
-  orphanDryRun: flag("orphan-dry-run", "ORPHAN_DRY_RUN", "Report orphan connections without disconnecting them.", false),
-  restartPodsOnRecovery: flag(
-    "restart-pods-on-recovery",
-    "RESTART_PODS_ON_RECOVERY",
-    "After a stale-mount recovery, delete the controller-owned pods that still hold the old mount (private mount propagation) so they come back on the recovered volume. Off: a Warning event on each such pod says so.",
-    false
-  ),
-  sysfsRoot: text("sysfs-root", "SYSFS_ROOT", "Where the host's sysfs is mounted.", DEFAULTS.sysfsRoot),
-  procRoot: text("proc-root", "PROC_ROOT", "Where the host's /proc is mounted (in-use checks need the host's PID namespace).", DEFAULTS.procRoot),
-  hostNqn: optionalText("host-nqn", "HOST_NQN", "Host NQN for nvme connect; unset lets nvme-cli use /etc/nvme/hostnqn."),
-  hostId: optionalText("host-id", "HOST_ID", "Host ID for nvme connect; unset lets nvme-cli use /etc/nvme/hostid."),
-  maxVolumesPerNode: Flag.Int("max-volumes-per-node").pipe(
-    Flag.withDescription(described("NodeGetInfo max_volumes_per_node; 0 = no limit.", "MAX_VOLUMES_PER_NODE", "0")),
-    Flag.withFallbackConfig(Config.Int("MAX_VOLUMES_PER_NODE")),
-    Flag.withDefault(DEFAULTS.maxVolumesPerNode)
-  ),
-  connectTimeout: text("connect-timeout", "CONNECT_TIMEOUT", "Time NodeStage may spend connecting, all attempts together.", fmt(DEFAULTS.connectTimeout)),
-  connectAttempts: Flag.Int("connect-attempts").pipe(
-    Flag.withDescription(described("nvme connect attempts per NodeStage (exponential backoff with jitter).", "CONNECT_ATTEMPTS", String(DEFAULTS.connectAttempts))),
-    Flag.withFallbackConfig(Config.Int("CONNECT_ATTEMPTS")),
-    Flag.withDefault(DEFAULTS.connectAttempts)
-  ),
-  recoveryConcurrency: Flag.Int("recovery-concurrency").pipe(
-    Flag.withDescription(described(
-      "Stale-mount recoveries the health monitor runs at once (an outage of a whole target recovers its volumes in parallel).",
-      "RECOVERY_CONCURRENCY",
-      String(DEFAULTS.recoveryConcurrency)
-    )),
-    Flag.withFallbackConfig(Config.Int("RECOVERY_CONCURRENCY")),
-    Flag.withDefault(DEFAULTS.recoveryConcurrency)
-  ),
-  commandTimeout: text("command-timeout", "COMMAND_TIMEOUT", "Timeout of each nvme-cli and mount tool call (mkfs gets four times as much).", fmt(DEFAULTS.commandTimeout))
-} as const
-
-type FlagValue<F> = F extends Flag.Flag<infer A> ? A : never
-type Flags = { readonly [K in keyof typeof nodeFlags]: FlagValue<(typeof nodeFlags)[K]> }
-// --state-watch-interval may be absent: callers built before it existed (and their tests) get the default.
-type Parsed = Flags
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const

@@ -5,18 +5,17 @@
  *
  * May import: everything (this is an entry point).
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Effect, Exit, Result, Runtime } from "effect"
+import { Effect, Result } from "effect"
 import { Command } from "effect/cli"
-import { readFileSync } from "node:fs"
-import { nodeFlags, toSettings } from "./Config.ts"
+import { nodeFlags } from "./CliFlags.ts"
+import { toSettings } from "./Config.ts"
 import { controllerFlags, toControllerSettings } from "./controller/ControllerFlags.ts"
 import { doctorCommand } from "./doctor/Doctor.ts"
 import { emulatorCommand } from "./emulator/Command.ts"
 import { runNode } from "./main.ts"
-
-const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version
+import { runMain } from "./RunMain.ts"
+import { VERSION } from "./Version.ts"
 
 const node = Command.make("node", nodeFlags, (parsed) =>
   Effect.gen(function*() {
@@ -54,19 +53,8 @@ export const cli = Command.make("rds-csi").pipe(
   Command.withSubcommands([node, controller, doctorCommand(VERSION), emulatorCommand])
 )
 
-/**
- * Exit codes: a stop by SIGTERM/SIGINT after the graceful shutdown is a clean exit (0, as the
- * DaemonSet's rolling update expects), an exit code a command chose is kept (2 for bad flags,
- * 1 for doctor's failures or a fatal error), anything else is 1.
- */
-const teardown: Runtime.Teardown = (exit, onExit) => {
-  const chosen = Number(process.exitCode ?? 0)
-  if (chosen !== 0) return onExit(chosen)
-  onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
-}
-
 /** Runs the command line in this process (exits when done; SIGTERM/SIGINT interrupt gracefully). */
 export const runCli = (): void =>
-  Command.run(cli, { version: VERSION }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown }))
+  runMain(Command.run(cli, { version: VERSION }).pipe(Effect.provide(NodeServices.layer)))
 
 if (import.meta.main) runCli()

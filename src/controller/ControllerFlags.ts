@@ -3,11 +3,12 @@
  * what it is for, and the validation into ControllerSettings. Every error names the flag and the
  * rule. Precedence: flag, then environment variable, then default.
  *
- * May import: Config (flag helpers), domain, rds/Commands, controller/ControllerSettings.
+ * May import: CliFlags (flag helpers), Config (value parsers), domain, rds/Commands, controller/ControllerSettings.
  */
 import { Config, Duration, Result } from "effect"
 import { Flag } from "effect/cli"
-import { absoluteDir, described, flag, optional, optionalText, parseDuration, text } from "../Config.ts"
+import { described, flag, optionalText, text } from "../CliFlags.ts"
+import { absoluteDir, optional, parseDuration } from "../Config.ts"
 import { InvalidArgument } from "../domain/Errors.ts"
 import { nqn } from "../domain/Ids.ts"
 import { targetAddress } from "../domain/Target.ts"

@@ -4,13 +4,13 @@
  * plugin's own live layers (NvmeCli, Sysfs, Mounter, KubeClient), so it sees what the plugin
  * would see. Exit code 1 when any required check fails, 0 otherwise (warnings included).
  *
- * May import: domain, nvme, mount, kube (the client-node layer only lazily), process, Config,
+ * May import: domain, nvme, mount, kube (the client-node layer only lazily), process, CliFlags,
  * Settings, ./*.
  */
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as os from "node:os"
-import { nodeFlags } from "../Config.ts"
+import { nodeFlags } from "../CliFlags.ts"
 import type { NodeId } from "../domain/Ids.ts"
 import type { KubeClient, KubeError } from "../kube/KubeClient.ts"
 import type { Mounter } from "../mount/Mounter.ts"

@@ -1,0 +1,25 @@
+/**
+ * The start-up path of `rds-csi node` (bin/rds-csi.js takes it for `rds-csi node …`): the plain
+ * command line read by NodeArgs.ts, validated by Config.ts, and the plugin run, without loading
+ * the CLI library or the other commands (issue 12: start-up under a second of their cost on
+ * every restart). A line it does not take (help, a mistake, anything unusual) goes to the full
+ * CLI, which reads, explains or rejects it exactly as before.
+ *
+ * May import: NodeArgs, Config, main, RunMain, Version.
+ */
+import { Result } from "effect"
+import { toSettings } from "./Config.ts"
+import { runNode } from "./main.ts"
+import { parseNodeArgs } from "./NodeArgs.ts"
+import { runMain } from "./RunMain.ts"
+import { VERSION } from "./Version.ts"
+
+/** Runs the node plugin when `argv` (after `node`) is a plain, valid line and answers true; false = the full CLI's turn. */
+export const runNodeFast = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>> = process.env): boolean => {
+  const parsed = parseNodeArgs(argv, env)
+  if (parsed === undefined) return false
+  const settings = toSettings(parsed, VERSION, env)
+  if (Result.isFailure(settings)) return false
+  runMain(runNode(settings.success))
+  return true
+}
