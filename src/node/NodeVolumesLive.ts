@@ -4,7 +4,7 @@
  *
  * May import: domain, nvme, mount, kube (EventPoster contract), node, Settings.
  */
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Result } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Layer, Option } from "effect"
 import { EventPoster } from "../kube/EventPoster.ts"
 import { Mounter } from "../mount/Mounter.ts"
 import { NvmeCli } from "../nvme/NvmeCli.ts"
@@ -33,10 +33,7 @@ export const NodeVolumesLive: Layer.Layer<
     const locks = yield* VolumeLocks
     const cli = yield* NvmeCli
     let nvmeAnswered = false
-    // nvme-cli is first asked now, in the background, while the plugin is still starting (and
-    // smaller to fork): the first Probe (kubelet's registration, the readiness wait) then finds
-    // the answer instead of starting a process (most of a second under emulation).
-    let early: Fiber.Fiber<Result.Result<string, { readonly message: string }>> | undefined = yield* Effect.forkScoped(Effect.result(cli.version))
+    let firstAnswered = false
     const sysfs = yield* Sysfs
     const mounter = yield* Mounter
     const answered = yield* Deferred.make<void>()
@@ -73,11 +70,14 @@ export const NodeVolumesLive: Layer.Layer<
       stats: (req) => measured("stats", req.volumeId, stats(req)),
       readiness: Effect.gen(function*() {
         const problems: Array<string> = []
-        // nvme-cli answered once: later Probes (the liveness probe asks every few seconds) do
-        // not fork a process from this one again; the tools on PATH are still checked each time.
-        if (!nvmeAnswered) {
-          const version = early !== undefined ? yield* Fiber.join(early) : yield* Effect.result(cli.version)
-          early = undefined
+        // The first Probe (the readiness wait, kubelet's registration) finds nvme on PATH without
+        // starting it: a process started while the plugin starts costs most of a second under
+        // emulation. The next Probes run `nvme version` until it has answered once (through the
+        // spawn helper by then); a failure makes them not ready. The tools on PATH are checked each time.
+        if (!firstAnswered) {
+          if (!(yield* cli.installed)) problems.push("nvme-cli: nvme is not on PATH")
+        } else if (!nvmeAnswered) {
+          const version = yield* Effect.result(cli.version)
           if (version._tag === "Failure") problems.push(`nvme-cli: ${version.failure.message}`)
           else nvmeAnswered = true
         }
@@ -91,7 +91,14 @@ export const NodeVolumesLive: Layer.Layer<
         return { ready, problems }
       }).pipe(
         // Only an answer counts: a Probe its caller gave up on (its deadline) is interrupted before this.
-        Effect.tap(() => Deferred.succeed(answered, undefined))
+        Effect.tap(() =>
+          Effect.andThen(
+            Effect.sync(() => {
+              firstAnswered = true
+            }),
+            Deferred.succeed(answered, undefined)
+          )
+        )
       ),
       firstReadiness: Deferred.await(answered)
     })

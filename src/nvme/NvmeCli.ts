@@ -48,4 +48,6 @@ export class NvmeCli extends Context.Service<NvmeCli, {
   readonly listSubsystems: Effect.Effect<ReadonlyArray<SubsystemListing>, NvmeCliError>
   /** `nvme version`: the first line, e.g. `nvme version 2.3`. */
   readonly version: Effect.Effect<string, NvmeCliError>
+  /** Whether `nvme` is there to run (found on PATH), without starting it: the first Probe's check. */
+  readonly installed: Effect.Effect<boolean>
 }>()("rds-csi/nvme/NvmeCli") {}

@@ -10,6 +10,7 @@
 import { Duration, Effect, Layer, Result, Schema } from "effect"
 import type { Nqn } from "../domain/Ids.ts"
 import { type CommandOutput, FORCE_KILL_AFTER, runCommand, tail } from "../process/Command.ts"
+import { onPath } from "../process/SpawnHelper.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectArgs, NvmeCli, NvmeCliError, type SubsystemListing } from "./NvmeCli.ts"
 
@@ -197,7 +198,9 @@ export const NvmeCliLive: Layer.Layer<NvmeCli, never, Settings> = Layer.effect(
       return v
     }).pipe(Effect.withSpan("NvmeCli.version"))
 
-    return NvmeCli.of({ connect, disconnect, disconnectController, listSubsystems, version })
+    const installed = Effect.sync(() => onPath("nvme") !== undefined)
+
+    return NvmeCli.of({ connect, disconnect, disconnectController, listSubsystems, version, installed })
   })
 )
 

@@ -93,8 +93,13 @@ export interface KernelModelShape {
   readonly setHolders: (path: string, pids: ReadonlyArray<number>) => Effect.Effect<void>
   /** Fixed statfs figures for a mount point; undefined returns to figures computed from content. */
   readonly setStatfs: (mountPoint: string, stats: FsStats | undefined) => Effect.Effect<void>
-  /** Host capabilities the readiness probe checks: fabrics module, nvme-cli version, mount tools. */
-  readonly setHost: (host: { readonly fabricsAvailable?: boolean; readonly nvmeVersion?: string; readonly missingTools?: ReadonlyArray<string> }) => Effect.Effect<void>
+  /** Host capabilities the readiness probe checks: fabrics module, nvme-cli (installed, its version), mount tools. */
+  readonly setHost: (host: {
+    readonly fabricsAvailable?: boolean
+    readonly nvmeInstalled?: boolean
+    readonly nvmeVersion?: string
+    readonly missingTools?: ReadonlyArray<string>
+  }) => Effect.Effect<void>
   /** Everything, copied: portals, namespaces, subsystems, controllers, devices, mounts, paths. */
   /**
    * A container (process `pid` of pod `podUid`) starts with a PRIVATE copy of the mount at
@@ -184,6 +189,7 @@ export const makeKernelModel = (options: KernelOptions): KernelModelShape => {
       Effect.sync(() => {
         if (host.fabricsAvailable !== undefined) s.fabricsAvailable = host.fabricsAvailable
         if (host.nvmeVersion !== undefined) s.nvmeVersion = host.nvmeVersion
+        if (host.nvmeInstalled !== undefined) s.nvmeInstalled = host.nvmeInstalled
         if (host.missingTools !== undefined) s.missingTools = host.missingTools
       }),
     startContainer: (pid, podUid, hostPath) =>

@@ -147,6 +147,8 @@ export class KernelState {
   /** /proc/sys/kernel/random/boot_id; a reboot (KernelModel.reboot) changes it. */
   bootId = "00000000-0000-4000-8000-b0070000001"
   nvmeVersion = "nvme version 2.3"
+  /** `nvme` is on PATH (NvmeCli.installed); false = not installed at all. */
+  nvmeInstalled = true
   missingTools: ReadonlyArray<string> = []
   private uuidCounter = 0
 

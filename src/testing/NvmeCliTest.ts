@@ -78,6 +78,8 @@ export const layer: Layer.Layer<NvmeCli, never, KernelModel> = Layer.effect(
       Effect.withSpan("NvmeCli.version")
     )
 
-    return NvmeCli.of({ connect, disconnect, disconnectController, listSubsystems, version })
+    const installed = k.syscall((s) => s.nvmeInstalled).pipe(Effect.orDie)
+
+    return NvmeCli.of({ connect, disconnect, disconnectController, listSubsystems, version, installed })
   })
 )

@@ -37,6 +37,28 @@ describe("NodeVolumes on the in-memory kernel", () => {
       yield* volumes.firstReadiness
     })))
 
+  it.effect("the first Probe finds nvme on PATH without running it; the next ones run `nvme version` until it answers once", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* k.failNvme("version", { reason: "Failed", detail: "nvme: error while loading shared libraries" }, 1)
+      assert.deepStrictEqual(yield* volumes.readiness, { ready: true, problems: [] }, "installed is enough for the first Probe")
+      const second = yield* volumes.readiness
+      assert.isFalse(second.ready, "the version check runs from the second Probe on")
+      assert.match(second.problems.join("; "), /^nvme-cli: .*shared libraries/)
+      assert.isTrue((yield* volumes.readiness).ready, "it answers now")
+      yield* k.failNvme("version", { reason: "Failed", detail: "not asked again" }, 1)
+      assert.isTrue((yield* volumes.readiness).ready, "answered once: not run again")
+    })))
+
+  it.effect("nvme not installed: the first Probe already says so", () =>
+    run(Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const k = yield* KernelModel
+      yield* k.setHost({ nvmeInstalled: false })
+      assert.deepStrictEqual(yield* volumes.readiness, { ready: false, problems: ["nvme-cli: nvme is not on PATH"] })
+    })))
+
   it.effect("stage formats an empty device once, publish binds it, data survives unstage and restage", () =>
     run(Effect.gen(function*() {
       const volumes = yield* NodeVolumes
