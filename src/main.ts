@@ -7,7 +7,6 @@
  *
  * May import: everything.
  */
-import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Duration, Effect, Layer, Option, References, Result } from "effect"
 import * as Fs from "node:fs/promises"
 import { nqn } from "./domain/Ids.ts"
@@ -30,10 +29,11 @@ import * as Logging from "./observability/Logging.ts"
 import { startSpawnHelper } from "./process/SpawnHelper.ts"
 import { type NodeSettings, Settings } from "./Settings.ts"
 
-/** The host: processes, files, sysfs, mounts, the stage records. */
-const hostLayer = Layer.mergeAll(NvmeCliLive, SysfsLive, MounterLive, StageStoreLive).pipe(
-  Layer.provide(NodeServices.layer)
-)
+/**
+ * The host: processes, files, sysfs, mounts, the stage records. They use Node's own modules, not
+ * effect's platform services (whose layer would load crypto, readline and a terminal at start-up).
+ */
+const hostLayer = Layer.mergeAll(NvmeCliLive, SysfsLive, MounterLive, StageStoreLive)
 
 /**
  * The host NQN the node connects with: --host-nqn, else what nvme-cli reads, /etc/nvme/hostnqn

@@ -21,7 +21,6 @@
  * May import: effect, node/StageStore, Settings.
  */
 import { Clock, Effect, Layer, Schema } from "effect"
-import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Settings.ts"
@@ -35,7 +34,9 @@ export const QUARANTINE = "quarantine"
 export const fileNameFor = (volumeId: string): string => {
   // a leading "." would hide the file from ls; "%" is always encoded, so this stays one-to-one
   const readable = encodeURIComponent(volumeId).replace(/^\./, "%2E")
-  return readable.length <= MAX_NAME ? `${readable}.json` : `sha256-${createHash("sha256").update(volumeId).digest("hex")}.json`
+  if (readable.length <= MAX_NAME) return `${readable}.json`
+  // node:crypto only for such a long ID: loading it costs every start (~0.2 s under emulation).
+  return `sha256-${process.getBuiltinModule("node:crypto").createHash("sha256").update(volumeId).digest("hex")}.json`
 }
 
 const isRecordFile = (name: string): boolean => name.endsWith(".json")
@@ -64,7 +65,8 @@ const fsyncDir = async (dir: string): Promise<void> => {
 export const writeAtomically = async (dir: string, name: string, content: string): Promise<void> => {
   await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 })
   // not *.json: a temp file left by a crash is never read as a record
-  const tmp = path.join(dir, `.${name}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`)
+  // Unique enough with the PID ("wx" refuses a clash rather than share a file).
+  const tmp = path.join(dir, `.${name}.${process.pid}-${Math.random().toString(16).slice(2, 10)}.tmp`)
   try {
     const h = await fs.promises.open(tmp, "wx", 0o600)
     try {
