@@ -4,13 +4,13 @@
  * fails to compile. Messages are the errors' own `message`; a defect (a bug) is never shown to
  * the CO, only a generic text, and the caller logs its cause.
  *
- * May import: @grpc/grpc-js (status codes), domain, node (types), csi/Validate (edge errors).
+ * May import: domain, node (types), csi/StatusCode, csi/Validate (edge errors).
  */
-import { status } from "@grpc/grpc-js"
 import { Cause, Exit, Result } from "effect"
 import type { ControllerError } from "../controller/Volumes.ts"
 import type { NodeError } from "../node/NodeVolumes.ts"
 import type { BadPageToken } from "./ControllerValidate.ts"
+import { status, statusName } from "./StatusCode.ts"
 import type { CapacityOutOfRange } from "./Validate.ts"
 
 /** Everything an RPC handler may fail with. */
@@ -107,4 +107,4 @@ export const replyOf = <A>(exit: Exit.Exit<A, CsiError>): Reply<A> => {
 }
 
 /** `INVALID_ARGUMENT` for logs and metrics labels. */
-export const codeName = (code: status): string => status[code] ?? String(code)
+export const codeName = (code: status): string => statusName(code)

@@ -1,6 +1,7 @@
 /**
- * Our copy of the CSI protocol (proto/csi.proto) as grpc-js service definitions of Identity,
- * Node and Controller, built directly on protobufjs. The bundled build loads the codecs
+ * Our copy of the CSI protocol (proto/csi.proto) as the method definitions of Identity, Node and
+ * Controller (paths and codecs: what UnaryServer.ts serves, and grpc-js clients for the tests and
+ * tools, loaded only when a client is asked for), built directly on protobufjs. The bundled build loads the codecs
  * protobufjs generated at build time (proto/csi-codecs.cjs, written by `npm run build` with
  * ProtoCodegen.ts): no reflection tree and no code generation in the plugin at all. The sources
  * parse the .proto and protobufjs generates each message's codec on first use (`warmCodec`
@@ -11,9 +12,9 @@
  * The decoding options are fixed here, once, because Messages.ts describes exactly the shapes
  * they produce (the same as proto-loader's with LOADER_OPTIONS, checked by Proto.test.ts).
  *
- * May import: @grpc/grpc-js, protobufjs, node:fs, node:module, node:path, csi/ProtoCodegen.
+ * May import: @grpc/grpc-js (clients, loaded on demand), protobufjs, node:fs, node:module, node:path, csi/ProtoCodegen.
  */
-import * as grpc from "@grpc/grpc-js"
+import type * as grpc from "@grpc/grpc-js"
 import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
@@ -92,29 +93,44 @@ const definitionOf = (service: string, methods: ReadonlyArray<CodecMethod>, code
   return definition
 }
 
+type ServiceName = "Identity" | "Node" | "Controller"
+export type CsiDefinitions = Readonly<Record<ServiceName, Readonly<Record<string, grpc.MethodDefinition<object, object>>>>>
+
 interface CsiPackage {
   readonly Identity: grpc.ServiceClientConstructor
   readonly Node: grpc.ServiceClientConstructor
   readonly Controller: grpc.ServiceClientConstructor
 }
 
-/** The csi.v1 package from generated codecs (the bundle's) or, without them, from protobufjs's reflection. */
-export const csiPackage = (codecs: StaticCodecs | undefined): CsiPackage => {
-  const client = (name: "Identity" | "Node" | "Controller") => {
-    const definition = codecs !== undefined
+/** The csi.v1 services' method definitions from generated codecs (the bundle's) or, without them, from protobufjs's reflection. */
+export const csiDefinitions = (codecs: StaticCodecs | undefined): CsiDefinitions => {
+  const service = (name: ServiceName) =>
+    codecs !== undefined
       ? definitionOf(name, codecs.services[name], (fullName) => codecs.types[fullName]!)
       : definitionOf(name, methodsOf(csiRoot(), name), (fullName) => csiRoot().lookupType(fullName))
-    return grpc.makeClientConstructor(definition, `csi.v1.${name}`)
-  }
+  return { Identity: service("Identity"), Node: service("Node"), Controller: service("Controller") }
+}
+
+/** grpc-js client constructors over the same definitions (grpc-js is required here, not at start-up). */
+export const csiPackage = (codecs: StaticCodecs | undefined): CsiPackage => {
+  const grpcJs = createRequire(import.meta.url)("@grpc/grpc-js") as typeof grpc
+  const definitions = csiDefinitions(codecs)
+  const client = (name: ServiceName) => grpcJs.makeClientConstructor(definitions[name], `csi.v1.${name}`)
   return { Identity: client("Identity"), Node: client("Node"), Controller: client("Controller") }
 }
 
 /** True when this build carries generated codecs (nothing to warm up). */
 export const hasStaticCodecs = (): boolean => existsSync(CODECS_PATH)
 
+const codecsHere = (): StaticCodecs | undefined => hasStaticCodecs() ? loadStaticCodecs(CODECS_PATH) : undefined
+
+let cachedDefinitions: CsiDefinitions | undefined
+/** The csi.v1 method definitions the server serves. */
+export const loadCsiDefinitions = (): CsiDefinitions => cachedDefinitions ??= csiDefinitions(codecsHere())
+
 let cachedPackage: CsiPackage | undefined
-/** The csi.v1 package: service definitions for the server and client constructors for tests. */
-export const loadCsi = (): CsiPackage => cachedPackage ??= csiPackage(hasStaticCodecs() ? loadStaticCodecs(CODECS_PATH) : undefined)
+/** The csi.v1 package as grpc-js client constructors (tests, tools). */
+export const loadCsi = (): CsiPackage => cachedPackage ??= csiPackage(codecsHere())
 
 /** Every message type `services` decode (their requests and what those contain) and encode (their responses), each once. */
 export const reachableTypes = (services: ReadonlyArray<string>): { readonly decoded: ReadonlyArray<protobuf.Type>; readonly encoded: ReadonlyArray<protobuf.Type> } => {

@@ -1,13 +1,13 @@
 /**
- * Turns an Effect handler into a grpc-js unary handler: runs it with the server's captured
- * context, logs every call (rpc, volume, duration_ms, code), and answers the callback with the
- * reply GrpcStatus.ts chooses. Requests are never logged whole: they may carry secrets.
+ * Turns an Effect handler into a unary gRPC handler (UnaryServer.ts): runs it with the server's
+ * captured context, logs every call (rpc, volume, duration_ms, code), and answers with the reply
+ * GrpcStatus.ts chooses. Requests are never logged whole: they may carry secrets.
  *
- * May import: @grpc/grpc-js, csi/GrpcStatus.
+ * May import: csi/GrpcStatus, csi/UnaryServer (types).
  */
-import type * as grpc from "@grpc/grpc-js"
 import { Clock, Effect, type Exit } from "effect"
 import { codeName, type CsiError, type Reply, replyOf } from "./GrpcStatus.ts"
+import type { Answer, UnaryHandler } from "./UnaryServer.ts"
 
 export type Handler<R> = (request: never) => Effect.Effect<unknown, CsiError, R>
 
@@ -46,19 +46,16 @@ export const traced = <R>(method: string, handler: Handler<R>, request: unknown)
 }
 
 /**
- * A grpc-js unary handler for `handler`. A call the CO cancels (deadline, disconnect) keeps
- * running: stopping a mount or mkfs halfway helps nobody, and the CO's retry finds either the
- * lock held (ABORTED) or the work done (OK). Only server shutdown interrupts, through `run`.
+ * The unary handler for `handler`. A call the CO cancels (deadline, disconnect) keeps running:
+ * stopping a mount or mkfs halfway helps nobody, and the CO's retry finds either the lock held
+ * (ABORTED) or the work done (OK). Only server shutdown interrupts, through `run`.
  */
-export const unary = <R>(run: Runner<R>, method: string, handler: Handler<R>): grpc.handleUnaryCall<unknown, unknown> =>
-  (call, callback) => {
-    void run(traced(method, handler, call.request)).then((exit) => {
-      const reply = replyOf(exit)
-      if (reply._tag === "Ok") callback(null, reply.value)
-      else callback({ code: reply.status.code, details: reply.status.message })
-    })
-  }
+export const unary = <R>(run: Runner<R>, method: string, handler: Handler<R>): UnaryHandler => (request) =>
+  run(traced(method, handler, request)).then((exit): Answer => {
+    const reply = replyOf(exit)
+    return reply._tag === "Ok" ? { ok: true, value: reply.value } : { ok: false, code: reply.status.code, message: reply.status.message }
+  })
 
-/** grpc-js's UntypedServiceImplementation for a table of handlers. */
-export const implementation = <R>(run: Runner<R>, handlers: Readonly<Record<string, Handler<R>>>): grpc.UntypedServiceImplementation =>
+/** The unary handlers for a table of Effect handlers. */
+export const implementation = <R>(run: Runner<R>, handlers: Readonly<Record<string, Handler<R>>>): Readonly<Record<string, UnaryHandler>> =>
   Object.fromEntries(Object.entries(handlers).map(([method, handler]) => [method, unary(run, method, handler)]))

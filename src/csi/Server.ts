@@ -5,9 +5,8 @@
  * accepting calls, lets in-flight calls finish within a bound (then cuts them off and interrupts
  * their fibers), and removes the socket.
  *
- * May import: @grpc/grpc-js, node:fs, node:net, node:path, node/NodeVolumes, Settings, csi/*.
+ * May import: node:fs, node:net, node:path, node/NodeVolumes, Settings, csi/*.
  */
-import * as grpc from "@grpc/grpc-js"
 import { Context, Data, Duration, Effect, Layer } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
@@ -16,8 +15,9 @@ import type { NodeVolumes } from "../node/NodeVolumes.ts"
 import { Settings } from "../Settings.ts"
 import { IdentityService } from "./IdentityService.ts"
 import { NodeService } from "./NodeService.ts"
-import { hasStaticCodecs, loadCsi, reachableTypes, warmCodec } from "./Proto.ts"
+import { hasStaticCodecs, loadCsiDefinitions, reachableTypes, warmCodec } from "./Proto.ts"
 import { type Handler, implementation } from "./Rpc.ts"
+import { UnaryServer } from "./UnaryServer.ts"
 
 export class CsiServerError extends Data.TaggedError("CsiServerError")<{
   readonly reason: "Endpoint" | "NotASocket" | "InUse" | "Bind" | "Io"
@@ -81,10 +81,10 @@ const clearStale = Effect.fn("CsiServer.clearStale")(function*(path: string, end
   yield* Effect.tryPromise({ try: () => Fs.unlink(path), catch: io(endpoint, "unlink") })
 })
 
-const bind = (server: grpc.Server, path: string, endpoint: string) =>
-  Effect.callback<void, CsiServerError>((resume) => {
-    server.bindAsync(`unix://${path}`, grpc.ServerCredentials.createInsecure(), (error) =>
-      resume(error === null ? Effect.void : Effect.fail(new CsiServerError({ reason: "Bind", endpoint, detail: error.message }))))
+const bind = (server: UnaryServer, path: string, endpoint: string) =>
+  Effect.tryPromise({
+    try: () => server.listen(path),
+    catch: (error) => new CsiServerError({ reason: "Bind", endpoint, detail: error instanceof Error ? error.message : String(error) })
   })
 
 /** Identifies the socket file we bound (inode numbers alone are reused at once on tmpfs). */
@@ -94,16 +94,16 @@ interface SocketId {
 }
 
 /** Stops the server: graceful within `bound`, then forced (in-flight fibers interrupted); the socket goes too. */
-const stop = (server: grpc.Server, abort: AbortController, path: string, bound: Duration.Input, ours: () => SocketId | undefined) =>
+const stop = (server: UnaryServer, abort: AbortController, path: string, bound: Duration.Input, ours: () => SocketId | undefined) =>
   Effect.gen(function*() {
-    const graceful = yield* Effect.callback<boolean>((resume) => server.tryShutdown(() => resume(Effect.succeed(true)))).pipe(
+    const graceful = yield* Effect.promise(() => server.close().then(() => true)).pipe(
       Effect.timeoutOrElse({ duration: bound, orElse: () => Effect.succeed(false) })
     )
     if (!graceful) {
       yield* Effect.logWarning("in-flight CSI calls did not finish in time; cutting them off").pipe(
         Effect.annotateLogs({ timeout: Duration.format(Duration.fromInputUnsafe(bound)) })
       )
-      server.forceShutdown()
+      server.destroy()
       abort.abort()
     }
     // Node removes the socket when the listener closes; this covers the rest, and never removes a
@@ -155,11 +155,11 @@ export const serve = <R>(endpoint: string, driverName: string, services: Readonl
     const abort = new AbortController()
     const runWith = Effect.runPromiseExitWith(context)
     const run = <A, E>(effect: Effect.Effect<A, E, R>) => runWith(effect, { signal: abort.signal })
-    const csi = loadCsi()
+    const csi = loadCsiDefinitions()
 
     yield* clearStale(path, endpoint)
-    const server = new grpc.Server()
-    for (const service of services) server.addService(csi[service.service].service, implementation(run, service.handlers))
+    const server = new UnaryServer()
+    for (const service of services) server.add(csi[service.service], implementation(run, service.handlers))
     let socketId: SocketId | undefined
     yield* Effect.acquireRelease(
       bind(server, path, endpoint),
