@@ -10,6 +10,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { type CsiClient, makeCsiClient } from "../../csi/client.ts"
 
@@ -62,6 +63,30 @@ export const must = async (cmd: string, args: ReadonlyArray<string>): Promise<Ra
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Polls `probe` every `everyMs` until it returns a value; undefined after `timeoutMs`. */
+/**
+ * This process's gRPC client path, run once before the first plugin starts (a Probe to a socket
+ * nobody serves): a cold client costs seconds here under emulation, which the first readiness
+ * measured would otherwise include (a kubelet-side prober is a long-running, warm process).
+ */
+let clientWarm: Promise<void> | undefined
+const warmClient = (): Promise<void> =>
+  clientWarm ??= (async () => {
+    const client = makeCsiClient(path.join(RUN_DIR, "warm-up-nobody.sock"))
+    await call(() => client.Probe({}, { deadlineMs: 1000 }))
+    client.close()
+  })()
+
+/** Whether a server accepts connections on the unix socket `file` (a plain connect, closed at once). */
+const accepting = (file: string): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect(file)
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+  })
+
 export const waitFor = async <A>(probe: () => A | undefined | Promise<A | undefined>, timeoutMs: number, everyMs = 50): Promise<A | undefined> => {
   const limit = performance.now() + timeoutMs
   for (;;) {
@@ -291,6 +316,7 @@ export const startPlugin = async (outDir: string, options: {
   /** A command the plugin runs under (strace for the per-RPC counts of bench/profile); `pid` is then the plugin's, not the wrapper's. */
   readonly wrap?: ReadonlyArray<string>
 } = {}): Promise<Plugin> => {
+  await warmClient()
   instance++
   const logFile = path.join(outDir, `plugin-${instance}.log`)
   const fd = fs.openSync(logFile, "a")
@@ -323,16 +349,26 @@ export const startPlugin = async (outDir: string, options: {
     exited = code !== null ? `exit ${code}` : `signal ${signal}`
     resolve(exited)
   }))
-  // A fresh client per attempt: grpc-js backs off (1 s, growing) after a refused connection, so a
-  // client made before the socket is served would see the plugin ready seconds late.
+  // A client only once the socket accepts (a plain connect, cheap): grpc-js backs off (1 s,
+  // growing) after a refused connection, so a client made before the socket is served would see
+  // the plugin ready seconds late; and a client made every 50 ms against the socket a killed
+  // plugin left behind takes the one emulated vCPU from the start being measured (seconds of a
+  // restart, which a kubelet-side prober never costs). One client then, until it fails.
+  let probe: CsiClient | undefined
   const ready = await waitFor(async () => {
     if (exited !== undefined) throw new Error(`plugin ${instance} ended before it was ready (${exited}); log:\n${fs.readFileSync(logFile, "utf8").slice(-2000)}`)
-    if (!fs.existsSync(SOCKET)) return undefined
-    const probe = makeCsiClient(SOCKET)
-    const r = await call(() => probe.Probe({}, { deadlineMs: 2000 }))
-    probe.close()
+    if (probe === undefined) {
+      if (!(await accepting(SOCKET))) return undefined
+      probe = makeCsiClient(SOCKET)
+    }
+    const r = await call(() => probe!.Probe({}, { deadlineMs: 2000 }))
+    if (r.code !== 0) {
+      probe.close()
+      probe = undefined
+    }
     return r.code === 0 && r.response?.ready?.value === true ? true : undefined
   }, options.readyTimeoutMs ?? 60_000, 50)
+  probe?.close()
   const client = makeCsiClient(SOCKET)
   if (ready === undefined) {
     child.kill("SIGKILL")
