@@ -53,8 +53,13 @@ const hostNqnOf = (settings: NodeSettings): Effect.Effect<string | undefined> =>
 /** The longest the first health pass waits for the first Probe (and its answer to leave). */
 const FIRST_PASS_AFTER_MAX = Duration.seconds(3)
 const PROBE_ANSWER_SETTLE = Duration.millis(500)
-/** The longest the Kubernetes side waits (for the first health pass and a quiet moment) before it loads anyway. */
-const KUBE_AFTER_MAX = Duration.seconds(10)
+/**
+ * The longest the Kubernetes side waits (for the first health pass and a quiet moment) before it
+ * loads anyway. Loading the client takes seconds of one emulated vCPU: at 10 s it landed in the
+ * middle of the first volume RPCs of a fresh node (bench/footprint's cold trial: NodeUnstage
+ * +4.4 s), whose kubelet stages back to back after registration; 30 s leaves them a gap.
+ */
+const KUBE_AFTER_MAX = Duration.seconds(30)
 /** A quiet moment: no volume operation seen in QUIET_POLLS checks QUIET_POLL apart (1 s). */
 const QUIET_POLL = Duration.millis(100)
 const QUIET_POLLS = 10
