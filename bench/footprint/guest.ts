@@ -81,15 +81,32 @@ const nodeFloorMs = async (): Promise<number> => {
   return ms(t)
 }
 
-/** The same VM, the plugin's own code up to its CLI: Node, the bundle's import, `rds-csi --version`. */
-const bundleVersionMs = async (cache: string): Promise<number> => {
+/**
+ * The same VM, Node importing the node plugin's start-up bundle (dist/node.mjs, which `rds-csi
+ * node` loads; importing it runs nothing) and exiting: what every start pays before the plugin's
+ * first line of its own.
+ */
+const bundleImportMs = async (cache: string): Promise<number> => {
   const t = performance.now()
-  await must("env", [`NODE_COMPILE_CACHE=${cache}`, process.execPath, path.join(REPO, "bin/rds-csi.js"), "--version"])
+  await must("env", [`NODE_COMPILE_CACHE=${cache}`, process.execPath, "--input-type=module", "-e", `await import(${JSON.stringify(path.join(REPO, "dist/node.mjs"))})`])
   return ms(t)
 }
+/** The plugin's own time for each RPC of a volume, from its log (`rpc` lines: duration_ms), in order. */
+const loggedRpcMs = (logText: string, volume: string): Array<{ readonly rpc: string; readonly ms: number }> =>
+  logText.split("\n").flatMap((line) => {
+    if (!line.includes('"message":"rpc"')) return []
+    const entry = JSON.parse(line) as { readonly rpc?: string; readonly volume?: string; readonly duration_ms?: number }
+    return entry.volume === volume && entry.rpc !== undefined && entry.duration_ms !== undefined ? [{ rpc: entry.rpc, ms: entry.duration_ms }] : []
+  })
 const memAvailableMiB = (): number => Math.round(Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync("/proc/meminfo", "utf8"))?.[1]) / 1024)
 
-interface Trial { readonly trial: number; readonly plugin: Record<string, number>; readonly bare: Record<string, Record<string, number>> }
+interface Trial {
+  readonly trial: number
+  readonly plugin: Record<string, number>
+  /** The same RPCs as the plugin timed them itself (its log): without the client and the transport. */
+  readonly logged: Record<string, number>
+  readonly bare: Record<string, Record<string, number>>
+}
 
 const main = async () => {
   const results: Record<string, unknown> = { trials: TRIALS, volumes: VOLUMES }
@@ -114,7 +131,7 @@ const main = async () => {
   const warmCache = freshCache()
   await (await start(warmCache, false)).stop("SIGTERM") // fills the cache (written at exit)
   const versionQuiet: Array<number> = []
-  for (let i = 0; i < 3; i++) versionQuiet.push(await bundleVersionMs(warmCache))
+  for (let i = 0; i < 3; i++) versionQuiet.push(await bundleImportMs(warmCache))
   const warm: Array<number> = []
   let rssOff = 0
   for (let i = 0; i < 3; i++) {
@@ -158,10 +175,16 @@ const main = async () => {
     b["unstage"] = await bare("unstage", nqn, mnt)
     b["stageExisting"] = await bare("stage-existing", nqn, mnt)
     b["unstageAgain"] = await bare("unstage", nqn, mnt)
-    trials.push({ trial: i, plugin: p, bare: b })
+    const keys = ["stageNew", "publish", "unpublish", "unstage", "stageExisting", "unstageAgain"]
+    const logged = Object.fromEntries(loggedRpcMs(plugin.logText(), vol).map((r, k) => [keys[k] ?? r.rpc, r.ms]))
+    trials.push({ trial: i, plugin: p, logged, bare: b })
     log(`trial ${i}: plugin ${JSON.stringify(p)}; bare ${JSON.stringify(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v["total"]])))}`)
   }
   results["rpcTrials"] = trials
+  // The floor under every RPC timed here: a Probe (no kernel work) through the same client.
+  const probes: Array<number> = []
+  for (let i = 0; i < 5; i++) probes.push(await timedRpc("probe", () => c.Probe({}, LONG)))
+  results["probeRoundTripMs"] = probes
 
   // ---- many staged volumes: RSS (events on)
   const t = performance.now()
@@ -187,9 +210,9 @@ const main = async () => {
   results["nodeFloorQuietMs"] = floorQuiet
   results["nodeFloorLoadedMs"] = floorLoaded
   const versionLoaded: Array<number> = []
-  for (let i = 0; i < 3; i++) versionLoaded.push(await bundleVersionMs(warmCache))
-  results["versionQuietMs"] = versionQuiet
-  results["versionLoadedMs"] = versionLoaded
+  for (let i = 0; i < 3; i++) versionLoaded.push(await bundleImportMs(warmCache))
+  results["importQuietMs"] = versionQuiet
+  results["importLoadedMs"] = versionLoaded
   results["memAvailableQuietMiB"] = memQuiet
   results["memAvailableLoadedMiB"] = memAvailableMiB()
   await must("bash", [NVMET, "link", fcNqn])

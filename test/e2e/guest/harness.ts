@@ -335,6 +335,8 @@ export const startPlugin = async (outDir: string, options: {
   ]
   const env = {
     ...process.env,
+    // As in the image, which has no src/: no walk of the sources 5 s after start (bin/rds-csi.js).
+    RDS_CSI_STALE_CHECK: "0",
     ...(options.pathPrefix === undefined ? {} : { PATH: `${options.pathPrefix}:${process.env["PATH"] ?? ""}` }),
     ...options.env
   }
