@@ -363,7 +363,8 @@ export const startPlugin = async (outDir: string, options: {
       if (!(await accepting(SOCKET))) return undefined
       probe = makeCsiClient(SOCKET)
     }
-    const r = await call(() => probe!.Probe({}, { deadlineMs: 2000 }))
+    // A deadline long enough for a slow answer: one cut short costs a new client and a second try.
+    const r = await call(() => probe!.Probe({}, { deadlineMs: 10_000 }))
     if (r.code !== 0) {
       probe.close()
       probe = undefined
