@@ -90,6 +90,9 @@ export class UnaryServer {
       this.server.once("error", failed)
       this.server.listen(path, () => {
         this.server.off("error", failed)
+        // From now on an error is a connection the listener could not accept (EMFILE, say): the
+        // client retries it; it must not end the plugin with an unhandled 'error'.
+        this.server.on("error", () => {})
         resolve()
       })
     })

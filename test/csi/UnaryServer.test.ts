@@ -180,6 +180,17 @@ describe("UnaryServer: gRPC unary calls over node:http2", () => {
     assert.strictEqual((await cut).error?.code, status.UNAVAILABLE)
   })
 
+  it("an error on the listener after it is bound (a connection it could not accept) does not end the process", async () => {
+    const s = await started({ Say: (r) => ok(r) })
+    try {
+      const server = (s.server as unknown as { readonly server: Http2.Http2Server }).server
+      server.emit("error", Object.assign(new Error("accept EMFILE"), { code: "EMFILE" }))
+      assert.strictEqual((await s.call("Say", "still here")).response, "still here")
+    } finally {
+      await s.close()
+    }
+  })
+
   it("encodes grpc-message as the protocol says: printable ASCII but '%' as is, the rest percent-encoded UTF-8", () => {
     assert.strictEqual(encodeMessage("plain text: 1/2 (ok)"), "plain text: 1/2 (ok)")
     assert.strictEqual(encodeMessage("50%"), "50%25")
