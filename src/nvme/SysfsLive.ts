@@ -19,7 +19,7 @@ import { Duration, Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { canonicalAddress } from "../domain/Target.ts"
 import { Settings } from "../Settings.ts"
-import { type Controller, type NamespaceDevice, type NvmeSnapshot, type StateReader, Sysfs, SysfsError } from "./Sysfs.ts"
+import { byDeviceName, type Controller, type NamespaceDevice, type NvmeSnapshot, type StateReader, Sysfs, SysfsError } from "./Sysfs.ts"
 import { CONTROLLER, deviceChange, isVanished, openStateFiles, parseState } from "./SysfsWatch.ts"
 
 export { deviceChange, openStateFiles, parseState } from "./SysfsWatch.ts"
@@ -259,8 +259,8 @@ export const readSnapshot = (root: string, only?: string, fixed?: FixedAttribute
       }
     }
   }
-  namespaces.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }))
-  controllers.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }))
+  namespaces.sort((a, b) => byDeviceName(a.name, b.name))
+  controllers.sort((a, b) => byDeviceName(a.name, b.name))
   if (only === undefined) fixed?.prune()
   return { controllers, namespaces }
 }

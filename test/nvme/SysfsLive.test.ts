@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import type { Nqn } from "../../src/domain/Ids.ts"
 import { volumeTarget } from "../../src/domain/Volume.ts"
 import { identityOf, resolveIn, sameIdentity } from "../../src/nvme/DeviceResolver.ts"
-import { type NvmeSnapshot, Sysfs } from "../../src/nvme/Sysfs.ts"
+import { byDeviceName, type NvmeSnapshot, Sysfs } from "../../src/nvme/Sysfs.ts"
 import { parseAddress, parseCtrlLossTmo, parseState, readSnapshot, SysfsLive, traddrOf } from "../../src/nvme/SysfsLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 import { materialiseSysfs } from "../fixtures/fixtures.ts"
@@ -199,3 +199,22 @@ const listTree = (root: string): ReadonlyArray<string> => {
   walk("")
   return out
 }
+
+describe("byDeviceName", () => {
+  it("orders device names as the ICU collator with numeric collation did, on every pair", () => {
+    const names: Array<string> = []
+    for (let c = 0; c <= 130; c++) names.push(`nvme${c}`)
+    for (let c = 0; c <= 30; c++) for (let n = 1; n <= 3; n++) names.push(`nvme${c}n${n}`)
+    for (let c = 0; c <= 12; c++) for (let p = 0; p <= 12; p++) for (let n = 1; n <= 2; n++) names.push(`nvme${c}c${p}n${n}`)
+    const collator = new Intl.Collator("en", { numeric: true })
+    let pairs = 0
+    for (const a of names) {
+      for (const b of names) {
+        assert.strictEqual(Math.sign(byDeviceName(a, b)), Math.sign(collator.compare(a, b)), `${a} vs ${b}`)
+        pairs++
+      }
+    }
+    assert.strictEqual(pairs, names.length ** 2)
+    assert.deepStrictEqual(["nvme10", "nvme2", "nvme3n1", "nvme3c3n1", "nvme1"].sort(byDeviceName), ["nvme1", "nvme2", "nvme3c3n1", "nvme3n1", "nvme10"])
+  })
+})

@@ -9,6 +9,7 @@ import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { Sysfs } from "../../src/nvme/Sysfs.ts"
 import { openStateFiles, SysfsLive } from "../../src/nvme/SysfsLive.ts"
+import { isSysfs } from "../../src/nvme/SysfsWatch.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 import { materialiseSysfs, type SysfsTree } from "../fixtures/fixtures.ts"
 
@@ -106,6 +107,21 @@ describe("SysfsLive state reader", () => {
       files.closeAll()
       assert.deepStrictEqual(files.open(), [])
       tree.cleanup()
+    }
+  })
+})
+
+describe("isSysfs", () => {
+  it("tells the kernel's sysfs (ENODEV on a removed attribute) from a directory standing in for it", () => {
+    const dir = fs.mkdtempSync("/tmp/rds-csi-sysfs-")
+    try {
+      assert.isFalse(isSysfs(dir))
+      assert.isFalse(isSysfs(`${dir}/missing`))
+      // Every sysfs mount this process sees (/sys on a host, a container or the VM).
+      const sysfsMounts = fs.readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")).filter((f) => f[2] === "sysfs").map((f) => f[1]!)
+      for (const m of sysfsMounts) assert.isTrue(isSysfs(m), m)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
     }
   })
 })
