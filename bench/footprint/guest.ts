@@ -29,6 +29,11 @@ const KUBECONFIG = path.join(outDir, "guest-node.kubeconfig")
 const BARE = path.join(REPO, "bench/footprint/bare.sh")
 const NVMET = path.join(REPO, "test/e2e/vm/nvmet.sh")
 
+/** CPU time (user + system) the process has used, ms (USER_HZ = 100). */
+const cpuMs = (pid: number): number => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(f[11]) + Number(f[12])) * 10
+}
 const rssMiB = (pid: number): number => {
   const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))!
   return Math.round(Number(line.split(/\s+/)[1]) / 1024 * 10) / 10
@@ -195,7 +200,12 @@ const main = async () => {
   results["stageManyMs"] = ms(t)
   await sleep(8000)
   results["rssWithVolumesMiB"] = rssMiB(plugin.pid)
-  log(`staged ${VOLUMES} raw block volumes in ${results["stageManyMs"]} ms; RSS ${results["rssWithVolumesMiB"]} MiB (events on)`)
+  // What the hundred volumes cost the node at rest: the plugin's CPU (user + system, from
+  // /proc/<pid>/stat) over 20 s with no RPC, the health passes and the state watch at their defaults.
+  const cpu0 = cpuMs(plugin.pid)
+  await sleep(20_000)
+  results["idleCpuWithVolumesMsPerS"] = Math.round((cpuMs(plugin.pid) - cpu0) / 20)
+  log(`staged ${VOLUMES} raw block volumes in ${results["stageManyMs"]} ms; RSS ${results["rssWithVolumesMiB"]} MiB (events on); idle CPU ${results["idleCpuWithVolumesMsPerS"]} ms/s`)
 
   // ---- restart with VOLUMES + 1 staged, one of them in fault C
   const fc = "stage-1"

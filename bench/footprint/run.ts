@@ -35,6 +35,8 @@ interface Footprint {
   readonly rpcTrials: ReadonlyArray<Trial>
   readonly stageManyMs: number
   readonly rssWithVolumesMiB: number
+  /** The plugin's CPU at rest with the volumes staged (health passes, state watch), ms per second. */
+  readonly idleCpuWithVolumesMsPerS?: number
   readonly restartReadyMs: number
   readonly restartRecoveredAfterReadyMs: number | null
   /** Node loading http2 + child_process and exiting: in the quiet VM, and with the volumes connected (before the restart). */
@@ -116,6 +118,7 @@ try {
     `| restart with ${VOLUMES + 1} staged volumes (one in fault C), events on | — | ${f.restartReadyMs} ms to ready; that volume reconnected ${f.restartRecoveredAfterReadyMs ?? "NOT"} ms after ready | with the volumes connected: the floor ${stat(f.nodeFloorLoadedMs ?? [])}; importing the start-up bundle ${stat(f.importLoadedMs ?? [])}; MemAvailable ${f.memAvailableLoadedMiB} MiB | — | ≤ 3000 ms; recovery after ready |`,
     `| RSS idle | — | ${f.rssIdleEventsOffMiB} MiB events off, ${f.rssIdleEventsOnMiB} MiB events on | — | — | ≤ 64 MiB events on |`,
     `| RSS with ${VOLUMES} staged volumes (events on) | — | ${f.rssWithVolumesMiB} MiB | — | — | ≤ 80 MiB |`,
+    `| the plugin's CPU at rest with ${VOLUMES} staged volumes (health passes, state watch; 20 s) | — | ${f.idleCpuWithVolumesMsPerS ?? "—"} ms per s | — | — | — |`,
     `| kernel state change → Event in the API server (shipped defaults) | — | ConnectionFailure ${stat(failures)}, ConnectionRecovery ${stat(recoveries)} | — | — | ≤ 1000 ms median; ≤ 200 ms to the recorder |`,
     "",
     `every RPC above is timed through the harness's grpc-js client, on the same vCPU: a Probe (no kernel work) takes ${stat(f.probeRoundTripMs ?? [])} through it; ` +
