@@ -73,7 +73,9 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       const recovering = new Map<string, Deferred.Deferred<boolean>>()
 
       /** Writes the volume's reading to the view and its metrics. */
-      const publish = Effect.fn("HealthMonitor.publish")(function*(health: Omit<VolumeHealth, "condition">) {
+      // Untraced, as `one`: they run for every volume every pass (a tracer span and a captured
+      // call site each, for nothing: no tracer reads them, and they are not RPCs).
+      const publish = Effect.fnUntraced(function*(health: Omit<VolumeHealth, "condition">) {
         const condition = conditionOf(health, yield* Clock.currentTimeMillis)
         const before = yield* view.get(health.volumeId)
         yield* view.set({ ...health, condition })
@@ -86,7 +88,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       })
 
       /** Observes one volume (no process): transitions, staleness, the view; starts its recovery when due. Live? */
-      const one = Effect.fn("HealthMonitor.volume")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>, bootId: string) {
+      const one = Effect.fnUntraced(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>, bootId: string) {
         const controllers = snapshot.controllers.filter((c) => c.subsysnqn === record.nqn)
         if (!stagedThisBoot(record, bootId, mounts, snapshot)) return yield* earlierBoot(record, controllers)
         // Its recovery reports on it when it ends. Or an operation owns the volume now (an unstage
