@@ -2,7 +2,8 @@
 # Runs INSIDE the VM for bench/footprint (run-in-vm.sh -f has brought up the forwards to the
 # host's API server): exports the namespaces the measurements need on the kernel nvmet-tcp
 # target, then runs guest.ts with the project's Node 24.
-#   guest.sh OUT_DIR TRIALS VOLUMES
+#   guest.sh OUT_DIR TRIALS VOLUMES [PLUGIN_NODE_OPTIONS]  (the plugin's NODE_OPTIONS instead of
+#   the DaemonSet's, e.g. the image's bare --max-semi-space-size=1; the harness's Node keeps its own)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -17,8 +18,10 @@ for i in $(seq 1 "$TRIALS"); do
 done
 for i in $(seq 1 "$VOLUMES"); do nvmet_add_subsystem "${M}many-$i" 8; done
 modprobe nvme-tcp
-# As the image runs it (Dockerfile, deploy/base): a 1 MiB young generation. No compile cache
-# is given here: guest.ts chooses one per start (empty for a cold start).
+# The harness's own Node: a 1 MiB young generation, as the image. The plugin gets the DaemonSet's
+# options (test/e2e/guest/harness.ts) or PLUGIN_NODE_OPTIONS. No compile cache is given here:
+# guest.ts chooses one per start (empty for a cold start).
 export NODE_OPTIONS=--max-semi-space-size=1
 unset NODE_COMPILE_CACHE
+export PLUGIN_NODE_OPTIONS=${4:-}
 exec "$REPO/node_modules/node/bin/node" "$HERE/guest.ts" "$@"

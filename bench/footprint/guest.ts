@@ -1,7 +1,7 @@
 /**
  * bench/footprint, guest side (real kernel, TCG, 1 vCPU): every row of issue 12's table, the
- * plugin started as the image starts it (`node bin/rds-csi.js node …`, NODE_OPTIONS
- * --max-semi-space-size=1, shipped defaults) and the bare kernel commands timed from one small
+ * plugin started as the DaemonSet starts it (`node bin/rds-csi.js node …`, the DaemonSet's
+ * NODE_OPTIONS, which the harness reads from deploy/base/daemonset.yaml; shipped defaults) and the bare kernel commands timed from one small
  * shell (bare.sh) in the same VM, in the same run:
  *   - spawn → first ready Probe, cold (an empty compile cache each time) and warm (the cache a
  *     start left); RSS idle with events off and on (the API server on the host's loopback);

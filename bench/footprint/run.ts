@@ -13,9 +13,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { runGuest, startApiServerForGuest } from "../../test/e2e/apiServerVm.ts"
 import { REPO } from "../../test/e2e/vm/runInVm.ts"
+import { DAEMONSET_NODE_OPTIONS } from "../../test/e2e/guest/harness.ts"
 
 const TRIALS = Number(process.argv[2] ?? "5")
 const VOLUMES = Number(process.argv[3] ?? "100")
+/** FOOTPRINT_NODE_OPTIONS: the plugin's NODE_OPTIONS instead of the DaemonSet's (e.g. --max-semi-space-size=1, the image's alone). */
+const PLUGIN_NODE_OPTIONS = process.env["FOOTPRINT_NODE_OPTIONS"] ?? ""
 const DETECTION_TRIALS = Number(process.argv[4] ?? "3")
 const NAMESPACE = "bench-footprint"
 
@@ -73,7 +76,7 @@ const setup = await startApiServerForGuest({ nodeName: "e2e-guest", namespace: N
 let status = 1
 try {
   console.log(`footprint: VM 1 of 2 (${TRIALS} trials, ${VOLUMES} volumes; ~10 min under TCG)...`)
-  const vm = await runGuest(setup, ["bash", path.join(REPO, "bench/footprint/guest.sh"), setup.outDir, String(TRIALS), String(VOLUMES)], 2400)
+  const vm = await runGuest(setup, ["bash", path.join(REPO, "bench/footprint/guest.sh"), setup.outDir, String(TRIALS), String(VOLUMES), PLUGIN_NODE_OPTIONS], 2400)
   const file = path.join(setup.outDir, "footprint.json")
   if (vm.exitCode !== 0 || !fs.existsSync(file)) {
     console.error(vm.console.split("\n").filter((l) => l.includes("[guest") || l.includes("Error") || l.includes("failed")).slice(-60).join("\n"))
@@ -109,7 +112,7 @@ try {
   const failures = (d?.detection ?? []).flatMap((x) => x.failureMs === undefined ? [] : [x.failureMs])
   const recoveries = (d?.detection ?? []).flatMap((x) => x.recoveryMs === undefined ? [] : [x.recoveryMs])
   const lines = [
-    `bench/footprint: ${TRIALS} trials (trial 1 = the first RPCs after a cold start), ${VOLUMES} volumes; TCG guest, 1 vCPU, 1 GiB; the plugin as the image starts it (bundle, NODE_OPTIONS=--max-semi-space-size=1, shipped defaults)`,
+    `bench/footprint: ${TRIALS} trials (trial 1 = the first RPCs after a cold start), ${VOLUMES} volumes; TCG guest, 1 vCPU, 1 GiB; the plugin as the DaemonSet starts it (bundle, NODE_OPTIONS=${PLUGIN_NODE_OPTIONS === "" ? `${DAEMONSET_NODE_OPTIONS} (deploy/base/daemonset.yaml)` : `${PLUGIN_NODE_OPTIONS} (FOOTPRINT_NODE_OPTIONS)`}, shipped defaults)`,
     "",
     "| measure | plugin cold (overhead) | plugin warm, median (min–max) | bare commands, median (min–max): steps | overhead warm, median of pairs (min–max) | target |",
     "| --- | ---: | ---: | --- | ---: | ---: |",

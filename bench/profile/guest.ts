@@ -14,7 +14,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { withoutFlag } from "../../test/e2e/guest/resilience-common.ts"
-import { call, ctx, log, mountCap, PREFIX, sleep, stagingPath, startPlugin, targetPath } from "../../test/e2e/guest/harness.ts"
+import { call, ctx, DAEMONSET_NODE_OPTIONS, log, mountCap, PREFIX, sleep, stagingPath, startPlugin, targetPath } from "../../test/e2e/guest/harness.ts"
 
 const outDir = process.argv[2]!
 const mono = (): number => Number(process.hrtime.bigint() / 1000n)
@@ -62,7 +62,7 @@ const main = async () => {
     const spawnEpoch = Date.now()
     const plugin = await startPlugin(outDir, {
       ...shipped,
-      env: { NODE_COMPILE_CACHE: cache, NODE_OPTIONS: `--max-semi-space-size=1 --cpu-prof --cpu-prof-dir=${profDir} --cpu-prof-interval=1000` }
+      env: { NODE_COMPILE_CACHE: cache, NODE_OPTIONS: `${DAEMONSET_NODE_OPTIONS} --cpu-prof --cpu-prof-dir=${profDir} --cpu-prof-interval=1000` }
     })
     marks.push({ run, what: "spawn → ready Probe", startMono: spawnMono, endMono: spawnMono + plugin.readyMs * 1000, startEpochMs: spawnEpoch, endEpochMs: spawnEpoch + plugin.readyMs, ok: true })
     await cycle(run, plugin, run === "cold" ? "prof-1" : "prof-2")

@@ -17,6 +17,14 @@ import { type CsiClient, makeCsiClient } from "../../csi/client.ts"
 export const REPO = path.resolve(import.meta.dirname, "../../..")
 export const NODE = process.execPath
 export const PREFIX = "nqn.2014-08.io.rds-csi.e2e:managed:"
+
+/** NODE_OPTIONS as the node DaemonSet gives them (deploy/base/daemonset.yaml), read from it so the two cannot drift. */
+export const DAEMONSET_NODE_OPTIONS: string = (() => {
+  const yaml = fs.readFileSync(path.join(REPO, "deploy/base/daemonset.yaml"), "utf8")
+  const m = /- name: NODE_OPTIONS\n\s+value: (.+)\n/.exec(yaml)
+  if (m === null) throw new Error("deploy/base/daemonset.yaml: no NODE_OPTIONS value for the node plugin")
+  return m[1]!.trim()
+})()
 export const FOREIGN = "nqn.2014-08.io.rds-csi.e2e:foreign-"
 export const RUN_DIR = "/run/rds-csi-e2e"
 export const SOCKET = `${RUN_DIR}/csi.sock`
@@ -337,6 +345,8 @@ export const startPlugin = async (outDir: string, options: {
     ...process.env,
     // As in the image, which has no src/: no walk of the sources 5 s after start (bin/rds-csi.js).
     RDS_CSI_STALE_CHECK: "0",
+    // The DaemonSet's V8 options, not the harness's own Node's (PLUGIN_NODE_OPTIONS overrides them).
+    NODE_OPTIONS: process.env["PLUGIN_NODE_OPTIONS"] || DAEMONSET_NODE_OPTIONS,
     ...(options.pathPrefix === undefined ? {} : { PATH: `${options.pathPrefix}:${process.env["PATH"] ?? ""}` }),
     ...options.env
   }
