@@ -47,7 +47,8 @@ COPY --from=build /opt/rds-csi/dist ./dist
 
 # Nothing is written outside mounted volumes, so the root file system can be read-only; HOME
 # points at the /tmp emptyDir for any tool that looks there. A 1 MiB young generation keeps
-# the long-running plugin's heap small (the DaemonSet sets NODE_OPTIONS too).
+# the long-running plugin's heap small (the DaemonSet sets NODE_OPTIONS too, with --jitless for the
+# node plugin: bench/README.md, round 5).
 ENV NODE_ENV=production \
     HOME=/tmp \
     NODE_OPTIONS=--max-semi-space-size=1
