@@ -122,7 +122,9 @@ export const csiPackage = (codecs: StaticCodecs | undefined): CsiPackage => {
 /** True when this build carries generated codecs (nothing to warm up). */
 export const hasStaticCodecs = (): boolean => existsSync(CODECS_PATH)
 
-const codecsHere = (): StaticCodecs | undefined => hasStaticCodecs() ? loadStaticCodecs(CODECS_PATH) : undefined
+// Loaded once per process, whoever asks first (the server's definitions, the tests' clients).
+let cachedCodecs: { readonly codecs: StaticCodecs | undefined } | undefined
+const codecsHere = (): StaticCodecs | undefined => (cachedCodecs ??= { codecs: hasStaticCodecs() ? loadStaticCodecs(CODECS_PATH) : undefined }).codecs
 
 let cachedDefinitions: CsiDefinitions | undefined
 /** The csi.v1 method definitions the server serves. */

@@ -6,7 +6,7 @@
  * May import: effect, process/SpawnHelper, ./Check.ts.
  */
 import { Effect } from "effect"
-import { onPath } from "../process/SpawnHelper.ts"
+import { onPath } from "../process/Path.ts"
 import { type CheckResult, ok, warn } from "./Check.ts"
 
 const NAME = "spawn helper"

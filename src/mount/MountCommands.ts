@@ -6,11 +6,10 @@
  * dev_t splitting; and the synchronous /proc holder scan and PATH lookup (plain fs reads, no
  * Effect). MounterLive.ts spawns and wraps them.
  *
- * May import: effect, node:fs, node:path, domain, mount/Mounter (types), mount/Mountinfo, process/Command (types).
+ * May import: effect, node:fs, domain, mount/Mounter (types), mount/Mountinfo, process/Command (types).
  */
 import { Duration, Result } from "effect"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
 import type { CommandOutput } from "../process/Command.ts"
 import type { ForeignMount, MountError, MountOptions } from "./Mounter.ts"
@@ -114,16 +113,6 @@ export const scanHolders = (procRoot: string, mountPoint: string): ReadonlyArray
   }
   return out
 }
-
-export const findOnPath = (tool: string, pathEnv: string | undefined): boolean =>
-  (pathEnv ?? "").split(":").filter((d) => d !== "").some((dir) => {
-    try {
-      fs.accessSync(path.join(dir, tool), fs.constants.X_OK)
-      return fs.statSync(path.join(dir, tool)).isFile()
-    } catch {
-      return false
-    }
-  })
 
 /** The pod UID in a /proc/<pid>/cgroup text (cgroup v1 or v2, systemd or cgroupfs driver). */
 export const podUidOfCgroup = (text: string): string | undefined => {

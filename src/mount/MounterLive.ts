@@ -6,7 +6,7 @@
  * from sysfs, tools looked up on PATH. The argv builders and outcome classification are pure and
  * live in MountCommands.ts; this file is the layer that runs them.
  *
- * May import: effect, node:fs, node:path, domain, process/Command, mount/Mounter,
+ * May import: effect, node:fs, node:path, domain, process/Command, process/Path, mount/Mounter,
  * mount/MountCommands, mount/Mountinfo, Settings.
  */
 import { Duration, Effect, Layer, Result } from "effect"
@@ -20,7 +20,6 @@ import {
   classifyMount,
   classifyUmount,
   devTOf,
-  findOnPath,
   isReadOnly,
   mkfsArgv,
   mkfsTimeout,
@@ -32,6 +31,7 @@ import {
   TOOLS
 } from "./MountCommands.ts"
 import { parseMountinfo, topMountAt } from "./Mountinfo.ts"
+import { onPath } from "../process/Path.ts"
 
 const code = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
 
@@ -221,7 +221,7 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
       })
     })
 
-    const missingTools = Effect.sync(() => TOOLS.filter((t) => !findOnPath(t, process.env["PATH"])))
+    const missingTools = Effect.sync(() => TOOLS.filter((t) => onPath(t) === undefined))
 
     return Mounter.of({
       probe, mkfs, mount, unmount, resize, mountinfo, statfs, holders, foreignMounts, pathKind, deviceNumber,

@@ -10,7 +10,7 @@
 import { Duration, Effect, Layer, Result, Schema } from "effect"
 import type { Nqn } from "../domain/Ids.ts"
 import { type CommandOutput, FORCE_KILL_AFTER, runCommand, tail } from "../process/Command.ts"
-import { onPath } from "../process/SpawnHelper.ts"
+import { onPath } from "../process/Path.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectArgs, NvmeCli, NvmeCliError, type SubsystemListing } from "./NvmeCli.ts"
 

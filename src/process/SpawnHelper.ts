@@ -19,12 +19,11 @@
  * the commands it runs and exits. runCommand (Command.ts) falls back to Node's own spawn when
  * perl is not on PATH or the helper keeps dying.
  *
- * May import: node:child_process, node:fs, node:net, node:path.
+ * May import: node:child_process, node:net, process/Path.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import * as fs from "node:fs"
 import { Socket } from "node:net"
-import * as path from "node:path"
+import { onPath } from "./Path.ts"
 
 // No modules, not even strict: perl starts in ~2 ms then (POSIX and IO::Select cost ten times
 // that, most of a second under the VM's emulation). WNOHANG is 1 on Linux.
@@ -104,20 +103,6 @@ export type HelperReply =
 const hex = (s: string): string => Buffer.from(s, "utf8").toString("hex")
 const unhex = (s: string | undefined): string => Buffer.from(s ?? "", "hex").toString("utf8")
 
-/** The first executable `name` on PATH, as execvp would find it. */
-export const onPath = (name: string): string | undefined => {
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    if (dir === "") continue
-    const p = path.join(dir, name)
-    try {
-      fs.accessSync(p, fs.constants.X_OK)
-      return p
-    } catch {
-      // next
-    }
-  }
-  return undefined
-}
 
 class Helper {
   private readonly proc: ChildProcess

@@ -7,7 +7,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { classifyProbe } from "../../src/mount/Format.ts"
 import { Mounter } from "../../src/mount/Mounter.ts"
-import { classifyMount, classifyUmount, devTOf, findOnPath, mountArgv, resizeArgv, scanHolders, TOOLS } from "../../src/mount/MountCommands.ts"
+import { classifyMount, classifyUmount, devTOf, mountArgv, resizeArgv, scanHolders, TOOLS } from "../../src/mount/MountCommands.ts"
+import { onPath } from "../../src/process/Path.ts"
 import { MounterLive } from "../../src/mount/MounterLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 import { captured } from "../fixtures/fixtures.ts"
@@ -175,8 +176,8 @@ describe("files, not processes", () => {
   })
 
   it("missingTools looks each tool up on PATH", () => {
-    assert.isTrue(findOnPath("mount", process.env["PATH"]))
-    assert.deepStrictEqual(TOOLS.filter((t) => !findOnPath(t, "/nonexistent:")), [...TOOLS])
+    assert.isDefined(onPath("mount"))
+    assert.deepStrictEqual(TOOLS.filter((t) => onPath(t, "/nonexistent:") === undefined), [...TOOLS])
   })
 })
 
