@@ -10,18 +10,20 @@
 # floating node:24-bookworm-slim tag would work too. Debian 12 ships nvme-cli 2.4 (>= 2.0).
 
 # ---- build: bundle the plugin with the dev dependencies (rolldown), then throw them away
-# Built at the path it runs from: V8's code cache (dist/.compile-cache, filled by one start of
-# the bundle during the build) is keyed by file path, and ships with dist/.
+# Built at the path it runs from, by the Node it runs on (the same base image): V8's code cache
+# (dist/.compile-cache, filled by one start of the bundle during the build) is keyed by file path,
+# and the node plugin's start-up snapshot (dist/node.blob, which the DaemonSet's NODE_OPTIONS
+# name) holds the paths it was built at and loads only in the Node release that built it.
 FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /opt/rds-csi
 COPY package.json package-lock.json ./
 # --ignore-scripts: the `node` devDependency's binary is not needed, the base has Node 24.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY rolldown.config.mjs ./
-COPY scripts/build.mjs ./scripts/
+COPY scripts/build.mjs scripts/lazy-externals.mjs scripts/snapshot.mjs scripts/snapshot-entry.cjs ./scripts/
 COPY bin ./bin
 COPY src ./src
-RUN node scripts/build.mjs
+RUN node scripts/build.mjs && test -s dist/node.blob
 
 # ---- the image
 FROM node:24.21.0-bookworm-slim

@@ -87,5 +87,5 @@ if (useBundle) {
 // library and the other commands (src/nodeEntry.ts); any other line, or one it does not take
 // (help, a mistake), goes to the full CLI.
 const fast = process.argv[2] === "node" &&
-  (await import(useBundle ? new URL("dist/node.mjs", root).href : new URL("src/nodeEntry.ts", root).href)).runNodeFast(process.argv.slice(3))
+  (await import(useBundle ? new URL("dist/node.mjs", root).href : new URL("src/nodeEntry.ts", root).href)).runNodeFast(process.argv.slice(3), process.env, useBundle ? "bundle" : "sources")
 if (!fast) (await import(useBundle ? bundle.href : new URL("src/cli.ts", root).href)).runCli()

@@ -3,13 +3,15 @@
 // bundle neither parses the protocol nor generates code at start-up), and fills dist/.compile-cache: V8's code cache of
 // the bundle after one real start of `rds-csi node` (to ready, a few RPCs, SIGTERM), made with the
 // V8 flags the image runs with, so that even the first start on a node skips compiling it
-// (bin/rds-csi.js seeds an empty NODE_COMPILE_CACHE from it). dist/ is generated: never committed.
+// (bin/rds-csi.js seeds an empty NODE_COMPILE_CACHE from it); and dist/node.blob, the node plugin's
+// V8 start-up snapshot (scripts/snapshot.mjs). dist/ is generated: never committed.
 import * as grpc from "@grpc/grpc-js"
 import { spawn } from "node:child_process"
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { build } from "rolldown"
 import config from "../rolldown.config.mjs"
+import { buildSnapshot } from "./snapshot.mjs"
 
 const root = new URL("..", import.meta.url).pathname
 rmSync(`${root}dist`, { recursive: true, force: true })
@@ -19,6 +21,7 @@ cpSync(`${root}src/csi/proto/csi.proto`, `${root}dist/proto/csi.proto`)
 const { loadCsi, parseCsiProto } = await import("../src/csi/Proto.ts")
 const { codecModuleSource } = await import("../src/csi/ProtoCodegen.ts")
 writeFileSync(`${root}dist/proto/csi-codecs.cjs`, codecModuleSource(parseCsiProto()))
+await buildSnapshot(root)
 
 /** One start of the bundled node plugin with the compile cache on dist/.compile-cache; best effort. */
 const fillCompileCache = async () => {
@@ -74,4 +77,4 @@ const fillCompileCache = async () => {
   console.log(ready ? "build: dist/.compile-cache (one start of the bundle)" : `build: no compile cache (the plugin did not start: ${out.slice(-300)})`)
 }
 await fillCompileCache()
-console.log("build: dist/rds-csi.mjs")
+console.log("build: dist/rds-csi.mjs, dist/node.blob")

@@ -64,8 +64,11 @@ const KUBE_AFTER_MAX = Duration.seconds(30)
 const QUIET_POLL = Duration.millis(100)
 const QUIET_POLLS = 10
 
+/** How this process was started, for the "starting" log line: V8's start-up snapshot (dist/node.blob), the ES build (dist/) or the sources. */
+export type StartedFrom = "snapshot" | "bundle" | "sources"
+
 /** Runs the node plugin until interrupted. */
-export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flatMap(hostNqnOf(given).pipe(Effect.provide(Logging.layer(given))), (reportedHostNqn) => {
+export const runNode = (given: NodeSettings, startedFrom?: StartedFrom): Effect.Effect<void> => Effect.flatMap(hostNqnOf(given).pipe(Effect.provide(Logging.layer(given))), (reportedHostNqn) => {
   const settings: NodeSettings = { ...given, reportedHostNqn }
   // The Kubernetes client is loaded only when events are on (with --events=false it never costs
   // memory or start-up time), and then only once the plugin is ready: events posted before are
@@ -81,7 +84,7 @@ export const runNode = (given: NodeSettings): Effect.Effect<void> => Effect.flat
   const services = nodeLayer(hostLayer, events)
   const app = Layer.mergeAll(CsiServer.layer, HttpEndpoints.layer).pipe(Layer.provideMerge(services))
   return Effect.gen(function*() {
-    yield* Effect.logInfo("rds-csi node starting").pipe(Effect.annotateLogs({ config: describeSettings(settings) }))
+    yield* Effect.logInfo("rds-csi node starting").pipe(Effect.annotateLogs({ config: describeSettings(settings), ...(startedFrom === undefined ? {} : { startedFrom }) }))
     yield* OrphanReconciler.run
     // The first health pass (over every staged volume: seconds of CPU on one emulated vCPU with
     // a hundred of them) and the spawn helper start once the first Probe has been answered, so

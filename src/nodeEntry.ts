@@ -9,17 +9,21 @@
  */
 import { Result } from "effect"
 import { toSettings } from "./Config.ts"
-import { runNode } from "./main.ts"
+import { runNode, type StartedFrom } from "./main.ts"
 import { parseNodeArgs } from "./NodeArgs.ts"
 import { runMain } from "./RunMain.ts"
 import { VERSION } from "./Version.ts"
 
 /** Runs the node plugin when `argv` (after `node`) is a plain, valid line and answers true; false = the full CLI's turn. */
-export const runNodeFast = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>> = process.env): boolean => {
+export const runNodeFast = (
+  argv: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  startedFrom?: StartedFrom
+): boolean => {
   const parsed = parseNodeArgs(argv, env)
   if (parsed === undefined) return false
   const settings = toSettings(parsed, VERSION, env)
   if (Result.isFailure(settings)) return false
-  runMain(runNode(settings.success))
+  runMain(runNode(settings.success, startedFrom))
   return true
 }

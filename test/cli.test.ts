@@ -1,7 +1,9 @@
 /**
  * `rds-csi node` through bin/rds-csi.js, the built CLI as the image runs it: a plain line starts
  * the plugin on the start-up path (src/nodeEntry.ts), and every line that path leaves behind —
- * help, a missing or bad flag — still reaches the full CLI, which answers as it always has.
+ * help, a missing or bad flag — still reaches the full CLI, which answers as it always has. All of
+ * it twice: plain, and with the DaemonSet's NODE_OPTIONS, which start Node from the build's V8
+ * start-up snapshot (dist/node.blob, scripts/snapshot.mjs).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
@@ -11,10 +13,17 @@ import * as path from "node:path"
 
 const ROOT = path.resolve(import.meta.dirname, "..")
 const NODE24 = fs.existsSync(path.join(ROOT, "node_modules/node/bin/node")) ? path.join(ROOT, "node_modules/node/bin/node") : process.execPath
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["CSI_ENDPOINT", "NODE_ID", "KUBECONFIG", "EVENTS"].includes(k)))
-const node = (...args: ReadonlyArray<string>) => spawnSync(NODE24, [path.join(ROOT, "bin/rds-csi.js"), "node", ...args], { encoding: "utf8", env, timeout: 60_000 })
+const plain = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["CSI_ENDPOINT", "NODE_ID", "KUBECONFIG", "EVENTS", "NODE_OPTIONS"].includes(k)))
+/** The node DaemonSet's NODE_OPTIONS, its /opt/rds-csi/ being this checkout. */
+const daemonSet = /- name: NODE_OPTIONS\n\s+value: (.+)\n/.exec(fs.readFileSync(path.join(ROOT, "deploy/base/daemonset.yaml"), "utf8"))![1]!
+  .trim().replaceAll("/opt/rds-csi/", `${ROOT}/`)
 
-describe("rds-csi node, the command line", () => {
+describe.each([
+  { how: "plain", env: plain, startedFrom: "bundle" },
+  { how: "with the DaemonSet's NODE_OPTIONS", env: { ...plain, NODE_OPTIONS: daemonSet }, startedFrom: "snapshot" }
+])("rds-csi node, the command line ($how)", ({ env, startedFrom }) => {
+  const node = (...args: ReadonlyArray<string>) => spawnSync(NODE24, [path.join(ROOT, "bin/rds-csi.js"), "node", ...args], { encoding: "utf8", env, timeout: 60_000 })
+
   it("--help is the full CLI's help", () => {
     const r = node("--help")
     assert.strictEqual(r.status, 0, r.stderr)
@@ -48,10 +57,11 @@ describe("rds-csi node, the command line", () => {
     const code = await exited
     fs.rmSync(tmp, { recursive: true, force: true })
     assert.include(out, '"rds-csi node ready"', out.slice(-1000))
-    const starting = JSON.parse(out.split("\n").find((l) => l.includes('"rds-csi node starting"'))!) as { config: Record<string, unknown> }
+    const starting = JSON.parse(out.split("\n").find((l) => l.includes('"rds-csi node starting"'))!) as { config: Record<string, unknown>; startedFrom?: string }
     assert.strictEqual(starting.config["nodeId"], "cli-test")
     assert.strictEqual(starting.config["healthInterval"], "7s")
     assert.strictEqual(starting.config["events"], false)
+    assert.strictEqual(starting.startedFrom, startedFrom)
     assert.strictEqual(code, 0)
   })
 })

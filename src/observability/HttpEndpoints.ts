@@ -15,8 +15,10 @@ import { Settings } from "../Settings.ts"
 
 // Required, not imported: an ES import of node:http builds its module facade, which reads every
 // export, and the lazy WebSocket/fetch getters among them load undici (~1.2 s of start-up in
-// the TCG guest, 35 ms on a host) for nothing.
-const Http: typeof HttpTypes = createRequire(import.meta.url)("node:http")
+// the TCG guest, 35 ms on a host) for nothing. Required when the server starts, not when this
+// module is evaluated: the start-up snapshot (scripts/snapshot.mjs) evaluates it, and cannot hold
+// node:http's parser.
+const Http = (): typeof HttpTypes => createRequire(import.meta.url)("node:http")
 
 const split = (address: string): { readonly host: string; readonly port: number } => {
   const i = address.lastIndexOf(":")
@@ -76,7 +78,7 @@ export const layerFor = (metricsAddress: string | undefined, readiness: Effect.E
 
     yield* Effect.acquireRelease(
       Effect.callback<HttpTypes.Server, Error>((resume) => {
-        const server = Http.createServer((req, res) => {
+        const server = Http().createServer((req, res) => {
           handle(req, res).catch((e: unknown) => {
             if (!res.headersSent) res.writeHead(500).end(String(e))
           })

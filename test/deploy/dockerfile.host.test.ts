@@ -43,8 +43,41 @@ describe("Dockerfile", () => {
     expect(plugin["args"][0]).toBe("node")
   })
 
+  it("the node DaemonSet starts Node from the start-up snapshot the build stage makes, at the path the image holds it", () => {
+    const plugin = one(render("base"), "DaemonSet")["spec"]["template"]["spec"]["containers"][0]
+    const options = String(plugin["env"].find((e: { name: string }) => e.name === "NODE_OPTIONS")["value"]).split(/\s+/)
+    expect(options).toContain("--snapshot-blob=/opt/rds-csi/dist/node.blob")
+    // Built in the build stage (which fails without it) and shipped with dist/ into the same path.
+    expect(instructions).toContain("RUN node scripts/build.mjs && test -s dist/node.blob")
+    expect(instructions.filter((l) => l.startsWith("WORKDIR "))).toEqual(["WORKDIR /opt/rds-csi", "WORKDIR /opt/rds-csi"])
+    expect(instructions).toContain("COPY --from=build /opt/rds-csi/dist ./dist")
+    // The controller runs the CLI as before (its own NODE_OPTIONS, no blob).
+    const controller = one(render("base"), "Deployment")["spec"]["template"]["spec"]["containers"].find((c: { name: string }) => c.name === "rds-csi-controller")
+    expect(JSON.stringify(controller["env"] ?? [])).not.toContain("snapshot-blob")
+  })
+
   it(".dockerignore lets in only what the Dockerfile copies, and leaves the test layers out", () => {
     const lines = fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"))
-    expect(lines).toEqual(["*", "!package.json", "!package-lock.json", "!bin/", "!src/", "!rolldown.config.mjs", "!scripts/build.mjs", "src/testing/"])
+    expect(lines).toEqual(["*", "!package.json", "!package-lock.json", "!bin/", "!src/", "!rolldown.config.mjs", "!scripts/build.mjs",
+      "!scripts/lazy-externals.mjs", "!scripts/snapshot.mjs", "!scripts/snapshot-entry.cjs", "src/testing/"])
+  })
+
+  it("the build stage copies every local file the build imports (scripts/build.mjs and what it reaches)", () => {
+    const buildCopies = instructions.slice(0, instructions.lastIndexOf(`FROM node:${pkg.devDependencies["node"]}-bookworm-slim`))
+      .filter((l) => l.startsWith("COPY ")).flatMap((l) => l.split(/\s+/).slice(1, -1))
+    const copies = (f: string) => buildCopies.some((c) => f === c || f.startsWith(`${c.replace(/\/$/, "")}/`))
+    // The build's own modules: relative imports and file reads, followed from scripts/build.mjs.
+    const seen = new Set<string>()
+    const visit = (file: string) => {
+      if (seen.has(file)) return
+      seen.add(file)
+      const text = fs.readFileSync(path.join(ROOT, file), "utf8")
+      const refs = [...text.matchAll(/(?:from |import\()"(\.{1,2}\/[^"]+)"/g)].map((m) => path.normalize(path.join(path.dirname(file), m[1]!)))
+      const reads = [...text.matchAll(/\$\{root\}((?:scripts|src|bin)\/[\w./-]+)/g)].map((m) => m[1]!)
+      for (const f of [...refs, ...reads]) if (!f.startsWith("src/") && !f.startsWith("dist/")) visit(f)
+    }
+    visit("scripts/build.mjs")
+    expect([...seen].sort()).toEqual(["bin/rds-csi.js", "rolldown.config.mjs", "scripts/build.mjs", "scripts/lazy-externals.mjs", "scripts/snapshot-entry.cjs", "scripts/snapshot.mjs"])
+    for (const f of seen) expect(copies(f), f).toBe(true)
   })
 })

@@ -1,13 +1,16 @@
 /**
  * What the container image holds, installed the way the Dockerfile installs it, run by Node 24:
  * the files the image stage copies from the context (tracked in git, less what .dockerignore
- * leaves out), dist/ as the build stage makes it (`node scripts/build.mjs`), `npm ci` with the
+ * leaves out), dist/ as the build stage makes it (`node scripts/build.mjs` over only the files
+ * that stage copies), `npm ci` with the
  * Dockerfile's own flags (production dependencies only, no install scripts), then the
  * CLI's help, `rds-csi doctor`, and `rds-csi node` started until ready and stopped with SIGTERM.
  * This proves the production dependency set is enough: no dev-only import at run time, the
  * @effect/platform-node deep imports load without their optional peers, and the lazily imported
- * Kubernetes client is there. Then the same with the root file system read-only (a private
- * mount namespace, as root), only the work dir writable: nothing writes outside mounted volumes.
+ * Kubernetes client is there; then the same from the start-up snapshot with the DaemonSet's
+ * NODE_OPTIONS, which leave every other command as it was. Then with the root file system
+ * read-only (a private mount namespace, as root), only the work dir writable: nothing writes
+ * outside mounted volumes. Both stages run in one directory, as the Dockerfile's (/opt/rds-csi).
  * (No container engine runs here; the image build itself is not run.)
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
@@ -26,38 +29,58 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"))
   devDependencies: Record<string, string>
 }
 
+/** The build stage: from the first FROM to the image's (the last). */
+const buildStage = dockerfile.slice(dockerfile.indexOf("FROM "), dockerfile.lastIndexOf("\nFROM "))
 /** The image's stage: the last FROM (the ones before it only build). */
 const imageStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "))
-/** The context sources of the image stage's COPY lines (`COPY a b ./dest` → a, b); `--from=` copies come from the build stage. */
-const copied = [...imageStage.matchAll(/^COPY\s+(?!--from)(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1))
+/** The context sources of a stage's COPY lines (`COPY a b ./dest` → a, b); `--from=` copies come from the build stage. */
+const copiedBy = (stage: string) => [...stage.matchAll(/^COPY\s+(?!--from)(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1))
+const copied = copiedBy(imageStage)
 const fromBuild = [...imageStage.matchAll(/^COPY\s+--from=build\s+(\S+)\s+(\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const)
 /** The flags of the image stage's `npm ci`. */
 const npmCiFlags = (/npm ci((?:\s+--[a-z-=]+)+)/.exec(imageStage)?.[1] ?? "").trim().split(/\s+/)
 /** What .dockerignore excludes after its allow-list (`!x`): plain paths only, which is all it uses. */
 const ignored = fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n")
   .map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#") && !l.startsWith("!") && l !== "*")
-
-let dir = ""
-
-beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-prod-"))
-  const files = execFileSync("git", ["ls-files", "-z", "--", ...copied], { cwd: ROOT, encoding: "utf8" }).split("\0")
+/** The build context's files a stage copies: tracked in git, less what .dockerignore leaves out. */
+const contextFiles = (sources: ReadonlyArray<string>) =>
+  execFileSync("git", ["ls-files", "-z", "--", ...sources], { cwd: ROOT, encoding: "utf8" }).split("\0")
     .filter((f) => f !== "" && !ignored.some((i) => f === i || f.startsWith(i.endsWith("/") ? i : i + "/")))
     .filter((f) => fs.existsSync(path.join(ROOT, f)))
+const copyInto = (dir: string, files: ReadonlyArray<string>) => {
   for (const f of files) {
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true })
     fs.copyFileSync(path.join(ROOT, f), path.join(dir, f))
   }
+}
+/** The DaemonSet's NODE_OPTIONS for the node plugin, with the image's /opt/rds-csi/ at `dir`. */
+const daemonSetNodeOptions = (dir: string) => {
+  const m = /- name: NODE_OPTIONS\n\s+value: (.+)\n/.exec(fs.readFileSync(path.join(ROOT, "deploy/base/daemonset.yaml"), "utf8"))
+  return m![1]!.trim().replaceAll("/opt/rds-csi/", `${dir}/`)
+}
+
+let dir = ""
+
+beforeAll(() => {
+  // Both stages work in the same directory, as both of the Dockerfile's do (/opt/rds-csi): V8's
+  // code cache and the start-up snapshot name the paths they were made at.
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-prod-"))
+  // The build stage: only what it copies (a build that needs another file fails here, as the
+  // image's would), with the dev dependencies its `npm ci` installs (the checkout's).
+  copyInto(dir, contextFiles(copiedBy(buildStage)))
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"))
+  const b = spawnSync(NODE24, ["scripts/build.mjs"], { cwd: dir, encoding: "utf8", timeout: 120_000 })
+  if (b.status !== 0) throw new Error(`build failed:\n${b.stdout}\n${b.stderr}`)
+  const built = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-built-"))
+  for (const [from] of fromBuild) fs.renameSync(path.join(dir, path.relative("/opt/rds-csi", from)), path.join(built, path.relative("/opt/rds-csi", from)))
+  // The image stage: a fresh directory at the same path.
+  fs.rmSync(dir, { recursive: true, force: true })
+  fs.mkdirSync(dir)
+  copyInto(dir, contextFiles(copied))
   const r = spawnSync("npm", ["ci", ...npmCiFlags, "--prefer-offline"], { cwd: dir, encoding: "utf8", timeout: 240_000 })
   if (r.status !== 0) throw new Error(`npm ci ${npmCiFlags.join(" ")} failed:\n${r.stdout}\n${r.stderr}`)
-  // The build stage: the same script, into a scratch copy so the checkout's dist/ is untouched.
-  const build = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-build-"))
-  for (const f of ["package.json", "rolldown.config.mjs", "scripts", "bin", "src"]) fs.cpSync(path.join(ROOT, f), path.join(build, f), { recursive: true })
-  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(build, "node_modules"))
-  const b = spawnSync(NODE24, ["scripts/build.mjs"], { cwd: build, encoding: "utf8", timeout: 120_000 })
-  if (b.status !== 0) throw new Error(`build failed:\n${b.stdout}\n${b.stderr}`)
-  for (const [from, to] of fromBuild) fs.cpSync(path.join(build, path.relative("/opt/rds-csi", from)), path.join(dir, to), { recursive: true })
-  fs.rmSync(build, { recursive: true, force: true })
+  for (const [from, to] of fromBuild) fs.renameSync(path.join(built, path.relative("/opt/rds-csi", from)), path.join(dir, to))
+  fs.rmSync(built, { recursive: true, force: true })
 }, 300_000)
 
 afterAll(() => {
@@ -67,8 +90,11 @@ afterAll(() => {
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   spawnSync(NODE24, [path.join(dir, "bin/rds-csi.js"), ...args], { cwd: dir, encoding: "utf8", timeout: 60_000, env: { PATH: process.env["PATH"] ?? "", ...env } })
 
-/** Runs `rds-csi node` until ready, checks /metrics and /healthz, stops it; `wrap` prefixes the command (unshare). */
-const runNode = async (work: string, wrap: (argv: ReadonlyArray<string>) => ReadonlyArray<string> = (a) => a) => {
+/**
+ * Runs `rds-csi node` until ready, checks /metrics and /healthz, stops it; `wrap` prefixes the
+ * command (unshare); `nodeOptions` as the DaemonSet's (the start-up snapshot) or none.
+ */
+const runNode = async (work: string, wrap: (argv: ReadonlyArray<string>) => ReadonlyArray<string> = (a) => a, nodeOptions = "") => {
   const port = await freePort()
   const argv = wrap([NODE24, path.join(dir, "bin/rds-csi.js"), "node", "--metrics-address", `127.0.0.1:${port}`])
   const child = spawn(argv[0]!, argv.slice(1), {
@@ -80,7 +106,8 @@ const runNode = async (work: string, wrap: (argv: ReadonlyArray<string>) => Read
       STATE_DIR: `${work}/state`,
       ALLOWED_PATH_ROOTS: work,
       // events on: EventPosterLive and client-node are imported; no API server, so it says so and goes on
-      KUBECONFIG: `${work}/no-such-kubeconfig`
+      KUBECONFIG: `${work}/no-such-kubeconfig`,
+      NODE_OPTIONS: nodeOptions
     }
   })
   let out = ""
@@ -166,8 +193,36 @@ describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () 
 
   it("rds-csi node starts (Kubernetes client loaded lazily), serves /metrics, and stops gracefully on SIGTERM", async () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-prod-run-"))
-    await runNode(work)
+    const out = await runNode(work)
+    expect(out).toMatch(/"rds-csi node starting".*"startedFrom":"bundle"/)
     fs.rmSync(work, { recursive: true, force: true })
+  })
+
+  it("with the DaemonSet's NODE_OPTIONS it starts from the build's start-up snapshot (dist/node.blob), the same way", async () => {
+    expect(daemonSetNodeOptions(dir)).toContain(`--snapshot-blob=${dir}/dist/node.blob`)
+    expect(fs.statSync(path.join(dir, "dist/node.blob")).size).toBeGreaterThan(1_000_000)
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-prod-snap-"))
+    const out = await runNode(work, undefined, daemonSetNodeOptions(dir))
+    expect(out).toMatch(/"rds-csi node starting".*"startedFrom":"snapshot"/)
+    fs.rmSync(work, { recursive: true, force: true })
+  })
+
+  it("the same NODE_OPTIONS leave every other command to the CLI as without the blob (kubectl exec inherits them)", () => {
+    const env = { NODE_OPTIONS: daemonSetNodeOptions(dir) }
+    const help = cli(["--help"], env)
+    expect(help.status, help.stderr).toBe(0)
+    expect(help.stdout).toMatch(/\bdoctor\b/)
+    const doctor = cli(["doctor"], env)
+    expect(doctor.stderr).toBe("")
+    expect(doctor.stdout).toMatch(/^(OK|WARN|FAIL) +API server access/m)
+    // A node line the start-up path leaves to the full CLI (a bad value): the CLI's own answer.
+    const bad = cli(["node", "--endpoint", "tcp://0.0.0.0:9", "--node-id", "n"], env)
+    expect(bad.status).toBe(2)
+    expect(bad.stderr.trim()).toBe("rds-csi node: --endpoint: must be unix:///absolute/path (got 'tcp://0.0.0.0:9')")
+    // Node's -e has no script to run from the snapshot: said, not silently ignored.
+    const e = spawnSync(NODE24, ["-e", "console.log(1)"], { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "", ...env } })
+    expect(e.status).toBe(9)
+    expect(e.stderr).toContain("run -e, -p or the REPL with NODE_OPTIONS unset")
   })
 
   const isRoot = process.getuid?.() === 0
@@ -181,9 +236,10 @@ describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () 
       `mount --make-rprivate / && mount -t tmpfs -o size=16m tmpfs "$0" && mount -o remount,bind,ro / && exec "$@"`,
       work, ...argv
     ]
-    await runNode(work, wrap)
+    const out = await runNode(work, wrap, daemonSetNodeOptions(dir))
+    expect(out).toMatch(/"startedFrom":"snapshot"/)
     const argv = wrap([NODE24, path.join(dir, "bin/rds-csi.js"), "doctor", "--state-dir", `${work}/state`])
-    const doctor = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "" } })
+    const doctor = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: { PATH: process.env["PATH"] ?? "", NODE_OPTIONS: daemonSetNodeOptions(dir) } })
     expect(doctor.stderr).toBe("")
     expect(doctor.stdout).toMatch(/^OK +state dir +\S+ missing; the plugin creates it/m)
     const readOnly = spawnSync("unshare", ["-m", "sh", "-c", `mount --make-rprivate / && mount -o remount,bind,ro / && touch "$0/probe"`, work], { encoding: "utf8" })
