@@ -10,13 +10,12 @@ import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { daemonSetNodeOptions } from "./deploy/nodeOptions.ts"
 
 const ROOT = path.resolve(import.meta.dirname, "..")
 const NODE24 = fs.existsSync(path.join(ROOT, "node_modules/node/bin/node")) ? path.join(ROOT, "node_modules/node/bin/node") : process.execPath
 const plain = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["CSI_ENDPOINT", "NODE_ID", "KUBECONFIG", "EVENTS", "NODE_OPTIONS"].includes(k)))
-/** The node DaemonSet's NODE_OPTIONS, its /opt/rds-csi/ being this checkout. */
-const daemonSet = /- name: NODE_OPTIONS\n\s+value: (.+)\n/.exec(fs.readFileSync(path.join(ROOT, "deploy/base/daemonset.yaml"), "utf8"))![1]!
-  .trim().replaceAll("/opt/rds-csi/", `${ROOT}/`)
+const daemonSet = daemonSetNodeOptions(ROOT)
 
 describe.each([
   { how: "plain", env: plain, startedFrom: "bundle" },

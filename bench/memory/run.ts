@@ -5,8 +5,8 @@
  *
  * It runs the build (scripts/build.mjs) in a private copy of the sources (a concurrent
  * `npm run build` cannot swap the chunks under it), starts the test cluster (a real
- * kube-apiserver + etcd on loopback, test/cluster), and runs `bin/rds-csi.js node` with
- * NODE_OPTIONS=--max-semi-space-size=1, as bench/footprint does: --events=false, then
+ * kube-apiserver + etcd on loopback, test/cluster), and runs `bin/rds-csi.js node` with the
+ * DaemonSet's NODE_OPTIONS (its start-up snapshot too), as bench/footprint does: --events=false, then
  * --events=true with a kubeconfig for the node ServiceAccount. Each run waits for the socket
  * and the "ready" log line, idles IDLE_MS (the Kubernetes side loads after ready) and reads
  * VmRSS, RssAnon and RssFile; the last trial of each writes a heap snapshot (SIGUSR2), split
@@ -14,13 +14,14 @@
  * (no socket, a kube warning with events on). Probe readiness is not waited for: nvme-cli may
  * be missing on the host. KEEP_MEMORY_RUN=1 keeps the build, logs and snapshots.
  *
- * May import: node built-ins, test/cluster, ./heap.ts.
+ * May import: node built-ins, test/cluster, test/deploy/nodeOptions.ts, ./heap.ts.
  */
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { startCluster } from "../../test/cluster/cluster.ts"
+import { daemonSetNodeOptions } from "../../test/deploy/nodeOptions.ts"
 import { attribute } from "./heap.ts"
 
 const REPO = path.resolve(import.meta.dirname, "../..")
@@ -28,6 +29,8 @@ const NODE = path.join(REPO, "node_modules/node/bin/node")
 const TRIALS = Number(process.argv[2] ?? "3")
 const CONFIG = path.resolve(process.argv[3] ?? path.join(REPO, "rolldown.config.mjs"))
 const IDLE_MS = 5_000
+/** The DaemonSet's V8 options without the start-up snapshot (which runs scripts, not -e), for the floors. */
+const V8_OPTIONS = daemonSetNodeOptions().split(/\s+/).filter((o) => !o.startsWith("--snapshot-blob")).join(" ")
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const mib = (bytes: number) => bytes / 1048576
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -61,7 +64,7 @@ const runPlugin = async (root: string, dir: string, events: boolean, kubeconfig:
     "--allowed-path-root", path.join(dir, "root"), `--events=${events}`, "--kubeconfig", kubeconfig
   ], {
     cwd: dir, stdio: ["ignore", fd, fd],
-    env: { ...process.env, NODE_OPTIONS: "--max-semi-space-size=1 --heapsnapshot-signal=SIGUSR2", NODE_COMPILE_CACHE: path.join(root, "cache") }
+    env: { ...process.env, NODE_OPTIONS: `${daemonSetNodeOptions(root)} --heapsnapshot-signal=SIGUSR2`, NODE_COMPILE_CACHE: path.join(root, "cache") }
   })
   fs.closeSync(fd)
   let exit: string | undefined
@@ -115,7 +118,7 @@ const floor = async (dir: string): Promise<Record<string, number>> => {
     const runs: Array<number> = []
     for (let i = 0; i < TRIALS; i++) {
       fs.rmSync(path.join(dir, "floor.sock"), { force: true })
-      const child = spawn(NODE, ["-e", code, dir], { env: { ...process.env, NODE_OPTIONS: "--max-semi-space-size=1" }, stdio: "ignore" })
+      const child = spawn(NODE, ["-e", code, dir], { env: { ...process.env, NODE_OPTIONS: V8_OPTIONS }, stdio: "ignore" })
       await sleep(IDLE_MS)
       const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8")
       runs.push(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024)

@@ -20,6 +20,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { daemonSetNodeOptions } from "./nodeOptions.ts"
 import { ROOT } from "./render.ts"
 
 const NODE24 = path.join(ROOT, "node_modules/node/bin/node")
@@ -53,12 +54,6 @@ const copyInto = (dir: string, files: ReadonlyArray<string>) => {
     fs.copyFileSync(path.join(ROOT, f), path.join(dir, f))
   }
 }
-/** The DaemonSet's NODE_OPTIONS for the node plugin, with the image's /opt/rds-csi/ at `dir`. */
-const daemonSetNodeOptions = (dir: string) => {
-  const m = /- name: NODE_OPTIONS\n\s+value: (.+)\n/.exec(fs.readFileSync(path.join(ROOT, "deploy/base/daemonset.yaml"), "utf8"))
-  return m![1]!.trim().replaceAll("/opt/rds-csi/", `${dir}/`)
-}
-
 let dir = ""
 
 beforeAll(() => {

@@ -13,21 +13,14 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { type CsiClient, makeCsiClient } from "../../csi/client.ts"
+import { daemonSetNodeOptions } from "../../deploy/nodeOptions.ts"
 
 export const REPO = path.resolve(import.meta.dirname, "../../..")
 export const NODE = process.execPath
 export const PREFIX = "nqn.2014-08.io.rds-csi.e2e:managed:"
 
-/**
- * NODE_OPTIONS as the node DaemonSet gives them (deploy/base/daemonset.yaml), read from it so the
- * two cannot drift; the image's /opt/rds-csi/ is this checkout (the start-up snapshot's path).
- */
-export const DAEMONSET_NODE_OPTIONS: string = (() => {
-  const yaml = fs.readFileSync(path.join(REPO, "deploy/base/daemonset.yaml"), "utf8")
-  const m = /- name: NODE_OPTIONS\n\s+value: (.+)\n/.exec(yaml)
-  if (m === null) throw new Error("deploy/base/daemonset.yaml: no NODE_OPTIONS value for the node plugin")
-  return m[1]!.trim().replaceAll("/opt/rds-csi/", `${REPO}/`)
-})()
+/** NODE_OPTIONS as the node DaemonSet gives them, the start-up snapshot's path being this checkout. */
+export const DAEMONSET_NODE_OPTIONS: string = daemonSetNodeOptions(REPO)
 export const FOREIGN = "nqn.2014-08.io.rds-csi.e2e:foreign-"
 export const RUN_DIR = "/run/rds-csi-e2e"
 export const SOCKET = `${RUN_DIR}/csi.sock`
