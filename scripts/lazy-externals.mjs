@@ -1,10 +1,10 @@
 // rolldown plugin: packages client-node's KubeConfig imports only for what rds-csi never does
-// by default (its undici fetch path, SOCKS/HTTP proxies, Azure/GCP auth providers) become
+// by default (its undici fetch path, SOCKS/HTTP proxies, Azure/GCP and OIDC auth providers) become
 // stand-ins that require() the package on first use; and client-node's `import http from
 // "node:http"` becomes a require (an ES import of node:http loads Node's internal undici).
 import { createRequire } from "node:module"
 
-const LAZY = ["undici", "socks", "socks-proxy-agent", "hpagent", "jsonpath-plus"]
+const LAZY = ["undici", "socks", "socks-proxy-agent", "hpagent", "jsonpath-plus", "openid-client"]
 const fromClientNode = (importer) => importer !== undefined && importer.includes("/node_modules/@kubernetes/client-node/")
 
 /** Wraps the config's `external` so the stand-ins' packages reach the plugin instead. */

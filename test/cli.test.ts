@@ -64,3 +64,45 @@ describe.each([
     assert.strictEqual(code, 0)
   })
 })
+
+describe.each([
+  { how: "plain", env: plain },
+  { how: "with the DaemonSet's NODE_OPTIONS", env: { ...plain, NODE_OPTIONS: daemonSet } }
+])("rds-csi node with events on, what it loads ($how)", ({ env }) => {
+  it("the Kubernetes client and what it runs, none of the packages its KubeConfig keeps for what rds-csi never does (scripts/lazy-externals.mjs)", async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-cli-"))
+    // Every module file Node loads, by URL, written when the process exits (module.registerHooks sees require and import alike).
+    fs.writeFileSync(path.join(tmp, "record.cjs"), [
+      `const seen = new Set()`,
+      `require("node:module").registerHooks({ load: (url, context, next) => { seen.add(url); return next(url, context) } })`,
+      `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(path.join(tmp, "loaded.txt"))}, [...seen].join("\\n")))`
+    ].join("\n"))
+    // An API server that refuses at once: the client loads, checks its access, and says it cannot reach it.
+    fs.writeFileSync(path.join(tmp, "kubeconfig"), [
+      "apiVersion: v1", "kind: Config", "current-context: t",
+      "clusters: [{name: t, cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}}]",
+      "users: [{name: t, user: {token: t}}]", "contexts: [{name: t, context: {cluster: t, user: t}}]", ""
+    ].join("\n"))
+    const child = spawn(NODE24, [path.join(ROOT, "bin/rds-csi.js"), "node", "--endpoint", `unix://${tmp}/csi.sock`, "--state-dir", `${tmp}/state`,
+      "--allowed-path-root", `${tmp}/kubelet`, "--events=true", "--kubeconfig", path.join(tmp, "kubeconfig")], {
+      env: { ...env, NODE_ID: "cli-test", NODE_OPTIONS: `${env.NODE_OPTIONS ?? ""} --require=${path.join(tmp, "record.cjs")}` },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+    const deadline = Date.now() + 40_000
+    while (!/not reachable yet/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50))
+    child.kill("SIGTERM")
+    assert.strictEqual(await exited, 0, out.slice(-1000))
+    assert.match(out, /API server https:\/\/127\.0\.0\.1:9 not reachable yet/)
+    const loaded = fs.readFileSync(path.join(tmp, "loaded.txt"), "utf8").split("\n")
+    fs.rmSync(tmp, { recursive: true, force: true })
+    // The client's own dependencies it runs here: its YAML parser for the kubeconfig.
+    assert.isTrue(loaded.some((u) => u.includes("/node_modules/js-yaml/")), loaded.join("\n"))
+    for (const pkg of ["undici", "socks", "socks-proxy-agent", "hpagent", "jsonpath-plus", "openid-client", "oauth4webapi", "jose"]) {
+      assert.deepStrictEqual(loaded.filter((u) => u.includes(`/node_modules/${pkg}/`)), [], pkg)
+    }
+  })
+})

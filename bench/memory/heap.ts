@@ -42,7 +42,7 @@ const scriptParts = (url: string) => {
   const file = url.startsWith("file:") ? fileURLToPath(url) : url
   let map: SourceMap | undefined, source: string | undefined
   try {
-    if (file.endsWith(".mjs") && file.includes("/dist/")) {
+    if ((file.endsWith(".mjs") || file.endsWith(".cjs")) && file.includes("/dist/")) {
       map = new SourceMap(JSON.parse(readFileSync(`${file}.map`, "utf8")))
       source = readFileSync(file, "utf8")
     }
@@ -60,8 +60,22 @@ const scriptParts = (url: string) => {
   return { shares: [...bytes].map(([p, b]) => [p, b / source.length] as const), at }
 }
 
-/** Source and code bytes by part, the heap's total (its self sizes), and the rest as data. */
-export const attribute = (snapshotFile: string) => {
+/**
+ * The file a nameless script was read from: the start-up snapshot's loader (scripts/snapshot-entry.cjs)
+ * evaluates each chunk wrapped in a function, and such a script has no name in the heap, only its
+ * source (of which a snapshot keeps the first 1024 characters).
+ */
+const WRAPPER = "(function (exports, require, module, __filename, __dirname) {"
+const chunkOf = (chunks: ReadonlyArray<string>, source: string): string | undefined => {
+  if (!source.startsWith(WRAPPER)) return undefined
+  return chunks.find((file) => `${WRAPPER}${readFileSync(file, "utf8")}`.startsWith(source))
+}
+
+/**
+ * Source and code bytes by part, the heap's total (its self sizes), and the rest as data.
+ * `chunks`: the start-up snapshot's chunk files (dist/snapshot-*.cjs), to name their scripts.
+ */
+export const attribute = (snapshotFile: string, chunks: ReadonlyArray<string> = []) => {
   const s = JSON.parse(readFileSync(snapshotFile, "utf8")) as {
     snapshot: { meta: { node_fields: Array<string>; edge_fields: Array<string>; node_types: [Array<string>]; edge_types: [Array<string>] } }
     nodes: Array<number>; edges: Array<number>; strings: Array<string>; locations: Array<number>
@@ -100,7 +114,7 @@ export const attribute = (snapshotFile: string) => {
     scriptOf.set(n, sc)
     if (scripts.has(sc)) continue
     const src = edge(sc, "source")
-    const parts = scriptParts(name(sc))
+    const parts = scriptParts(name(sc) !== "" || src === undefined ? name(sc) : chunkOf(chunks, name(src)) ?? "")
     scripts.set(sc, parts)
     for (const m of [sc, ...(src === undefined ? [] : [src]), ...[edge(sc, "line_ends")].filter((x) => x !== undefined)]) {
       claimed[m] = 1

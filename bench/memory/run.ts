@@ -166,6 +166,8 @@ const main = async () => {
     stage(root)
     const chunks = fs.readdirSync(path.join(root, "dist")).filter((f) => f.endsWith(".mjs"))
       .map((f) => [f.replace(/-[\w-]{8}\.mjs$/, ".mjs"), fs.statSync(path.join(root, "dist", f)).size] as const)
+    // The start-up snapshot's chunks (the DaemonSet's NODE_OPTIONS start the plugin from it): heap.ts names their scripts by them.
+    const snapshotChunks = fs.readdirSync(path.join(root, "dist")).filter((f) => /^snapshot-.*\.cjs$/.test(f)).map((f) => path.join(root, "dist", f))
     const { cluster, stop } = await startCluster()
     try {
       const kubeconfig = path.join(root, "kubeconfig")
@@ -182,7 +184,7 @@ const main = async () => {
         const trouble = runs.flatMap((r) => r.log.split("\n")).filter((l) => /"level":"(warn|error)"/.test(l) && /API server|events disabled|RBAC/.test(l))
         if (events && trouble.length > 0) throw new Error(`the kube side did not come up cleanly:\n${trouble.join("\n")}`)
         const m = (k: "rssKiB" | "anonKiB" | "fileKiB") => runs.map((r) => r[k] / 1024)
-        results.push({ events, rssMiB: m("rssKiB"), anonMiB: m("anonKiB"), fileMiB: m("fileKiB"), heap: attribute(runs.at(-1)!.snapshot!) })
+        results.push({ events, rssMiB: m("rssKiB"), anonMiB: m("anonKiB"), fileMiB: m("fileKiB"), heap: attribute(runs.at(-1)!.snapshot!, snapshotChunks) })
         console.log(`events=${events}: RSS ${m("rssKiB").map((x) => x.toFixed(1)).join(", ")} MiB`)
       }
       const floors = await floor(root)

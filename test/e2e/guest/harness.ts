@@ -385,9 +385,13 @@ export const startPlugin = async (outDir: string, options: {
   }
   const readyMs = since(start)
   // Where the time went: the plugin's own "ready" log line against the spawn's wall clock.
-  const readyLine = fs.readFileSync(logFile, "utf8").split("\n").find((l) => l.includes('"rds-csi node ready"'))
+  const lines = fs.readFileSync(logFile, "utf8").split("\n")
+  const readyLine = lines.find((l) => l.includes('"rds-csi node ready"'))
   const loggedReady = readyLine === undefined ? undefined : Date.parse((JSON.parse(readyLine) as { time: string }).time) - spawnedAt
-  log(`plugin ${instance} (pid ${child.pid}) answers Probe ready ${readyMs} ms after spawn (it logged "ready" at ${loggedReady} ms)` +
+  // From the start-up snapshot (the DaemonSet's NODE_OPTIONS) or the bundle: said in each start's line.
+  const startingLine = lines.find((l) => l.includes('"rds-csi node starting"'))
+  const startedFrom = startingLine === undefined ? undefined : (JSON.parse(startingLine) as { startedFrom?: string }).startedFrom
+  log(`plugin ${instance} (pid ${child.pid}) answers Probe ready ${readyMs} ms after spawn (it logged "ready" at ${loggedReady} ms; started from ${startedFrom})` +
     (options.pathPrefix === undefined ? "" : ` (PATH prefix ${options.pathPrefix})`))
   // Under a wrapper (strace), the plugin is the wrapper's child: signals go to it directly.
   const pid = options.wrap === undefined ? child.pid! : Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/)[0])
