@@ -49,7 +49,8 @@ fs.copyFileSync(marksFile, path.join(keep, "marks.json"))
 const maps = new Map<string, SourceMap | undefined>()
 const sourceMapOf = (url: string): SourceMap | undefined => {
   if (!maps.has(url)) {
-    const file = url.startsWith("file://") ? new URL(url).pathname + ".map" : ""
+    // ES chunks are file: URLs; the start-up snapshot's chunks (evaluated by its loader) are named by path.
+    const file = url.startsWith("file://") ? new URL(url).pathname + ".map" : url.startsWith("/") ? `${url}.map` : ""
     maps.set(url, file !== "" && fs.existsSync(file) ? new SourceMap(JSON.parse(fs.readFileSync(file, "utf8"))) : undefined)
   }
   return maps.get(url)
