@@ -66,9 +66,11 @@ const scriptParts = (url: string) => {
  * source (of which a snapshot keeps the first 1024 characters).
  */
 const WRAPPER = "(function (exports, require, module, __filename, __dirname) {"
-const chunkOf = (chunks: ReadonlyArray<string>, source: string): string | undefined => {
-  if (!source.startsWith(WRAPPER)) return undefined
-  return chunks.find((file) => `${WRAPPER}${readFileSync(file, "utf8")}`.startsWith(source))
+/** Names a wrapped chunk's script by its source's start; each chunk file is read once. */
+const chunkNamer = (chunks: ReadonlyArray<string>) => {
+  const wrapped = chunks.map((file) => [file, `${WRAPPER}${readFileSync(file, "utf8")}`] as const)
+  return (source: string): string | undefined =>
+    source.startsWith(WRAPPER) ? wrapped.find(([, text]) => text.startsWith(source))?.[0] : undefined
 }
 
 /**
@@ -81,6 +83,7 @@ export const attribute = (snapshotFile: string, chunks: ReadonlyArray<string> = 
     nodes: Array<number>; edges: Array<number>; strings: Array<string>; locations: Array<number>
   }
   const { meta } = s.snapshot
+  const chunkOf = chunkNamer(chunks)
   const NF = meta.node_fields.length, EF = meta.edge_fields.length, N = s.nodes, E = s.edges, S = s.strings
   const count = N.length / NF
   const type = (n: number) => meta.node_types[0][N[n * NF]!]!
@@ -114,7 +117,7 @@ export const attribute = (snapshotFile: string, chunks: ReadonlyArray<string> = 
     scriptOf.set(n, sc)
     if (scripts.has(sc)) continue
     const src = edge(sc, "source")
-    const parts = scriptParts(name(sc) !== "" || src === undefined ? name(sc) : chunkOf(chunks, name(src)) ?? "")
+    const parts = scriptParts(name(sc) !== "" || src === undefined ? name(sc) : chunkOf(name(src)) ?? "")
     scripts.set(sc, parts)
     for (const m of [sc, ...(src === undefined ? [] : [src]), ...[edge(sc, "line_ends")].filter((x) => x !== undefined)]) {
       claimed[m] = 1
