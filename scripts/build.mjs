@@ -11,7 +11,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { build } from "rolldown"
 import config from "../rolldown.config.mjs"
-import { buildSnapshot } from "./snapshot.mjs"
+import { buildSnapshot, CODE_CACHE, compiledBuiltins, trimCodeCache } from "./snapshot.mjs"
 
 const root = new URL("..", import.meta.url).pathname
 rmSync(`${root}dist`, { recursive: true, force: true })
@@ -23,8 +23,11 @@ const { codecModuleSource } = await import("../src/csi/ProtoCodegen.ts")
 writeFileSync(`${root}dist/proto/csi-codecs.cjs`, codecModuleSource(parseCsiProto()))
 await buildSnapshot(root)
 
-/** One start of the bundled node plugin with the compile cache on dist/.compile-cache; best effort. */
-const fillCompileCache = async () => {
+/**
+ * One start of the built node plugin (`env` on top of this process's): to ready, a few RPCs, the
+ * Kubernetes client's first check, SIGTERM. Returns whether it got ready, and its output.
+ */
+const warmStart = async (env) => {
   const tmp = mkdtempSync(`${tmpdir()}/rds-csi-build-`)
   const socket = `${tmp}/csi.sock`
   // Events on, against an API server that refuses at once (port 9 on loopback): the Kubernetes
@@ -37,7 +40,7 @@ const fillCompileCache = async () => {
   ].join("\n"))
   const child = spawn(process.execPath, [`${root}bin/rds-csi.js`, "node", "--endpoint", `unix://${socket}`, "--node-id", "build",
     "--state-dir", `${tmp}/state`, "--allowed-path-root", `${tmp}/kubelet`, "--events=true", "--kubeconfig", `${tmp}/kubeconfig`], {
-    env: { ...process.env, NODE_COMPILE_CACHE: `${root}dist/.compile-cache`, NODE_OPTIONS: "--max-semi-space-size=1", RDS_CSI_FROM_SOURCE: "" },
+    env: { ...process.env, RDS_CSI_FROM_SOURCE: "", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   const exited = new Promise((resolve) => child.once("exit", resolve))
@@ -74,7 +77,26 @@ const fillCompileCache = async () => {
   await exited
   rmSync(tmp, { recursive: true, force: true })
   if (process.env.RDS_CSI_BUILD_DEBUG === "1") console.log(out)
-  console.log(ready ? "build: dist/.compile-cache (one start of the bundle)" : `build: no compile cache (the plugin did not start: ${out.slice(-300)})`)
+  return { ready, out }
 }
-await fillCompileCache()
+
+// The snapshot's code cache, trimmed to the built-ins a start from the blob compiles (the
+// DaemonSet's V8 flag that matters to a code cache is --jitless). If that start fails, the
+// whole cache stays: larger, never wrong.
+if (CODE_CACHE === "trim") {
+  const blob = `${root}dist/node.blob`
+  const { ready, out } = await warmStart({ NODE_OPTIONS: `--jitless --snapshot-blob=${blob}`, NODE_DEBUG_NATIVE: "CODE_CACHE" })
+  const compiled = compiledBuiltins(out)
+  if (ready && out.includes('"startedFrom":"snapshot"') && compiled.size > 0) {
+    const { kept, dropped } = trimCodeCache(blob, compiled)
+    const kb = (es) => Math.round(es.reduce((n, e) => n + e.size, 0) / 1024)
+    console.log(`build: dist/node.blob keeps the code cache of the ${kept.length} built-ins a start compiles (${kb(kept)} KiB; ${dropped.length} others, ${kb(dropped)} KiB, dropped)`)
+  } else {
+    console.log(`build: dist/node.blob keeps its whole code cache (a start from it did not get ready: ${out.slice(-300)})`)
+  }
+}
+
+// The bundle's compile cache on dist/.compile-cache, for starts without the blob; best effort.
+const { ready } = await warmStart({ NODE_COMPILE_CACHE: `${root}dist/.compile-cache`, NODE_OPTIONS: "--max-semi-space-size=1" })
+console.log(ready ? "build: dist/.compile-cache (one start of the bundle)" : "build: no compile cache (the plugin did not start; RDS_CSI_BUILD_DEBUG=1 shows its output)")
 console.log("build: dist/rds-csi.mjs, dist/node.blob")

@@ -45,7 +45,9 @@ describe.each([
   it("a plain line starts the plugin with what it says (flags, then environment), and SIGTERM stops it cleanly", async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-cli-"))
     const child = spawn(NODE24, [path.join(ROOT, "bin/rds-csi.js"), "node", "--endpoint", `unix://${tmp}/csi.sock`, "--state-dir", `${tmp}/state`,
-      "--allowed-path-root", `${tmp}/kubelet`, "--events=false"], { env: { ...env, NODE_ID: "cli-test", HEALTH_INTERVAL: "7s" }, stdio: ["ignore", "pipe", "pipe"] })
+      "--allowed-path-root", `${tmp}/kubelet`, "--events=false"], {
+      env: { ...env, NODE_ID: "cli-test", HEALTH_INTERVAL: "7s", NODE_DEBUG_NATIVE: "CODE_CACHE" }, stdio: ["ignore", "pipe", "pipe"]
+    })
     let out = ""
     child.stdout.on("data", (d: Buffer) => (out += d.toString()))
     child.stderr.on("data", (d: Buffer) => (out += d.toString()))
@@ -62,6 +64,12 @@ describe.each([
     assert.strictEqual(starting.config["events"], false)
     assert.strictEqual(starting.startedFrom, startedFrom)
     assert.strictEqual(code, 0)
+    // Every built-in the start compiles comes from a code cache V8 takes: Node's own, or the
+    // blob's, trimmed by the build to what a start compiles (scripts/snapshot.mjs). A V8 flag in
+    // the DaemonSet's options that the cache was not made with would show here as "rejected".
+    const compiled = out.split("\n").filter((l) => l.startsWith("Compiling ")).length
+    assert.isAbove(compiled, 20, out.slice(0, 2000))
+    assert.deepStrictEqual(out.split("\n").filter((l) => / without code cache|is rejected/.test(l)), [])
   })
 })
 
