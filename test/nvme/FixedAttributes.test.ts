@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { FixedAttributes, readSnapshot } from "../../src/nvme/SysfsLive.ts"
+import { FixedAttributes } from "../../src/nvme/SysfsAttributes.ts"
+import { readSnapshot } from "../../src/nvme/SysfsLive.ts"
 import { materialiseSysfs } from "../fixtures/fixtures.ts"
 
 // The snapshot with FixedAttributes (SysfsLive's) reads each directory's unchanging attributes
