@@ -8,7 +8,7 @@
  * arrive as strings and are read through `new Date`).
  *
  * May import: effect, @kubernetes/client-node (KubeConfig; model types), ../Settings.ts,
- * ./KubeClient.ts, ./KubeHttp.ts.
+ * ./KubeClient.ts, ./KubeHttp.ts, ./KubeWire.ts.
  */
 import type {
   CoreV1Event,
@@ -16,7 +16,6 @@ import type {
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1PersistentVolumeList,
-  V1Pod,
   V1PodList,
   V1SelfSubjectAccessReview,
   V1Status
@@ -29,13 +28,10 @@ import {
   KubeClient,
   kubeError,
   type KubeError,
-  type KubeEvent,
-  type KubeErrorReason,
-  type PersistentVolume,
-  type PodOnNode,
   type PvWatchEvent
 } from "./KubeClient.ts"
-import { HttpStatusError, make as makeHttp, type Request } from "./KubeHttp.ts"
+import { make as makeHttp, type Request } from "./KubeHttp.ts"
+import { fromEvent, fromPod, fromPv, reasonOf, rfc3339, toKubeError } from "./KubeWire.ts"
 
 export interface LiveOptions {
   /** Path of a kubeconfig file; undefined = in-cluster (service account), and an error outside a cluster. */
@@ -49,45 +45,6 @@ export interface ConnectionOptions {
   readonly caFile: string
   readonly token: string
   readonly requestTimeout?: Duration.Duration
-}
-
-const reasonOf = (status: number): KubeErrorReason =>
-  status === 404 ? "NotFound"
-  : status === 401 || status === 403 ? "Forbidden"
-  : status === 409 || status === 410 ? "Conflict"
-  : status === 429 ? "TooManyRequests"
-  : status >= 500 ? "ServerError"
-  : "Invalid"
-
-/** Retry-After is delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export const parseRetryAfter = (value: string | undefined, nowMs: number): Duration.Duration | undefined => {
-  if (value === undefined || value.trim() === "") return undefined
-  const seconds = Number(value)
-  if (Number.isFinite(seconds) && seconds >= 0) return Duration.seconds(seconds)
-  const at = Date.parse(value)
-  return Number.isNaN(at) ? undefined : Duration.millis(Math.max(0, at - nowMs))
-}
-
-const statusMessage = (body: unknown): string => {
-  const parsed = typeof body === "string" ? (() => { try { return JSON.parse(body) as unknown } catch { return body } })() : body
-  if (typeof parsed === "object" && parsed !== null && "message" in parsed && typeof parsed.message === "string") return parsed.message
-  return typeof parsed === "string" ? parsed.slice(0, 300) : ""
-}
-
-/** Maps whatever a request failed with (a status, a socket or TLS error, a timeout) to a KubeError. */
-export const toKubeError = (operation: string, e: unknown): KubeError => {
-  if (e instanceof HttpStatusError) {
-    const retryAfter = e.headers["retry-after"]
-    return kubeError(reasonOf(e.status), operation, statusMessage(e.body) || `HTTP ${e.status}`, {
-      status: e.status,
-      retryAfter: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now())
-    })
-  }
-  const err = e as { name?: string; message?: string; code?: string; cause?: { code?: string; message?: string } }
-  if (err?.name === "TimeoutError") return kubeError("Timeout", operation, err.message ?? "timed out")
-  const cause = err?.cause?.code ?? err?.code
-  const detail = [err?.message, err?.cause?.message].filter((s) => s !== undefined && s !== "").join(": ")
-  return kubeError("Transport", operation, cause === undefined ? detail : `${cause}: ${detail}`)
 }
 
 /** Loads the configuration; fails rather than talking to localhost:8080 when there is none. */
@@ -108,52 +65,6 @@ export const loadKubeConfig = (kubeconfig: string | undefined): Effect.Effect<Ku
     },
     catch: (e) => kubeError("Invalid", "loadKubeConfig", e instanceof Error ? e.message : String(e))
   })
-
-const fromPv = (pv: V1PersistentVolume): PersistentVolume => {
-  const csi = pv.spec?.csi
-  const claim = pv.spec?.claimRef
-  return {
-    name: pv.metadata?.name ?? "",
-    uid: pv.metadata?.uid ?? "",
-    resourceVersion: pv.metadata?.resourceVersion ?? "",
-    csi: csi === undefined ? undefined : { driver: csi.driver, volumeHandle: csi.volumeHandle },
-    claimRef: claim?.name === undefined ? undefined : { namespace: claim.namespace ?? "", name: claim.name, uid: claim.uid || undefined }
-  }
-}
-
-const fromPod = (p: V1Pod): PodOnNode => {
-  const owner = p.metadata?.ownerReferences?.find((o) => o.controller === true)
-  return {
-    namespace: p.metadata?.namespace ?? "",
-    name: p.metadata?.name ?? "",
-    uid: p.metadata?.uid ?? "",
-    controller: owner === undefined ? undefined : { kind: owner.kind, name: owner.name }
-  }
-}
-
-const fromEvent = (e: CoreV1Event): KubeEvent => ({
-  name: e.metadata.name ?? "",
-  namespace: e.metadata.namespace ?? "",
-  involvedObject: {
-    apiVersion: e.involvedObject.apiVersion ?? "",
-    kind: e.involvedObject.kind ?? "",
-    name: e.involvedObject.name ?? "",
-    namespace: e.involvedObject.namespace ?? "",
-    uid: e.involvedObject.uid ?? ""
-  },
-  type: e.type === "Warning" ? "Warning" : "Normal",
-  reason: e.reason ?? "",
-  message: e.message ?? "",
-  count: e.count ?? 1,
-  firstTimestamp: e.firstTimestamp === undefined ? 0 : new Date(e.firstTimestamp).getTime(),
-  lastTimestamp: e.lastTimestamp === undefined ? 0 : new Date(e.lastTimestamp).getTime(),
-  source: { component: e.source?.component ?? "", host: e.source?.host ?? "" },
-  reportingComponent: e.reportingComponent ?? "",
-  reportingInstance: e.reportingInstance ?? ""
-})
-
-/** metav1.Time is RFC 3339 with second precision. */
-const rfc3339 = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z")
 
 /** client-go's watch timeout is random in [5, 10) min; ours is the server's, plus a silence bound. */
 const WATCH_SERVER_TIMEOUT_S = 300

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
-import { loadKubeConfig, parseRetryAfter, toKubeError } from "../../src/kube/KubeClientLive.ts"
+import { loadKubeConfig } from "../../src/kube/KubeClientLive.ts"
+import { parseRetryAfter, toKubeError } from "../../src/kube/KubeWire.ts"
 import { HttpStatusError } from "../../src/kube/KubeHttp.ts"
 
 describe("loadKubeConfig", () => {
