@@ -17,7 +17,10 @@
  *
  * May import: effect.
  */
-import { Data, Result } from "effect"
+import { Result } from "effect"
+import { expectedEnd, isSpace, ParseError, Scanner, syntax } from "./CommandScanner.ts"
+
+export { ParseError } from "./CommandScanner.ts"
 
 export type MenuName = "disk" | "file" | "system/resource"
 
@@ -45,25 +48,6 @@ export type Parsed =
   | { readonly _tag: "Add"; readonly menu: "disk"; readonly args: ReadonlyArray<Arg> }
   | { readonly _tag: "Set"; readonly menu: "disk"; readonly target: Target; readonly args: ReadonlyArray<Arg> }
   | { readonly _tag: "Remove"; readonly menu: "disk" | "file"; readonly target: Target }
-
-/** A line RouterOS would refuse before running anything; `message` is RouterOS's text. */
-export class ParseError extends Data.TaggedError("ParseError")<{
-  readonly kind: "Syntax" | "BadCommand" | "ExpectedEnd"
-  readonly column: number
-  readonly word: string
-}> {
-  override get message(): string {
-    const at = `(line 1 column ${this.column})`
-    switch (this.kind) {
-      case "Syntax":
-        return `syntax error ${at}`
-      case "BadCommand":
-        return `bad command name ${this.word} ${at}`
-      case "ExpectedEnd":
-        return `expected end of command ${at}`
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------- grammar
 
@@ -100,80 +84,6 @@ const TREE: MenuNode = {
 }
 const whereKeys = (menu: MenuName): ReadonlyArray<string> =>
   menu === "disk" ? DISK_WHERE_KEYS : menu === "file" ? FILE_WHERE_KEYS : []
-
-// ---------------------------------------------------------------------------- scanner
-
-const ESCAPES: Readonly<Record<string, string>> = {
-  "\"": "\"", "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "a": "\x07", "b": "\b", "f": "\f", "v": "\v",
-  "$": "$", "?": "?", "_": " "
-}
-const isSpace = (c: string | undefined) => c === " " || c === "\t"
-const WORD = /[A-Za-z0-9._*,-]/
-
-class Scanner {
-  i = 0
-  readonly s: string
-  constructor(s: string) {
-    this.s = s
-  }
-  get eof(): boolean {
-    return this.i >= this.s.length
-  }
-  peek(): string | undefined {
-    return this.s[this.i]
-  }
-  get column(): number {
-    return this.i + 1
-  }
-  skipWs(): void {
-    while (isSpace(this.peek())) this.i++
-  }
-  /** A run of name characters (menu, command, key, bare number list). */
-  word(): string {
-    const start = this.i
-    while (!this.eof && WORD.test(this.s[this.i]!)) this.i++
-    return this.s.slice(start, this.i)
-  }
-  /** A value: quoted, or bare up to white space or `]`. */
-  value(): Result.Result<string, ParseError> {
-    if (this.peek() !== "\"") {
-      const start = this.i
-      while (!this.eof && !isSpace(this.peek()) && this.peek() !== "]" && this.peek() !== "\"" && this.peek() !== ";") this.i++
-      return Result.succeed(this.s.slice(start, this.i))
-    }
-    this.i++
-    let out = ""
-    for (;;) {
-      if (this.eof) return Result.fail(syntax(this.s.length + 1))
-      const c = this.s[this.i]!
-      if (c === "\"") {
-        this.i++
-        const after = this.peek()
-        if (after !== undefined && !isSpace(after) && after !== "]") return Result.fail(syntax(this.column))
-        return Result.succeed(out)
-      }
-      if (c !== "\\") {
-        out += c
-        this.i++
-        continue
-      }
-      const next = this.s[this.i + 1]
-      const hex = this.s.slice(this.i + 1, this.i + 3)
-      if (next !== undefined && ESCAPES[next] !== undefined) {
-        out += ESCAPES[next]
-        this.i += 2
-      } else if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
-        out += String.fromCharCode(parseInt(hex, 16))
-        this.i += 3
-      } else {
-        return Result.fail(syntax(this.column))
-      }
-    }
-  }
-}
-
-const syntax = (column: number) => new ParseError({ kind: "Syntax", column, word: "" })
-const expectedEnd = (column: number) => new ParseError({ kind: "ExpectedEnd", column, word: "" })
 
 // ---------------------------------------------------------------------------- parser
 
