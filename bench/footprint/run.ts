@@ -96,14 +96,19 @@ try {
   const rows: Array<string> = []
   const cold = f.rpcTrials.find((t) => t.trial === 1)!
   const warm = f.rpcTrials.filter((t) => t.trial > 1)
+  const signed = (n: number) => `${n < 0 ? "−" : "+"}${Math.abs(Math.round(n))}`
   const rpc = (label: string, key: string, bareText: string, target: string) => {
     const overhead = (t: Trial) => t.plugin[key]! - t.bare[key]!["total"]!
     const ownOverheads = warm.flatMap((t) => t.logged?.[key] === undefined ? [] : [t.logged[key]! - t.bare[key]!["total"]!])
     const own = ownOverheads.length === 0 ? "" : `; by the plugin's own log ${stat(ownOverheads)}`
-    rows.push(`| ${label} | ${Math.round(cold.plugin[key]!)} ms (+${Math.round(overhead(cold))}) | ${stat(warm.map((t) => t.plugin[key]!))} | ` +
-      `${stat(f.rpcTrials.map((t) => t.bare[key]!["total"]!))}: ${bareText} | ${stat(warm.map(overhead))}${own} | ${target} |`)
+    // Trial 1's bare commands ran first in the VM (cold binaries and kernel paths): the plugin's
+    // trial 1 after them is cold in its own code only, so it is set against the warm bare median.
+    const bareWarm = median(warm.map((t) => t.bare[key]!["total"]!))
+    const coldOwn = cold.logged?.[key] === undefined ? "" : `; own log ${signed(cold.logged[key]! - bareWarm)}`
+    rows.push(`| ${label} | ${Math.round(cold.plugin[key]!)} ms (${signed(cold.plugin[key]! - bareWarm)}${coldOwn}) | ${stat(warm.map((t) => t.plugin[key]!))} | ` +
+      `${stat(warm.map((t) => t.bare[key]!["total"]!))}, the first in the VM ${Math.round(cold.bare[key]!["total"]!)} ms: ${bareText} | ${stat(warm.map(overhead))}${own} | ${target} |`)
   }
-  const step = (key: string, s: string) => `${s} ${Math.round(median(f.rpcTrials.map((t) => t.bare[key]![s]!)))}`
+  const step = (key: string, s: string) => `${s} ${Math.round(median(warm.map((t) => t.bare[key]![s]!)))}`
   rpc("NodeStage, formats ext4", "stageNew", ["connect", "device", "blkid", "mkfs", "mount"].map((s) => step("stageNew", s)).join(" + "), "≤ bare + 300 ms")
   rpc("NodeStage, existing fs", "stageExisting", ["connect", "device", "blkid", "mount"].map((s) => step("stageExisting", s)).join(" + "), "≤ bare + 300 ms")
   rpc("NodePublish", "publish", step("publish", "bind"), "≤ bare + 50 ms")
@@ -112,9 +117,9 @@ try {
   const failures = (d?.detection ?? []).flatMap((x) => x.failureMs === undefined ? [] : [x.failureMs])
   const recoveries = (d?.detection ?? []).flatMap((x) => x.recoveryMs === undefined ? [] : [x.recoveryMs])
   const lines = [
-    `bench/footprint: ${TRIALS} trials (trial 1 = the first RPCs after a cold start), ${VOLUMES} volumes; TCG guest, 1 vCPU, 1 GiB; the plugin as the DaemonSet starts it (bundle, NODE_OPTIONS=${PLUGIN_NODE_OPTIONS === "" ? `${DAEMONSET_NODE_OPTIONS} (deploy/base/daemonset.yaml)` : `${PLUGIN_NODE_OPTIONS} (FOOTPRINT_NODE_OPTIONS)`}, shipped defaults)`,
+    `bench/footprint: ${TRIALS} trials (trial 1 = the first RPCs after a cold start, each trial's bare commands first), ${VOLUMES} volumes; TCG guest, 1 vCPU, 1 GiB; the plugin as the DaemonSet starts it (bundle, NODE_OPTIONS=${PLUGIN_NODE_OPTIONS === "" ? `${DAEMONSET_NODE_OPTIONS} (deploy/base/daemonset.yaml)` : `${PLUGIN_NODE_OPTIONS} (FOOTPRINT_NODE_OPTIONS)`}, shipped defaults)`,
     "",
-    "| measure | plugin cold (overhead) | plugin warm, median (min–max) | bare commands, median (min–max): steps | overhead warm, median of pairs (min–max) | target |",
+    "| measure | plugin cold: trial 1 (above the warm bare median) | plugin warm, median (min–max) | bare commands warm, median (min–max), and the VM's first: steps | overhead warm, median of pairs (min–max) | target |",
     "| --- | ---: | ---: | --- | ---: | ---: |",
     ...rows,
     `| spawn → first ready Probe (events off) | ${stat(f.startupColdMs)} first start on a node (the build's code cache); ${stat(f.startupNoCacheMs)} without any | ${stat(f.startupWarmMs)} (the node's own cache) | floor: Node loading http2 + child_process, ${stat(f.nodeFloorQuietMs ?? [])}; importing the start-up bundle ${stat(f.importQuietMs ?? [])}; MemAvailable ${f.memAvailableQuietMiB} MiB | — | ≤ 3000 ms |`,
