@@ -4,7 +4,8 @@
 // the bundle after one real start of `rds-csi node` (to ready, a few RPCs, SIGTERM), made with the
 // V8 flags the image runs with, so that even the first start on a node skips compiling it
 // (bin/rds-csi.js seeds an empty NODE_COMPILE_CACHE from it); and dist/node.blob, the node plugin's
-// V8 start-up snapshot (scripts/snapshot.mjs). dist/ is generated: never committed.
+// V8 start-up snapshot (scripts/snapshot.mjs), whose code cache of Node's built-ins is trimmed to
+// those one start from it compiles. dist/ is generated: never committed.
 import * as grpc from "@grpc/grpc-js"
 import { spawn } from "node:child_process"
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"

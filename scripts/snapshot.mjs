@@ -23,8 +23,10 @@ import config from "../rolldown.config.mjs"
  * start (http2, tls, net, child_process and their internals) compile from source: ~0.8 s of a
  * start under TCG (bench/README.md, round 7). So the build keeps the cache and trims it to the
  * built-ins one real start compiled (scripts/build.mjs: `trimCodeCache` with the ids from
- * `compiledBuiltins`): ~0.7 MB. RDS_CSI_SNAPSHOT_CODE_CACHE=none builds the blob without any
- * (the comparison in bench/README.md), =all keeps every entry.
+ * `compiledBuiltins`): ~0.5 MB. (With a code cache Node also keeps the bytecode V8 holds when
+ * the blob is made, FunctionCodeHandling::kKeep rather than kClear: ~0.9 MB more V8 data.)
+ * RDS_CSI_SNAPSHOT_CODE_CACHE=none builds the blob without any (the comparison in
+ * bench/README.md), =all keeps every entry.
  */
 export const CODE_CACHE = process.env.RDS_CSI_SNAPSHOT_CODE_CACHE ?? "trim"
 
