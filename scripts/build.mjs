@@ -88,12 +88,16 @@ if (CODE_CACHE === "trim") {
   const blob = `${root}dist/node.blob`
   const { ready, out } = await warmStart({ NODE_OPTIONS: `--jitless --snapshot-blob=${blob}`, NODE_DEBUG_NATIVE: "CODE_CACHE" })
   const compiled = compiledBuiltins(out)
-  if (ready && out.includes('"startedFrom":"snapshot"') && compiled.size > 0) {
+  const why = !ready ? `a start from it did not get ready: ${out.slice(-300)}`
+    : !out.includes('"startedFrom":"snapshot"') ? "the start did not run from the blob"
+    : compiled.size === 0 ? "Node named no built-in it compiled (NODE_DEBUG_NATIVE=CODE_CACHE)"
+    : undefined
+  if (why === undefined) {
     const { kept, dropped } = trimCodeCache(blob, compiled)
     const kb = (es) => Math.round(es.reduce((n, e) => n + e.size, 0) / 1024)
     console.log(`build: dist/node.blob keeps the code cache of the ${kept.length} built-ins a start compiles (${kb(kept)} KiB; ${dropped.length} others, ${kb(dropped)} KiB, dropped)`)
   } else {
-    console.log(`build: dist/node.blob keeps its whole code cache (a start from it did not get ready: ${out.slice(-300)})`)
+    console.log(`build: dist/node.blob keeps its whole code cache (${why})`)
   }
 }
 
