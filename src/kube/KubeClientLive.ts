@@ -33,6 +33,9 @@ import {
 import { make as makeHttp, type Request } from "./KubeHttp.ts"
 import { fromEvent, fromPod, fromPv, reasonOf, rfc3339, toKubeError } from "./KubeWire.ts"
 
+// Part of rds-csi/kube's KubeClientLive namespace before the mapping moved to KubeWire.ts.
+export { parseRetryAfter, toKubeError } from "./KubeWire.ts"
+
 export interface LiveOptions {
   /** Path of a kubeconfig file; undefined = in-cluster (service account), and an error outside a cluster. */
   readonly kubeconfig: string | undefined

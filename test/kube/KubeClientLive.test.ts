@@ -11,6 +11,15 @@ import { Duration, Effect } from "effect"
 import { loadKubeConfig } from "../../src/kube/KubeClientLive.ts"
 import { parseRetryAfter, toKubeError } from "../../src/kube/KubeWire.ts"
 import { HttpStatusError } from "../../src/kube/KubeHttp.ts"
+import * as Kube from "../../src/kube/index.ts"
+
+describe("rds-csi/kube's KubeClientLive namespace", () => {
+  it("still offers the failure mapping that moved to KubeWire.ts", () => {
+    assert.strictEqual(Kube.KubeClientLive.parseRetryAfter, parseRetryAfter)
+    assert.strictEqual(Kube.KubeClientLive.toKubeError, toKubeError)
+    assert.strictEqual(typeof Kube.KubeClientLive.layerConfig, "object")
+  })
+})
 
 describe("loadKubeConfig", () => {
   it.effect("without --kubeconfig and outside a cluster it fails instead of using localhost:8080", () =>
