@@ -14,7 +14,10 @@ export interface CodeCache {
   readonly start: number
   readonly entries: ReadonlyArray<CodeCacheEntry>
 }
-export declare const CODE_CACHE: "trim" | "all" | "none" | string
+export type CodeCacheMode = "trim" | "all" | "none"
+/** RDS_CSI_SNAPSHOT_CODE_CACHE's value (unset or empty: "trim"); throws naming the variable for any other. */
+export declare const codeCacheMode: (value: string | undefined) => CodeCacheMode
+export declare const CODE_CACHE: CodeCacheMode
 export declare const codeCacheOf: (blob: Buffer) => CodeCache
 export declare const trimCodeCache: (file: string, keep: ReadonlySet<string>) => { readonly kept: ReadonlyArray<CodeCacheEntry>; readonly dropped: ReadonlyArray<CodeCacheEntry> }
 export declare const compiledBuiltins: (output: string) => Set<string>

@@ -28,7 +28,12 @@ import config from "../rolldown.config.mjs"
  * RDS_CSI_SNAPSHOT_CODE_CACHE=none builds the blob without any (the comparison in
  * bench/README.md), =all keeps every entry.
  */
-export const CODE_CACHE = process.env.RDS_CSI_SNAPSHOT_CODE_CACHE ?? "trim"
+export const codeCacheMode = (value) => {
+  if (value === undefined || value === "") return "trim"
+  if (value === "trim" || value === "all" || value === "none") return value
+  throw new Error(`RDS_CSI_SNAPSHOT_CODE_CACHE: must be trim, all or none (got '${value}')`)
+}
+export const CODE_CACHE = codeCacheMode(process.env.RDS_CSI_SNAPSHOT_CODE_CACHE)
 
 const MAGIC = 0x0143da19
 const WITHOUT_CODE_CACHE = 1

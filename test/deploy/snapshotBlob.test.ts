@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { codeCacheOf as parse, compiledBuiltins, trimCodeCache as trim } from "../../scripts/snapshot.mjs"
+import { codeCacheMode, codeCacheOf as parse, compiledBuiltins, trimCodeCache as trim } from "../../scripts/snapshot.mjs"
 
 const ROOT = path.resolve(import.meta.dirname, "../..")
 const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b }
@@ -66,6 +66,14 @@ describe("the start-up snapshot's code cache (scripts/snapshot.mjs)", () => {
     fs.writeFileSync(path.join(dir, "node.blob"), blob({ cache: [], flags: 1 }))
     assert.throws(() => trim(path.join(dir, "node.blob"), new Set(["tls"])), /built without a code cache/)
     fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("RDS_CSI_SNAPSHOT_CODE_CACHE: trim by default, all or none; anything else (round 6's '1') is refused by name", () => {
+    assert.strictEqual(codeCacheMode(undefined), "trim")
+    assert.strictEqual(codeCacheMode(""), "trim")
+    assert.strictEqual(codeCacheMode("none"), "none")
+    assert.strictEqual(codeCacheMode("all"), "all")
+    assert.throws(() => codeCacheMode("1"), "RDS_CSI_SNAPSHOT_CODE_CACHE: must be trim, all or none (got '1')")
   })
 
   it("the built-ins a process compiled, from Node's CODE_CACHE debug lines", () => {
