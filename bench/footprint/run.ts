@@ -103,10 +103,11 @@ try {
     const own = ownOverheads.length === 0 ? "" : `; by the plugin's own log ${stat(ownOverheads)}`
     // Trial 1's bare commands ran first in the VM (cold binaries and kernel paths): the plugin's
     // trial 1 after them is cold in its own code only, so it is set against the warm bare median.
-    const bareWarm = median(warm.map((t) => t.bare[key]!["total"]!))
+    const bareTotals = warm.map((t) => t.bare[key]!["total"]!)
+    const bareWarm = median(bareTotals)
     const coldOwn = cold.logged?.[key] === undefined ? "" : `; own log ${signed(cold.logged[key]! - bareWarm)}`
     rows.push(`| ${label} | ${Math.round(cold.plugin[key]!)} ms (${signed(cold.plugin[key]! - bareWarm)}${coldOwn}) | ${stat(warm.map((t) => t.plugin[key]!))} | ` +
-      `${stat(warm.map((t) => t.bare[key]!["total"]!))}, the first in the VM ${Math.round(cold.bare[key]!["total"]!)} ms: ${bareText} | ${stat(warm.map(overhead))}${own} | ${target} |`)
+      `${stat(bareTotals)}, the first in the VM ${Math.round(cold.bare[key]!["total"]!)} ms: ${bareText} | ${stat(warm.map(overhead))}${own} | ${target} |`)
   }
   const step = (key: string, s: string) => `${s} ${Math.round(median(warm.map((t) => t.bare[key]![s]!)))}`
   rpc("NodeStage, formats ext4", "stageNew", ["connect", "device", "blkid", "mkfs", "mount"].map((s) => step("stageNew", s)).join(" + "), "≤ bare + 300 ms")

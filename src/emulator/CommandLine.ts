@@ -15,7 +15,7 @@
  * Argument *values* are checked by the interpreter, not here. Not supported (answered as
  * RouterOS answers unknown input): abbreviations (`/dis pr`), `;`-separated commands, scripting.
  *
- * May import: effect.
+ * May import: effect, emulator/CommandScanner.
  */
 import { Result } from "effect"
 import { expectedEnd, isSpace, ParseError, Scanner, syntax } from "./CommandScanner.ts"
