@@ -5,7 +5,7 @@
  * every restart). A line it does not take (help, a mistake, anything unusual) goes to the full
  * CLI, which reads, explains or rejects it exactly as before.
  *
- * May import: NodeArgs, Config, main, RunMain, Version.
+ * May import: NodeArgs, Config, main, RunMain, Version, csi/Proto (for the start-up snapshot's builder).
  */
 import { Result } from "effect"
 import { toSettings } from "./Config.ts"
@@ -13,6 +13,9 @@ import { runNode, type StartedFrom } from "./main.ts"
 import { parseNodeArgs } from "./NodeArgs.ts"
 import { runMain } from "./RunMain.ts"
 import { VERSION } from "./Version.ts"
+
+/** For scripts/snapshot-entry.cjs: the CSI codecs evaluated into the start-up snapshot. */
+export { useStaticCodecs } from "./csi/Proto.ts"
 
 /** Runs the node plugin when `argv` (after `node`) is a plain, valid line and answers true; false = the full CLI's turn. */
 export const runNodeFast = (

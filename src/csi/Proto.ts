@@ -58,11 +58,11 @@ export const parseCsiProto = (): protobuf.Root => {
 let cachedRoot: protobuf.Root | undefined
 const csiRoot = (): protobuf.Root => cachedRoot ??= parseCsiProto()
 
+/** What a module ProtoCodegen wrote exports: the codecs, made with the Writer, Reader and util given. */
+export type CodecModule = (writer: unknown, reader: unknown, util: unknown) => StaticCodecs
+
 /** Loads a module ProtoCodegen wrote, with this protobufjs's Writer, Reader and util. */
-export const loadStaticCodecs = (path: string): StaticCodecs => {
-  const make = createRequire(import.meta.url)(path) as (writer: unknown, reader: unknown, util: unknown) => StaticCodecs
-  return make(protobuf.Writer, protobuf.Reader, protobuf.util)
-}
+export const loadStaticCodecs = (path: string): StaticCodecs => (createRequire(import.meta.url)(path) as CodecModule)(protobuf.Writer, protobuf.Reader, protobuf.util)
 
 /** A reflected type or a generated one: both are called as methods, with the same functions. */
 type Codec = Pick<MessageCodec, "encode" | "decode" | "fromObject" | "toObject">
@@ -120,7 +120,7 @@ export const csiPackage = (codecs: StaticCodecs | undefined): CsiPackage => {
 }
 
 /** True when this build carries generated codecs (nothing to warm up). */
-export const hasStaticCodecs = (): boolean => existsSync(CODECS_PATH)
+export const hasStaticCodecs = (): boolean => cachedCodecs?.codecs !== undefined || existsSync(CODECS_PATH)
 
 // Loaded once per process, whoever asks first (the server's definitions, the tests' clients).
 let cachedCodecs: { readonly codecs: StaticCodecs | undefined } | undefined
@@ -129,6 +129,18 @@ const codecsHere = (): StaticCodecs | undefined => (cachedCodecs ??= { codecs: h
 let cachedDefinitions: CsiDefinitions | undefined
 /** The csi.v1 method definitions the server serves. */
 export const loadCsiDefinitions = (): CsiDefinitions => cachedDefinitions ??= csiDefinitions(codecsHere())
+
+/**
+ * The codecs and the server's definitions made from a codecs module evaluated by the caller: the
+ * start-up snapshot's builder (scripts/snapshot-entry.cjs), whose require cannot read files,
+ * hands dist/proto/csi-codecs.cjs here, so a start from the blob finds them made instead of
+ * compiling and running 200 KB of generated code before it can answer (issue 12).
+ */
+export const useStaticCodecs = (make: CodecModule): void => {
+  const codecs = make(protobuf.Writer, protobuf.Reader, protobuf.util)
+  cachedCodecs = { codecs }
+  cachedDefinitions = csiDefinitions(codecs)
+}
 
 let cachedPackage: CsiPackage | undefined
 /** The csi.v1 package as grpc-js client constructors (tests, tools). */
