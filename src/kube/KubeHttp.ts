@@ -12,6 +12,7 @@
 import type * as HttpTypes from "node:http"
 import * as https from "node:https"
 import { createRequire } from "node:module"
+import * as tls from "node:tls"
 import type { KubeConfig } from "@kubernetes/client-node/dist/config.js"
 
 // Required, not imported: an ES import of node:http reads every export of it, and its lazy
@@ -55,6 +56,19 @@ export interface KubeHttp {
   readonly lines: (path: string, signal: AbortSignal, idleMs: number, line: (text: string) => void, done: (e: unknown) => void) => void
 }
 
+let roots: string | undefined
+/**
+ * What a connection to an API server the kubeconfig names no CA for trusts: what Node trusts by
+ * default (with NODE_EXTRA_CA_CERTS and --use-system-ca), and always Node's bundled Mozilla
+ * roots, also under the DaemonSet's --use-openssl-ca. That flag spares every start the parse of
+ * those roots Node begins in a background thread as soon as node:tls loads (http2 loads it): ~0.6 s
+ * of an emulated vCPU before ready (bench/README.md, round 8); but the image has no OpenSSL
+ * store to fall back on. In-cluster the service account's CA is always named, so this is for a
+ * kubeconfig given with --kubeconfig. One PEM text, made on first need.
+ */
+export const defaultRoots = (): string =>
+  roots ??= [...new Set([...tls.getCACertificates("default"), ...tls.getCACertificates("bundled")])].join("\n")
+
 export const make = (kc: KubeConfig): KubeHttp => {
   const server = kc.getCurrentCluster()?.server ?? ""
   const plain = server.startsWith("http:")
@@ -68,6 +82,7 @@ export const make = (kc: KubeConfig): KubeHttp => {
     const opts: https.RequestOptions = {}
     await kc.applyToHTTPSOptions(opts)
     signal.throwIfAborted()
+    if (!plain && opts.ca === undefined && opts.rejectUnauthorized !== false) opts.ca = defaultRoots()
     // Appended, not resolved: a server URL may carry a path (a proxying front end's prefix).
     return (plain ? http.request : https.request)(new URL(`${server.replace(/\/+$/, "")}${path}`), {
       ...opts,

@@ -5,16 +5,19 @@
  * connection, and the watch's line stream and its ends. The same calls against the real API
  * server: test/integration/deploy-rbac-calls.test.ts and Faults.test.ts.
  */
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as tls from "node:tls"
 import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Stream } from "effect"
 import { make as makeClient } from "../../src/kube/KubeClientLive.ts"
-import { HttpStatusError, make } from "../../src/kube/KubeHttp.ts"
+import { defaultRoots, HttpStatusError, make } from "../../src/kube/KubeHttp.ts"
 
 interface Seen {
   readonly method: string
@@ -181,4 +184,72 @@ describe("KubeClientLive.make over KubeHttp", () => {
       assert.deepStrictEqual(JSON.parse(patch.body), { count: 3, lastTimestamp: "1970-01-01T00:00:01Z", message: "m" })
       yield* Effect.promise(() => s.close())
     }))
+})
+
+describe("KubeHttp's TLS trust when the kubeconfig names no CA (the DaemonSet runs Node with --use-openssl-ca)", () => {
+  const TLS = join(import.meta.dirname, "../fixtures/tls")
+  const ROOT = join(import.meta.dirname, "../..")
+  const NODE24 = existsSync(join(ROOT, "node_modules/node/bin/node")) ? join(ROOT, "node_modules/node/bin/node") : process.execPath
+
+  it("defaultRoots holds Node's default roots and all of its bundled ones", () => {
+    const roots = defaultRoots()
+    for (const pem of [...tls.getCACertificates("default"), ...tls.getCACertificates("bundled")]) assert.include(roots, pem.trim())
+    assert.isAbove(tls.getCACertificates("bundled").length, 100)
+  })
+
+  it("under --use-openssl-ca, with no OpenSSL store: NODE_EXTRA_CA_CERTS and the bundled roots are trusted, nothing else, and verification stays on", async () => {
+    const servers = await Promise.all(["server", "untrusted"].map(async (name) => {
+      const server = createHttpsServer({ cert: readFileSync(join(TLS, `${name}.pem`)), key: readFileSync(join(TLS, `${name}.key`)) }, (_, res) => json(res, 200, { name }))
+      await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok))
+      return server
+    }))
+    const [trusted, untrusted] = servers.map((s) => `https://127.0.0.1:${(s.address() as AddressInfo).port}`)
+    const empty = mkdtempSync(join(tmpdir(), "rds-csi-no-store-"))
+    // A child Node: NODE_EXTRA_CA_CERTS and the CA flags are read at its start.
+    const script = [
+      `import * as tls from "node:tls"`,
+      `import https from "node:https"`,
+      `import { syncBuiltinESMExports } from "node:module"`,
+      `import { KubeConfig } from "@kubernetes/client-node"`,
+      // What the request is given to trust (node:https's request, seen through its ES namespace).
+      `let given`,
+      `const request = https.request`,
+      `https.request = (url, options) => { given = options.ca; return request(url, options) }`,
+      `syncBuiltinESMExports()`,
+      `import { defaultRoots, make } from "./src/kube/KubeHttp.ts"`,
+      `const get = async (server) => {`,
+      `  const kc = new KubeConfig()`,
+      `  kc.loadFromClusterAndUser({ name: "c", server }, { name: "u", token: "t" })`,
+      `  return make(kc).json({ method: "GET", path: "/version", signal: new AbortController().signal }).then((a) => a.name, (e) => "refused: " + (e.code ?? e.message))`,
+      `}`,
+      `const roots = defaultRoots()`,
+      `console.log(JSON.stringify({`,
+      `  defaultLength: tls.getCACertificates("default").length,`,
+      `  bundledInRoots: tls.getCACertificates("bundled").every((pem) => roots.includes(pem.trim())),`,
+      `  trusted: await get(${JSON.stringify(trusted)}),`,
+      `  givenBundled: tls.getCACertificates("bundled").every((pem) => given?.includes(pem.trim())),`,
+      `  untrusted: await get(${JSON.stringify(untrusted)})`,
+      `}))`
+    ].join("\n")
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(NODE24, ["--use-openssl-ca", "--no-warnings", "--input-type=module", "-e", script], {
+        cwd: ROOT,
+        env: { PATH: process.env["PATH"] ?? "", NODE_EXTRA_CA_CERTS: join(TLS, "ca.pem"), SSL_CERT_FILE: join(empty, "none.pem"), SSL_CERT_DIR: empty },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let out = ""
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()))
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()))
+      child.once("exit", (code) => resolve({ code, out }))
+    })
+    for (const s of servers) s.close()
+    assert.strictEqual(r.code, 0, r.out)
+    const seen = JSON.parse(r.out.trim().split("\n").at(-1)!) as { defaultLength: number; bundledInRoots: boolean; givenBundled: boolean; trusted: string; untrusted: string }
+    // Node's own default under the flag is the extra CA alone: the bundled roots come from defaultRoots.
+    assert.strictEqual(seen.defaultLength, 1)
+    assert.isTrue(seen.bundledInRoots)
+    assert.isTrue(seen.givenBundled)
+    assert.strictEqual(seen.trusted, "server")
+    assert.strictEqual(seen.untrusted, "refused: DEPTH_ZERO_SELF_SIGNED_CERT")
+  })
 })
