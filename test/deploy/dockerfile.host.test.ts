@@ -56,6 +56,17 @@ describe("Dockerfile", () => {
     expect(JSON.stringify(controller["env"] ?? [])).not.toContain("snapshot-blob")
   })
 
+  it("the image, the node DaemonSet and the controller run Node with --use-openssl-ca (no parse of its bundled roots at every start; src/kube/KubeHttp.ts defaultRoots)", () => {
+    const env = instructions.find((l) => l.startsWith("ENV ")) ?? ""
+    expect(/NODE_OPTIONS="([^"]*)"/.exec(env)?.[1]?.split(/\s+/)).toContain("--use-openssl-ca")
+    const objects = render("base")
+    const plugin = one(objects, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]
+    const controller = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"].find((c: { name: string }) => c.name === "rds-csi-controller")
+    for (const container of [plugin, controller]) {
+      expect(String(container["env"].find((e: { name: string }) => e.name === "NODE_OPTIONS")["value"]).split(/\s+/), container["name"]).toContain("--use-openssl-ca")
+    }
+  })
+
   it(".dockerignore lets in only what the Dockerfile copies, and leaves the test layers out", () => {
     const lines = fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"))
     expect(lines).toEqual(["*", "!package.json", "!package-lock.json", "!bin/", "!src/", "!rolldown.config.mjs", "!scripts/build.mjs",
