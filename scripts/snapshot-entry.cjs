@@ -105,11 +105,13 @@ builtinRequire("node:v8").startupSnapshot.setDeserializeMainFunction(() => {
     process.stderr.write(`this Node starts from rds-csi's start-up snapshot (${path.join(DIST, "node.blob")}, named by NODE_OPTIONS), which runs scripts only: run -e, -p or the REPL with NODE_OPTIONS unset\n`)
     process.exit(9)
   }
-  const Module = process.getBuiltinModule("node:module")
+  // node:module is taken when a package is first required (the Kubernetes client, after ready), not at the start.
+  const Module = () => process.getBuiltinModule("node:module")
   if (process.argv[2] === "node" && sameFile(script, path.join(DIST, "..", "bin", "rds-csi.js"))) {
-    packageRequire = Module.createRequire(path.join(DIST, "snapshot-node.cjs"))
+    let required
+    packageRequire = (id) => (required ??= Module().createRequire(path.join(DIST, "snapshot-node.cjs")))(id)
     if (runNodeFast(process.argv.slice(3), process.env, "snapshot")) return
   }
   // As Node would have run it without the blob (bin/rds-csi.js then loads the ES build).
-  Module.runMain(script)
+  Module().runMain(script)
 })

@@ -8,17 +8,17 @@
  */
 import { Effect, Layer } from "effect"
 import { PrometheusMetrics } from "effect/observability"
-import { createRequire } from "node:module"
 import type * as HttpTypes from "node:http"
 import { NodeVolumes } from "../node/NodeVolumes.ts"
 import { Settings } from "../Settings.ts"
 
-// Required, not imported: an ES import of node:http builds its module facade, which reads every
-// export, and the lazy WebSocket/fetch getters among them load undici (~1.2 s of start-up in
-// the TCG guest, 35 ms on a host) for nothing. Required when the server starts, not when this
+// Taken from Node, not imported: an ES import of node:http builds its module facade, which reads
+// every export, and the lazy WebSocket/fetch getters among them load undici (~1.2 s of start-up
+// in the TCG guest, 35 ms on a host) for nothing. Taken when the server starts, not when this
 // module is evaluated: the start-up snapshot (scripts/snapshot.mjs) evaluates it, and cannot hold
-// node:http's parser.
-const Http = (): typeof HttpTypes => createRequire(import.meta.url)("node:http")
+// node:http's parser. process.getBuiltinModule rather than a require() made by node:module,
+// which a start would otherwise load for this alone.
+const Http = (): typeof HttpTypes => process.getBuiltinModule("node:http")
 
 const split = (address: string): { readonly host: string; readonly port: number } => {
   const i = address.lastIndexOf(":")
