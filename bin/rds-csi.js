@@ -7,10 +7,10 @@
 // under emulation, which the plugin's readiness must not pay (npm scripts build first). A 1 MiB young generation keeps the
 // long-running plugin's heap small (SPEC §8: RSS idle ≤ 80 MiB); V8 takes it only at process
 // start, so `node bin/rds-csi.js` needs NODE_OPTIONS=--max-semi-space-size=1 (the DaemonSet sets it).
-import { accessSync, constants, cpSync, existsSync, readdirSync, statSync } from "node:fs"
-import { readdir, stat } from "node:fs/promises"
-import { enableCompileCache } from "node:module"
-import { tmpdir } from "node:os"
+// node:fs only, up to the restart from the blob below, and taken from Node rather than imported
+// (an ES import of it reads its `promises` getter, which loads node:fs/promises, readline and
+// os): the other modules load after that point, if at all.
+const { accessSync, constants, cpSync, existsSync, readdirSync, readFileSync, realpathSync, statSync } = process.getBuiltinModule("node:fs")
 
 const [major] = process.versions.node.split(".").map(Number)
 if (major < 24) {
@@ -23,8 +23,36 @@ if (major < 24) {
 const root = new URL("..", import.meta.url)
 const bundle = new URL("dist/rds-csi.mjs", root)
 
+/**
+ * `rds-csi node` not started from the start-up snapshot (the image's own NODE_OPTIONS, a
+ * checkout run by hand) starts again at once, in the same process (execve: same PID, same
+ * stdio), as the DaemonSet starts it: from dist/node.blob, V8's interpreter only, no parse of
+ * Node's bundled root certificates (deploy/README.md, "The node plugin's NODE_OPTIONS"). One more
+ * bare Node boot buys about half of a start-up and a sixth of the memory under TCG
+ * (bench/README.md, round 8). Only with a blob `npm run build` made for this Node and this dist/
+ * (dist/node.blob.json); RDS_CSI_SNAPSHOT=0 keeps the bundle. The flags the process was given
+ * (NODE_OPTIONS, its own) stay; the added ones go on its command line, not to its children.
+ */
+const snapshotFlags = () => {
+  if (process.argv[2] !== "node" || process.env.RDS_CSI_SNAPSHOT === "0" || process.env.RDS_CSI_FROM_SOURCE === "1" || typeof process.execve !== "function") return undefined
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
+  if (given.some((f) => f.startsWith("--snapshot-blob") || f.startsWith("--build-snapshot"))) return undefined
+  const blob = new URL("dist/node.blob", root).pathname
+  try {
+    const made = JSON.parse(readFileSync(`${blob}.json`, "utf8"))
+    if (made.node !== process.version || made.arch !== process.arch || made.platform !== process.platform) return undefined
+    if (realpathSync(made.dist) !== realpathSync(new URL("dist", root).pathname)) return undefined
+  } catch {
+    return undefined // no blob, or not this build's
+  }
+  return ["--jitless", "--use-openssl-ca", `--snapshot-blob=${blob}`].filter((f) => !given.includes(f))
+}
+const again = snapshotFlags()
+if (again !== undefined) process.execve(process.execPath, [process.execPath, ...process.execArgv, ...again, ...process.argv.slice(1)], process.env)
+
 /** Newest modification time under `dir` (ms), for the staleness check of dist/. */
 const newest = async (dir) => {
+  const { readdir, stat } = await import("node:fs/promises")
   let t = 0
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (e.isFile()) t = Math.max(t, (await stat(`${e.parentPath}/${e.name}`)).mtimeMs)
@@ -73,6 +101,8 @@ const writable = (dir) => {
   }
 }
 if (useBundle) {
+  const { enableCompileCache } = await import("node:module")
+  const { tmpdir } = await import("node:os")
   const shipped = new URL("dist/.compile-cache", root).pathname
   const dir = process.env.NODE_COMPILE_CACHE
   if (dir !== undefined && dir !== "") seed(dir, shipped)

@@ -102,6 +102,6 @@ if (CODE_CACHE === "trim") {
 }
 
 // The bundle's compile cache on dist/.compile-cache, for starts without the blob; best effort.
-const { ready } = await warmStart({ NODE_COMPILE_CACHE: `${root}dist/.compile-cache`, NODE_OPTIONS: "--max-semi-space-size=1" })
+const { ready } = await warmStart({ NODE_COMPILE_CACHE: `${root}dist/.compile-cache`, NODE_OPTIONS: "--max-semi-space-size=1", RDS_CSI_SNAPSHOT: "0" })
 console.log(ready ? "build: dist/.compile-cache (one start of the bundle)" : "build: no compile cache (the plugin did not start; RDS_CSI_BUILD_DEBUG=1 shows its output)")
 console.log("build: dist/rds-csi.mjs, dist/node.blob")

@@ -151,4 +151,6 @@ export const buildSnapshot = async (root) => {
   } finally {
     rmSync(builderConfig, { force: true })
   }
+  // What bin/rds-csi.js checks before it starts `rds-csi node` from the blob on its own.
+  writeFileSync(`${dist}/node.blob.json`, JSON.stringify({ node: process.version, arch: process.arch, platform: process.platform, dist }) + "\n")
 }

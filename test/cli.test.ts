@@ -19,7 +19,9 @@ const plain = Object.fromEntries(Object.entries(process.env).filter(([k]) => !["
 const daemonSet = daemonSetNodeOptions(ROOT)
 
 describe.each([
-  { how: "plain", env: plain, startedFrom: "bundle" },
+  { how: "the bundle (RDS_CSI_SNAPSHOT=0)", env: { ...plain, RDS_CSI_SNAPSHOT: "0" }, startedFrom: "bundle" },
+  // bin/rds-csi.js starts itself again from the blob (execve), as the DaemonSet would have.
+  { how: "plain: the image's NODE_OPTIONS, no blob named", env: { ...plain, NODE_OPTIONS: "--max-semi-space-size=1 --use-openssl-ca" }, startedFrom: "snapshot" },
   { how: "with the DaemonSet's NODE_OPTIONS", env: { ...plain, NODE_OPTIONS: daemonSet }, startedFrom: "snapshot" }
 ])("rds-csi node, the command line ($how)", ({ env, startedFrom }) => {
   const node = (...args: ReadonlyArray<string>) => spawnSync(NODE24, [path.join(ROOT, "bin/rds-csi.js"), "node", ...args], { encoding: "utf8", env, timeout: 60_000 })

@@ -89,7 +89,7 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
  * Runs `rds-csi node` until ready, checks /metrics and /healthz, stops it; `wrap` prefixes the
  * command (unshare); `nodeOptions` as the DaemonSet's (the start-up snapshot) or none.
  */
-const runNode = async (work: string, wrap: (argv: ReadonlyArray<string>) => ReadonlyArray<string> = (a) => a, nodeOptions = "") => {
+const runNode = async (work: string, wrap: (argv: ReadonlyArray<string>) => ReadonlyArray<string> = (a) => a, nodeOptions = "", env: Record<string, string> = {}) => {
   const port = await freePort()
   const argv = wrap([NODE24, path.join(dir, "bin/rds-csi.js"), "node", "--metrics-address", `127.0.0.1:${port}`])
   const child = spawn(argv[0]!, argv.slice(1), {
@@ -102,7 +102,8 @@ const runNode = async (work: string, wrap: (argv: ReadonlyArray<string>) => Read
       ALLOWED_PATH_ROOTS: work,
       // events on: EventPosterLive and client-node are imported; no API server, so it says so and goes on
       KUBECONFIG: `${work}/no-such-kubeconfig`,
-      NODE_OPTIONS: nodeOptions
+      NODE_OPTIONS: nodeOptions,
+      ...env
     }
   })
   let out = ""
@@ -186,10 +187,18 @@ describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () 
     expect(r.stdout).toMatch(/^(OK|WARN|FAIL) +API server access/m)
   })
 
-  it("rds-csi node starts (Kubernetes client loaded lazily), serves /metrics, and stops gracefully on SIGTERM", async () => {
+  it("rds-csi node starts (Kubernetes client loaded lazily), serves /metrics, and stops gracefully on SIGTERM: from the bundle with RDS_CSI_SNAPSHOT=0", async () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-prod-run-"))
-    const out = await runNode(work)
+    const out = await runNode(work, undefined, "", { RDS_CSI_SNAPSHOT: "0" })
     expect(out).toMatch(/"rds-csi node starting".*"startedFrom":"bundle"/)
+    fs.rmSync(work, { recursive: true, force: true })
+  })
+
+  it("without NODE_OPTIONS naming the blob (the image's own), rds-csi node starts itself again from it, as the DaemonSet would", async () => {
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "dist/node.blob.json"), "utf8"))).toEqual({ node: process.version, arch: process.arch, platform: process.platform, dist: path.join(dir, "dist") })
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-prod-again-"))
+    const out = await runNode(work, undefined, "--max-semi-space-size=1 --use-openssl-ca")
+    expect(out).toMatch(/"rds-csi node starting".*"startedFrom":"snapshot"/)
     fs.rmSync(work, { recursive: true, force: true })
   })
 
