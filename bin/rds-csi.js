@@ -28,16 +28,18 @@ const bundle = new URL("dist/rds-csi.mjs", root)
  * checkout run by hand) starts again at once, in the same process (execve: same PID, same
  * stdio), as the DaemonSet starts it: from dist/node.blob, V8's interpreter only, no parse of
  * Node's bundled root certificates (deploy/README.md, "The node plugin's NODE_OPTIONS"). One more
- * bare Node boot buys about half of a start-up and a sixth of the memory under TCG
- * (bench/README.md, round 8). Only with a blob `npm run build` made for this Node and this dist/
- * (dist/node.blob.json); RDS_CSI_SNAPSHOT=0 keeps the bundle. The flags the process was given
- * (NODE_OPTIONS, its own) stay; the added ones go on its command line, not to its children.
+ * bare Node boot buys, under TCG, a first start in 1.7 s instead of 3.2 s and 67 MiB instead of
+ * 90 MiB with 100 volumes (bench/README.md, round 8: runs W and U). Only with a blob `npm run
+ * build` made for this Node and this dist/ (dist/node.blob.json); RDS_CSI_SNAPSHOT=0 keeps the
+ * bundle. The flags the process was given (NODE_OPTIONS, its own) stay; the added ones go on its
+ * command line, not to its children.
  */
 const snapshotFlags = () => {
   if (process.argv[2] !== "node" || process.env.RDS_CSI_SNAPSHOT === "0" || process.env.RDS_CSI_FROM_SOURCE === "1" || typeof process.execve !== "function") return undefined
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
   if (given.some((f) => f.startsWith("--snapshot-blob") || f.startsWith("--build-snapshot"))) return undefined
   const blob = new URL("dist/node.blob", root).pathname
+  if (!existsSync(blob)) return undefined
   try {
     const made = JSON.parse(readFileSync(`${blob}.json`, "utf8"))
     if (made.node !== process.version || made.arch !== process.arch || made.platform !== process.platform) return undefined
