@@ -35,7 +35,7 @@ const bundle = new URL("dist/rds-csi.mjs", root)
  * command line, not to its children.
  */
 const snapshotFlags = () => {
-  if (process.argv[2] !== "node" || process.env.RDS_CSI_SNAPSHOT === "0" || process.env.RDS_CSI_FROM_SOURCE === "1" || typeof process.execve !== "function") return undefined
+  if (process.argv[2] !== "node" || process.env.RDS_CSI_SNAPSHOT === "0" || process.env.RDS_CSI_FROM_SOURCE === "1") return undefined
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
   if (given.some((f) => f.startsWith("--snapshot-blob") || f.startsWith("--build-snapshot"))) return undefined
   const blob = new URL("dist/node.blob", root).pathname

@@ -12,7 +12,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { build } from "rolldown"
 import config from "../rolldown.config.mjs"
-import { buildSnapshot, CODE_CACHE, compiledBuiltins, trimCodeCache } from "./snapshot.mjs"
+import { BLOB_V8_FLAGS, buildSnapshot, CODE_CACHE, compiledBuiltins, trimCodeCache } from "./snapshot.mjs"
 
 const root = new URL("..", import.meta.url).pathname
 rmSync(`${root}dist`, { recursive: true, force: true })
@@ -82,11 +82,11 @@ const warmStart = async (env) => {
 }
 
 // The snapshot's code cache, trimmed to the built-ins a start from the blob compiles (the
-// DaemonSet's V8 flag that matters to a code cache is --jitless). If that start fails, the
+// blob's V8 flags, BLOB_V8_FLAGS, the ones that matter to a code cache). If that start fails, the
 // whole cache stays: larger, never wrong.
 if (CODE_CACHE === "trim") {
   const blob = `${root}dist/node.blob`
-  const { ready, out } = await warmStart({ NODE_OPTIONS: `--jitless --snapshot-blob=${blob}`, NODE_DEBUG_NATIVE: "CODE_CACHE" })
+  const { ready, out } = await warmStart({ NODE_OPTIONS: [...BLOB_V8_FLAGS, `--snapshot-blob=${blob}`].join(" "), NODE_DEBUG_NATIVE: "CODE_CACHE" })
   const compiled = compiledBuiltins(out)
   const why = !ready ? `a start from it did not get ready: ${out.slice(-300)}`
     : !out.includes('"startedFrom":"snapshot"') ? "the start did not run from the blob"

@@ -18,6 +18,7 @@ export type CodeCacheMode = "trim" | "all" | "none"
 /** RDS_CSI_SNAPSHOT_CODE_CACHE's value (unset or empty: "trim"); throws naming the variable for any other. */
 export declare const codeCacheMode: (value: string | undefined) => CodeCacheMode
 export declare const CODE_CACHE: CodeCacheMode
+export declare const BLOB_V8_FLAGS: ReadonlyArray<string>
 export declare const codeCacheOf: (blob: Buffer) => CodeCache
 export declare const trimCodeCache: (file: string, keep: ReadonlySet<string>) => { readonly kept: ReadonlyArray<CodeCacheEntry>; readonly dropped: ReadonlyArray<CodeCacheEntry> }
 export declare const compiledBuiltins: (output: string) => Set<string>

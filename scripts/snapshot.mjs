@@ -35,6 +35,13 @@ export const codeCacheMode = (value) => {
 }
 export const CODE_CACHE = codeCacheMode(process.env.RDS_CSI_SNAPSHOT_CODE_CACHE)
 
+/**
+ * The V8 flags the blob is built with and every start from it runs with (the DaemonSet's
+ * --jitless): nothing compiled for a JIT goes into the heap, and the built-ins' code cache is
+ * only accepted by a process with the same flags (V8's flag hash).
+ */
+export const BLOB_V8_FLAGS = ["--jitless"]
+
 const MAGIC = 0x0143da19
 const WITHOUT_CODE_CACHE = 1
 
@@ -142,8 +149,7 @@ export const buildSnapshot = async (root) => {
   const builderConfig = `${dist}/snapshot-config.json`
   writeFileSync(builderConfig, JSON.stringify({ builder: `${dist}/snapshot-entry.cjs`, withoutCodeCache: CODE_CACHE === "none" }))
   try {
-    // --jitless as the DaemonSet runs it: nothing compiled for a JIT goes into the heap.
-    execFileSync(process.execPath, ["--jitless", "--snapshot-blob", `${dist}/node.blob`, "--build-snapshot-config", builderConfig], {
+    execFileSync(process.execPath, [...BLOB_V8_FLAGS, "--snapshot-blob", `${dist}/node.blob`, "--build-snapshot-config", builderConfig], {
       cwd: dist,
       env: { ...process.env, NODE_OPTIONS: "" },
       stdio: ["ignore", "inherit", "inherit"]

@@ -6,7 +6,7 @@
  * boots against one real kube-apiserver on this host's loopback (events on, as shipped):
  * guest.ts (start-up, RSS, the node RPCs, 100 volumes, restart in fault C and twice more), then
  * bench/detection's guest at the shipped defaults (kernel state change → Event in the API
- * server). Prints the table and writes bench/out/footprint.json. ~15 min.
+ * server). Prints the table and writes bench/out/footprint.json. ~17 min.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
