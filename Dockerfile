@@ -48,14 +48,18 @@ COPY bin ./bin
 COPY --from=build /opt/rds-csi/dist ./dist
 
 # Nothing is written outside mounted volumes, so the root file system can be read-only; HOME
-# points at the /tmp emptyDir for any tool that looks there. A 1 MiB young generation keeps
-# the long-running plugin's heap small (the DaemonSet sets NODE_OPTIONS too, with --jitless for the
-# node plugin: bench/README.md, round 5). --use-openssl-ca: no parse of Node's bundled root
-# certificates in a background thread at every start, ~0.6 s of an emulated vCPU (round 8); the
-# Kubernetes client trusts its kubeconfig's CA, or Node's bundled roots when it names none.
+# points at the /tmp emptyDir for any tool that looks there. NODE_OPTIONS are the node plugin's,
+# the DaemonSet's own (deploy/README.md, "The node plugin's NODE_OPTIONS"): a heap capped below
+# its memory limit and a 1 MiB young generation, V8's interpreter only (round 5), no parse of
+# Node's bundled root certificates at every start (~0.6 s of an emulated vCPU, round 8; the
+# Kubernetes client trusts its kubeconfig's CA, or those roots when it names none), and the
+# start-up snapshot the build stage made (rounds 6 and 8): `rds-csi node`, restarted on every
+# node, starts in one Node boot as the image starts it. Every other command (the controller, whose
+# Deployment sets its own; `rds-csi doctor`) starts itself again without --jitless and the blob
+# (bin/rds-csi.js): one more Node boot for a command started once.
 ENV NODE_ENV=production \
     HOME=/tmp \
-    NODE_OPTIONS="--max-semi-space-size=1 --use-openssl-ca"
+    NODE_OPTIONS="--max-old-space-size=160 --max-semi-space-size=1 --jitless --use-openssl-ca --snapshot-blob=/opt/rds-csi/dist/node.blob"
 
 # Root, deliberately: the node plugin mounts, formats and connects NVMe devices (privileged in
 # the DaemonSet). The sidecars run without privileges; `rds-csi doctor` works as any user.

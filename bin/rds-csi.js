@@ -23,9 +23,27 @@ if (major < 24) {
 const root = new URL("..", import.meta.url)
 const bundle = new URL("dist/rds-csi.mjs", root)
 
+/** The NODE_OPTIONS tokens and this process's own Node flags. */
+const nodeOptions = (process.env.NODE_OPTIONS ?? "").split(/\s+/).filter((f) => f !== "")
+/** `flags` without the node plugin's start-up ones: --jitless and --snapshot-blob (=path, or path as the next token). */
+const withoutPluginFlags = (flags) => flags.filter((f, i) => f !== "--jitless" && !f.startsWith("--snapshot-blob=") && f !== "--snapshot-blob" && flags[i - 1] !== "--snapshot-blob")
+
 /**
- * `rds-csi node` not started from the start-up snapshot (the image's own NODE_OPTIONS, a
- * checkout run by hand) starts again at once, in the same process (execve: same PID, same
+ * Any command but `rds-csi node` started under the node plugin's start-up flags (the image's
+ * NODE_OPTIONS are the DaemonSet's; `kubectl exec` into the node plugin's pod has them too)
+ * starts again at once without them (execve: same PID, same stdio), they and its children: under
+ * --jitless there is no WebAssembly, which the controller's SSH library needs, and the blob holds
+ * the node plugin only. The node plugin is the one started on every node at every restart; the
+ * controller and `rds-csi doctor` pay one more Node boot instead.
+ */
+if (process.argv[2] !== "node" && withoutPluginFlags([...process.execArgv, ...nodeOptions]).length !== process.execArgv.length + nodeOptions.length) {
+  const env = { ...process.env, NODE_OPTIONS: withoutPluginFlags(nodeOptions).join(" ") }
+  process.execve(process.execPath, [process.execPath, ...withoutPluginFlags(process.execArgv), ...process.argv.slice(1)], env)
+}
+
+/**
+ * `rds-csi node` not started from the start-up snapshot (NODE_OPTIONS that name no blob: a
+ * manifest of one's own, `docker run -e NODE_OPTIONS=…`, a checkout run by hand) starts again at once, in the same process (execve: same PID, same
  * stdio), as the DaemonSet starts it: from dist/node.blob, V8's interpreter only, no parse of
  * Node's bundled root certificates (deploy/README.md, "The node plugin's NODE_OPTIONS"). One more
  * bare Node boot buys, under TCG, a first start in 1.7 s instead of 3.2 s and 67 MiB instead of
@@ -36,7 +54,7 @@ const bundle = new URL("dist/rds-csi.mjs", root)
  */
 const snapshotFlags = () => {
   if (process.argv[2] !== "node" || process.env.RDS_CSI_SNAPSHOT === "0" || process.env.RDS_CSI_FROM_SOURCE === "1") return undefined
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
+  const given = [...process.execArgv, ...nodeOptions]
   if (given.some((f) => f.startsWith("--snapshot-blob") || f.startsWith("--build-snapshot"))) return undefined
   const blob = new URL("dist/node.blob", root).pathname
   if (!existsSync(blob)) return undefined

@@ -21,7 +21,7 @@ const daemonSet = daemonSetNodeOptions(ROOT)
 describe.each([
   { how: "the bundle (RDS_CSI_SNAPSHOT=0)", env: { ...plain, RDS_CSI_SNAPSHOT: "0" }, startedFrom: "bundle" },
   // bin/rds-csi.js starts itself again from the blob (execve), as the DaemonSet would have.
-  { how: "plain: the image's NODE_OPTIONS, no blob named", env: { ...plain, NODE_OPTIONS: "--max-semi-space-size=1 --use-openssl-ca" }, startedFrom: "snapshot" },
+  { how: "plain: NODE_OPTIONS that name no blob (the image's before round 9)", env: { ...plain, NODE_OPTIONS: "--max-semi-space-size=1 --use-openssl-ca" }, startedFrom: "snapshot" },
   { how: "with the DaemonSet's NODE_OPTIONS", env: { ...plain, NODE_OPTIONS: daemonSet }, startedFrom: "snapshot" }
 ])("rds-csi node, the command line ($how)", ({ env, startedFrom }) => {
   const node = (...args: ReadonlyArray<string>) => spawnSync(NODE24, [path.join(ROOT, "bin/rds-csi.js"), "node", ...args], { encoding: "utf8", env, timeout: 60_000 })
@@ -129,5 +129,45 @@ describe.each([
     for (const pkg of ["undici", "socks", "socks-proxy-agent", "hpagent", "jsonpath-plus", "openid-client", "oauth4webapi", "jose"]) {
       assert.deepStrictEqual(loaded.filter((u) => u.includes(`/node_modules/${pkg}/`)), [], pkg)
     }
+  })
+})
+
+describe("any command but `rds-csi node` under the node plugin's NODE_OPTIONS (the image's own, the DaemonSet's)", () => {
+  // What the process that runs the command has, written when it exits (an execve replaces a process without an exit).
+  const probe = (nodeOptions: string, ...args: ReadonlyArray<string>) => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-cli-"))
+    fs.writeFileSync(path.join(tmp, "probe.cjs"), [
+      `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(path.join(tmp, "seen.json"))}, JSON.stringify({`,
+      `  pid: process.pid, execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS, webAssembly: typeof WebAssembly }))`,
+      `)`
+    ].join("\n"))
+    const r = spawnSync(NODE24, [path.join(ROOT, "bin/rds-csi.js"), ...args], {
+      encoding: "utf8", timeout: 60_000, env: { ...plain, NODE_OPTIONS: `${nodeOptions} --require=${path.join(tmp, "probe.cjs")}` }
+    })
+    const seen = JSON.parse(fs.readFileSync(path.join(tmp, "seen.json"), "utf8")) as { pid: number; execArgv: Array<string>; nodeOptions: string; webAssembly: string }
+    fs.rmSync(tmp, { recursive: true, force: true })
+    return { r, seen }
+  }
+
+  it.each([
+    { how: "as one token each", options: daemonSet },
+    { how: "--snapshot-blob and its path apart", options: daemonSet.replace("--snapshot-blob=", "--snapshot-blob ") }
+  ])("starts again without --jitless and the blob ($how): WebAssembly, which the controller's SSH library needs, is there; the other options stay", ({ options }) => {
+    const { r, seen } = probe(options, "doctor", "--help")
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /Check this node's prerequisites/)
+    assert.strictEqual(seen.pid, r.pid, "the same process (execve), not a child")
+    assert.strictEqual(seen.webAssembly, "object")
+    const kept = seen.nodeOptions.split(/\s+/)
+    for (const gone of ["--jitless", "--snapshot-blob"]) assert.isFalse(kept.some((f) => f.startsWith(gone)), seen.nodeOptions)
+    assert.isFalse(kept.some((f) => f.endsWith("node.blob")), seen.nodeOptions)
+    for (const stays of ["--max-old-space-size=160", "--max-semi-space-size=1", "--use-openssl-ca"]) assert.include(kept, stays)
+  })
+
+  it("`rds-csi node` keeps them: it runs from the blob, under V8's interpreter only", () => {
+    const { r, seen } = probe(daemonSet, "node", "--help")
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.strictEqual(seen.webAssembly, "undefined")
+    assert.include(seen.nodeOptions.split(/\s+/), "--jitless")
   })
 })

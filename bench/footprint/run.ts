@@ -18,9 +18,9 @@ import { DAEMONSET_NODE_OPTIONS } from "../../test/e2e/guest/harness.ts"
 const TRIALS = Number(process.argv[2] ?? "5")
 const VOLUMES = Number(process.argv[3] ?? "100")
 /**
- * FOOTPRINT_NODE_OPTIONS: the plugin's NODE_OPTIONS instead of the DaemonSet's, e.g. the image's
- * alone ("--max-semi-space-size=1 --use-openssl-ca"), which name no blob: bin/rds-csi.js then
- * starts itself again from it, as in the image.
+ * FOOTPRINT_NODE_OPTIONS: the plugin's NODE_OPTIONS instead of the DaemonSet's (which the image's
+ * own ENV are too), e.g. "--max-semi-space-size=1 --use-openssl-ca" (the image's before round 9),
+ * which name no blob: bin/rds-csi.js then starts itself again from it.
  */
 const PLUGIN_NODE_OPTIONS = process.env["FOOTPRINT_NODE_OPTIONS"] ?? ""
 const DETECTION_TRIALS = Number(process.argv[4] ?? "3")

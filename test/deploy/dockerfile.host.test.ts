@@ -67,6 +67,14 @@ describe("Dockerfile", () => {
     }
   })
 
+  it("the image's own NODE_OPTIONS are the node DaemonSet's: `rds-csi node` as the image starts it boots once, from the blob", () => {
+    const env = instructions.find((l) => l.startsWith("ENV ")) ?? ""
+    const plugin = one(render("base"), "DaemonSet")["spec"]["template"]["spec"]["containers"][0]
+    expect(/NODE_OPTIONS="([^"]*)"/.exec(env)?.[1]).toBe(String(plugin["env"].find((e: { name: string }) => e.name === "NODE_OPTIONS")["value"]))
+    // Every other command drops --jitless and the blob (bin/rds-csi.js; cli.test.ts, ControllerSsh.test.ts run it).
+    expect(fs.readFileSync(path.join(ROOT, "bin", "rds-csi.js"), "utf8")).toMatch(/process\.argv\[2\] !== "node" && withoutPluginFlags/)
+  })
+
   it(".dockerignore lets in only what the Dockerfile copies, and leaves the test layers out", () => {
     const lines = fs.readFileSync(path.join(ROOT, ".dockerignore"), "utf8").split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"))
     expect(lines).toEqual(["*", "!package.json", "!package-lock.json", "!bin/", "!src/", "!rolldown.config.mjs", "!scripts/build.mjs",

@@ -194,7 +194,7 @@ describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () 
     fs.rmSync(work, { recursive: true, force: true })
   })
 
-  it("without NODE_OPTIONS naming the blob (the image's own), rds-csi node starts itself again from it, as the DaemonSet would", async () => {
+  it("without NODE_OPTIONS naming the blob (a manifest of one's own, the image's before round 9), rds-csi node starts itself again from it, as the DaemonSet would", async () => {
     expect(JSON.parse(fs.readFileSync(path.join(dir, "dist/node.blob.json"), "utf8"))).toEqual({ node: process.version, arch: process.arch, platform: process.platform, dist: path.join(dir, "dist") })
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "rds-csi-prod-again-"))
     const out = await runNode(work, undefined, "--max-semi-space-size=1 --use-openssl-ca")

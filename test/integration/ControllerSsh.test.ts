@@ -20,6 +20,7 @@ import { controllerServices, serveController, sshOptions } from "../../src/contr
 import { type Emulator, startEmulator } from "../../src/emulator/Emulator.ts"
 import * as RdsClientSsh from "../../src/rds/RdsClientSsh.ts"
 import { makeCsiClient, rpc, status, statusOf } from "../csi/client.ts"
+import { daemonSetNodeOptions } from "../deploy/nodeOptions.ts"
 
 const GiB = 1024 ** 3
 const NODE_A = "node-a,nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-0000-4000-8000-000000000001"
@@ -73,9 +74,9 @@ const commandCount = async () => Number((await control("count")).match(/\d+/)?.[
 const diskSlots = () => Effect.runPromise(emu.state).then((s) => s.disks.map((d) => d.slot))
 
 /** Runs a command to its end without blocking this process (the emulator answers from it). */
-const run = (args: ReadonlyArray<string>) =>
+const run = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = process.env) =>
   new Promise<{ readonly status: number | null; readonly stdout: string; readonly stderr: string }>((resolve) => {
-    execFile(process.execPath, args, { encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, args, { encoding: "utf8", timeout: 60_000, env }, (error, stdout, stderr) =>
       resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
   })
 
@@ -189,6 +190,11 @@ describe("controller over a real sshd (emulator, memory backend)", () => {
     assert.match(bad.stdout, /fix: the RDS presented another host key/)
     assert.notMatch(bad.stdout + bad.stderr, /PRIVATE KEY/)
     assert.notMatch(good.stdout, /WARN \(#|"level"/, "no log lines in the report")
+    // As the image runs it: bin/rds-csi.js under the image's NODE_OPTIONS (the node plugin's: --jitless, which has no
+    // WebAssembly for the SSH library, and the node plugin's blob), which it drops by starting again.
+    const imaged = await run([Path.resolve("bin/rds-csi.js"), ...args.slice(1), "--rds-host-key", emu.hostKeyPub], { ...process.env, NODE_OPTIONS: daemonSetNodeOptions(Path.resolve(".")) })
+    assert.strictEqual(imaged.status, 0, imaged.stdout + imaged.stderr)
+    assert.match(imaged.stdout, /OK\s+rds ssh\s+.*answers, RouterOS 7/)
   })
 })
 
