@@ -23,10 +23,12 @@ if (major < 24) {
 const root = new URL("..", import.meta.url)
 const bundle = new URL("dist/rds-csi.mjs", root)
 
-/** The NODE_OPTIONS tokens and this process's own Node flags. */
+/** The NODE_OPTIONS tokens, and they with this process's own Node flags. */
 const nodeOptions = (process.env.NODE_OPTIONS ?? "").split(/\s+/).filter((f) => f !== "")
+const given = [...process.execArgv, ...nodeOptions]
+const isBlobFlag = (f) => f === "--snapshot-blob" || f.startsWith("--snapshot-blob=")
 /** `flags` without the node plugin's start-up ones: --jitless and --snapshot-blob (=path, or path as the next token). */
-const withoutPluginFlags = (flags) => flags.filter((f, i) => f !== "--jitless" && !f.startsWith("--snapshot-blob=") && f !== "--snapshot-blob" && flags[i - 1] !== "--snapshot-blob")
+const withoutPluginFlags = (flags) => flags.filter((f, i) => f !== "--jitless" && !isBlobFlag(f) && flags[i - 1] !== "--snapshot-blob")
 
 /**
  * Any command but `rds-csi node` started under the node plugin's start-up flags (the image's
@@ -36,15 +38,15 @@ const withoutPluginFlags = (flags) => flags.filter((f, i) => f !== "--jitless" &
  * the node plugin only. The node plugin is the one started on every node at every restart; the
  * controller and `rds-csi doctor` pay one more Node boot instead.
  */
-if (process.argv[2] !== "node" && withoutPluginFlags([...process.execArgv, ...nodeOptions]).length !== process.execArgv.length + nodeOptions.length) {
+if (process.argv[2] !== "node" && withoutPluginFlags(given).length !== given.length) {
   const env = { ...process.env, NODE_OPTIONS: withoutPluginFlags(nodeOptions).join(" ") }
   process.execve(process.execPath, [process.execPath, ...withoutPluginFlags(process.execArgv), ...process.argv.slice(1)], env)
 }
 
 /**
  * `rds-csi node` not started from the start-up snapshot (NODE_OPTIONS that name no blob: a
- * manifest of one's own, `docker run -e NODE_OPTIONS=…`, a checkout run by hand) starts again at once, in the same process (execve: same PID, same
- * stdio), as the DaemonSet starts it: from dist/node.blob, V8's interpreter only, no parse of
+ * manifest of one's own, `docker run -e NODE_OPTIONS=…`, a checkout run by hand) starts again at
+ * once, in the same process (execve: same PID, same stdio), as the DaemonSet starts it: from dist/node.blob, V8's interpreter only, no parse of
  * Node's bundled root certificates (deploy/README.md, "The node plugin's NODE_OPTIONS"). One more
  * bare Node boot buys, under TCG, a first start in 1.7 s instead of 3.2 s and 67 MiB instead of
  * 90 MiB with 100 volumes (bench/README.md, round 8: runs W and U). Only with a blob `npm run
@@ -54,8 +56,7 @@ if (process.argv[2] !== "node" && withoutPluginFlags([...process.execArgv, ...no
  */
 const snapshotFlags = () => {
   if (process.argv[2] !== "node" || process.env.RDS_CSI_SNAPSHOT === "0" || process.env.RDS_CSI_FROM_SOURCE === "1") return undefined
-  const given = [...process.execArgv, ...nodeOptions]
-  if (given.some((f) => f.startsWith("--snapshot-blob") || f.startsWith("--build-snapshot"))) return undefined
+  if (given.some((f) => isBlobFlag(f) || f.startsWith("--build-snapshot"))) return undefined
   const blob = new URL("dist/node.blob", root).pathname
   if (!existsSync(blob)) return undefined
   try {
