@@ -126,3 +126,26 @@ describe("the spawn helper", () => {
       assert.notStrictEqual(Number(again.stdout.trim()), process.pid)
     }))
 })
+
+describe("the spawn helper's environment", () => {
+  it.live("a command sees this process's environment as it is now: a variable set, changed or removed since the last command counts", () =>
+    Effect.gen(function*() {
+      yield* readyHelper
+      const show = runCommand("sh", ["-c", `printf '%s|%s' "\${RDS_CSI_ENV_PROBE-unset}" "$LC_ALL"`], Duration.seconds(10))
+      const saved = process.env.RDS_CSI_ENV_PROBE
+      try {
+        delete process.env.RDS_CSI_ENV_PROBE
+        assert.strictEqual((yield* show).stdout, "unset|C")
+        assert.strictEqual((yield* show).stdout, "unset|C", "the same environment twice (the encoded line reused)")
+        process.env.RDS_CSI_ENV_PROBE = "one two"
+        assert.strictEqual((yield* show).stdout, "one two|C")
+        process.env.RDS_CSI_ENV_PROBE = "ü=3"
+        assert.strictEqual((yield* show).stdout, "ü=3|C")
+        delete process.env.RDS_CSI_ENV_PROBE
+        assert.strictEqual((yield* show).stdout, "unset|C")
+      } finally {
+        if (saved === undefined) delete process.env.RDS_CSI_ENV_PROBE
+        else process.env.RDS_CSI_ENV_PROBE = saved
+      }
+    }))
+})
