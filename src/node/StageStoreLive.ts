@@ -1,8 +1,9 @@
 /**
  * StageStore on disk: one JSON file per staged volume under Settings.stateDir, written
- * atomically (temp file in the same directory, fsync, rename over the old one, fsync the
- * directory) so a crash or power loss leaves either the old record or the new one, never half
- * of one. Records are decoded with the StageRecord schema on every read.
+ * atomically (temp file in the same directory, fsync, rename over the old one, and fsync the
+ * directory when the record is new: writeAtomically) so a crash or power loss leaves either the
+ * old record or the new one, never half of one. Records are decoded with the StageRecord schema
+ * on every read.
  *
  * File names: `encodeURIComponent(volumeId).json` (readable for operators; a volume ID has no
  * `/`, the suffix keeps `.`/`..` harmless, a leading dot is encoded), or `sha256-<hex>.json`
@@ -61,26 +62,52 @@ const fsyncDir = async (dir: string): Promise<void> => {
   }
 }
 
-/** Write-temp, fsync, rename, fsync-dir. The temp file is removed if anything fails. */
-export const writeAtomically = async (dir: string, name: string, content: string): Promise<void> => {
-  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 })
+const fsyncAsync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fs.fsync(fd, (e) => (e === null ? resolve() : reject(e))))
+
+/** What writeAtomically flushes: the new file's content, and the directory when the name is new. */
+export type Flush = (fd: number, what: "file" | "directory") => Promise<void>
+
+/**
+ * Write-temp, fsync, rename, and fsync the directory when the file is new. The temp file is
+ * removed if anything fails.
+ *
+ * A record that replaces one (the stage finished, a target published, an unstage begun) leaves
+ * the directory to the file system's own flush: after a crash the name holds either version,
+ * whole (the content was flushed before the rename), and a crash that loses the newer one is a
+ * reboot, after which the record describes an earlier boot whatever it says. A new record's name
+ * is flushed before the stage goes on. The opens, the write and the rename are local calls on the
+ * node's root file system, made synchronously; each flush waits in libuv's pool, off the event
+ * loop (one round trip through the pool per call cost ~1–3 ms under the VM's emulation).
+ */
+export const writeAtomically = async (dir: string, name: string, content: string, flush: Flush = fsyncAsync): Promise<void> => {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
   // not *.json: a temp file left by a crash is never read as a record
   // Unique enough with the PID ("wx" refuses a clash rather than share a file).
   const tmp = path.join(dir, `.${name}.${process.pid}-${Math.random().toString(16).slice(2, 10)}.tmp`)
+  const target = path.join(dir, name)
+  let replaces: boolean
   try {
-    const h = await fs.promises.open(tmp, "wx", 0o600)
+    const fd = fs.openSync(tmp, "wx", 0o600)
     try {
-      await h.writeFile(content, "utf8")
-      await h.sync()
+      fs.writeFileSync(fd, content, "utf8")
+      await flush(fd, "file")
     } finally {
-      await h.close()
+      fs.closeSync(fd)
     }
-    await fs.promises.rename(tmp, path.join(dir, name))
+    replaces = fs.existsSync(target)
+    fs.renameSync(tmp, target)
   } catch (e) {
-    await fs.promises.rm(tmp, { force: true })
+    fs.rmSync(tmp, { force: true })
     throw e
   }
-  await fsyncDir(dir)
+  if (replaces) return
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+  try {
+    await flush(fd, "directory")
+  } finally {
+    fs.closeSync(fd)
+  }
 }
 
 /** What one read of a record file found. */
@@ -162,11 +189,12 @@ export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.ef
       yield* Effect.tryPromise({
         try: async () => {
           try {
-            await fs.promises.unlink(path.join(dir, fileNameFor(volumeId)))
+            fs.unlinkSync(path.join(dir, fileNameFor(volumeId)))
           } catch (e) {
             if (code(e) === "ENOENT") return
             throw e
           }
+          // Flushed: a record back after a power loss would report a volume kubelet no longer stages.
           await fsyncDir(dir)
         },
         catch: (e) => fail(volumeId, "remove")(message(e))

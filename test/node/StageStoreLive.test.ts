@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { StageRecord, StageStore } from "../../src/node/StageStore.ts"
-import { fileNameFor, moveIfSame, QUARANTINE, StageStoreLive } from "../../src/node/StageStoreLive.ts"
+import { fileNameFor, moveIfSame, QUARANTINE, StageStoreLive, writeAtomically } from "../../src/node/StageStoreLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 
 const record = (volumeId: string, over: Partial<Pick<StageRecord, "port" | "publishedTargets" | "version">> = {}): StageRecord => ({
@@ -195,4 +195,39 @@ describe("StageStoreLive", () => {
         assert.deepStrictEqual((yield* store.list).map((r) => r.volumeId), ["pvc-1"])
         assert.strictEqual((yield* store.get("pvc-1"))?.port, 4420)
       })))
+})
+
+describe("writeAtomically's flushes", () => {
+  it("a new record: its content, then the directory (its name survives a power loss); a replacement: its content only, before the rename", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stage-flush-"))
+    try {
+      const flushed: Array<string> = []
+      const flush = (fd: number, what: "file" | "directory") =>
+        new Promise<void>((resolve, reject) => {
+          const st = fs.fstatSync(fd)
+          // the content flushed is the temp file's, while the record's name still holds the old one
+          const atName = fs.existsSync(path.join(dir, "pvc-1.json")) ? fs.readFileSync(path.join(dir, "pvc-1.json"), "utf8") : "absent"
+          flushed.push(`${what} ${st.isDirectory() ? "dir" : `file of ${st.size} bytes`}; pvc-1.json ${atName}`)
+          fs.fsync(fd, (e) => (e === null ? resolve() : reject(e)))
+        })
+      await writeAtomically(dir, "pvc-1.json", "first", flush)
+      await writeAtomically(dir, "pvc-1.json", "second!", flush)
+      assert.deepStrictEqual(flushed, [
+        "file file of 5 bytes; pvc-1.json absent",
+        "directory dir; pvc-1.json first",
+        "file file of 7 bytes; pvc-1.json first"
+      ])
+      assert.strictEqual(fs.readFileSync(path.join(dir, "pvc-1.json"), "utf8"), "second!")
+      assert.deepStrictEqual(fs.readdirSync(dir), ["pvc-1.json"])
+      // a flush that fails: the write fails, the old record stays, no temp file is left
+      await writeAtomically(dir, "pvc-1.json", "third", () => Promise.reject(new Error("EIO: i/o error, fsync"))).then(
+        () => assert.fail("the write must fail"),
+        (e: Error) => assert.match(e.message, /EIO/)
+      )
+      assert.strictEqual(fs.readFileSync(path.join(dir, "pvc-1.json"), "utf8"), "second!")
+      assert.deepStrictEqual(fs.readdirSync(dir), ["pvc-1.json"])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
