@@ -77,11 +77,12 @@ export const bindTarget = Effect.fn("MountOps.bindTarget")(function*(options: {
  * bound node's rdev for raw block (mountinfo shows devtmpfs there, not the disk).
  */
 export const reachedDevice = Effect.fn("MountOps.reachedDevice")(function*(target: string, block: boolean) {
-  const mounter = yield* Mounter
-  if (block) {
-    const mounted = entryAt(yield* mounter.mountinfo, target)
-    if (mounted === undefined) return undefined
-    return yield* mounter.deviceNumber(target)
-  }
-  return entryAt(yield* mounter.mountinfo, target)?.devT
+  return yield* reachedDeviceIn(yield* (yield* Mounter).mountinfo, target, block)
+})
+
+/** reachedDevice over a mount table already read. */
+export const reachedDeviceIn = Effect.fnUntraced(function*(mounts: ReadonlyArray<MountEntry>, target: string, block: boolean) {
+  const mounted = entryAt(mounts, target)
+  if (mounted === undefined) return undefined
+  return block ? yield* (yield* Mounter).deviceNumber(target) : mounted.devT
 })

@@ -9,15 +9,18 @@ import { Effect } from "effect"
 import { FailedPrecondition, IncompatibleRequest, SafetyRefusal } from "../domain/Errors.ts"
 import { isReadOnlyMode } from "../domain/Volume.ts"
 import { Mounter } from "../mount/Mounter.ts"
+import { Sysfs } from "../nvme/Sysfs.ts"
 import { inactiveReason, isThisBoot } from "./Lifecycle.ts"
-import { bindTarget, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
-import { checkStale, recover } from "./Recovery.ts"
+import { bindTarget, entryAt, reachedDevice, reachedDeviceIn, unmountSafely } from "./MountOps.ts"
+import { recover, staleIn } from "./Recovery.ts"
 import type { PublishRequest, UnpublishRequest } from "./Requests.ts"
 import { StageStore } from "./StageStore.ts"
 
 /** Publishes the staged volume at the target path; OK when it is already published there. */
 export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRequest) {
   const store = yield* StageStore
+  const mounter = yield* Mounter
+  const sysfs = yield* Sysfs
   let record = yield* store.get(req.volumeId)
   if (record === undefined) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "not staged on this node; NodeStageVolume must come first" })
@@ -44,14 +47,16 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
     })
   }
 
-  const check = yield* checkStale(record)
+  // One mount table for the staleness check and the target (a recovery changes it: read again then).
+  const mounts = yield* mounter.mountinfo
+  const check = yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), mounts)
   if (check.stale) record = yield* recover(record)
   const devT = record.device.devT
 
   // CSI: "If the volume corresponding to the volume_id has already been published at the
   // specified target_path, and is compatible with the specified volume_capability and readonly
   // flag, the Plugin MUST reply 0 OK."
-  const reached = yield* reachedDevice(req.targetPath, block)
+  const reached = check.stale ? yield* reachedDevice(req.targetPath, block) : yield* reachedDeviceIn(mounts, req.targetPath, block)
   if (reached !== devT) {
     if (reached !== undefined) yield* unmountSafely(req.targetPath, true)
     const mountFlags = req.capability.accessType._tag === "Mount" ? req.capability.accessType.mountFlags : []
@@ -78,9 +83,10 @@ export const unpublish = Effect.fn("NodeVolumes.unpublish")(function*(req: Unpub
   const mounter = yield* Mounter
   const record = yield* store.get(req.volumeId)
   // A stale target (its device replaced or gone) can only fail I/O: it may be detached lazily.
-  const mounted = entryAt(yield* mounter.mountinfo, req.targetPath)
+  const mounts = yield* mounter.mountinfo
+  const mounted = entryAt(mounts, req.targetPath)
   if (mounted !== undefined) {
-    const stale = record !== undefined && (yield* checkStale(record)).stale
+    const stale = record !== undefined && (yield* staleIn(record, yield* (yield* Sysfs).snapshotOf(record.nqn), mounts)).stale
     yield* unmountSafely(req.targetPath, stale)
   }
   // CSI: "The SP MUST delete the file or directory it created at this path."
