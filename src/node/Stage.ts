@@ -121,7 +121,6 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
   // Connect and record under the subsystem's lock: a sibling volume's unstage or failed stage
   // decides whether to disconnect under the same lock, and then sees this record.
   const record = yield* locks.withConnection(target.nqn, Effect.gen(function*() {
-    const preexisting = (yield* sysfs.snapshotOf(target.nqn)).controllers.length > 0
     const attached = yield* transport.attach(target, (_, e) => events.postConnectionFailure(req.volumeId, address, e.message))
     if (attached.failedAttempts > 0) yield* events.postConnectionRecovery(req.volumeId, address, attached.failedAttempts + 1)
     const device = attached.device
@@ -146,7 +145,7 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
       mountFlags: [...mountFlags],
       readOnly,
       // A connection this plugin made earlier in this boot (for an unfinished stage or unstage) is still its own.
-      connectedByPlugin: (current ?? (existing?.bootId === bootId ? existing : undefined))?.connectedByPlugin === true || !preexisting,
+      connectedByPlugin: (current ?? (existing?.bootId === bootId ? existing : undefined))?.connectedByPlugin === true || !attached.subsystemWasConnected,
       complete: false,
       bootId,
       publishedTargets: [],
@@ -222,7 +221,7 @@ const releaseConnection = Effect.fn("NodeVolumes.releaseConnection")(function*(r
       yield* Effect.logInfo(
         others.length > 0
           ? `keeping ${record.nqn} connected: used by ${others.map((r) => r.volumeId).join(", ")}`
-          : `keeping ${record.nqn} connected: it existed before this volume and is outside the managed prefix`
+          : `keeping ${record.nqn} connected: it existed before this volume and is outside the managed prefix!`
       )
     }
     yield* store.remove(record.volumeId)

@@ -22,6 +22,8 @@ export interface Attached {
   readonly failedAttempts: number
   /** False when an existing connection was reused. */
   readonly connected: boolean
+  /** The subsystem had a controller (at any address, in any state) before this attach. */
+  readonly subsystemWasConnected: boolean
 }
 
 export class ConnectFailed extends Data.TaggedError("ConnectFailed")<{
@@ -101,12 +103,14 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
 
       const attach = Effect.fn("NvmeTransport.attach")(function*(target: VolumeTarget, onAttemptFailed: AttemptFailed) {
         const address = `${target.address}:${target.port}`
-        const before = controllersOf((yield* sysfs.snapshotOf(target.nqn)).controllers, target)
+        const found = (yield* sysfs.snapshotOf(target.nqn)).controllers
+        const subsystemWasConnected = found.length > 0
+        const before = controllersOf(found, target)
         if (before.length > 0) {
           // A connection exists (live, or the kernel is reconnecting it): reuse it, never add a second path.
           let waitingFor: string | undefined
           const device = yield* pollUntil(liveDevice(target, (why) => { waitingFor = why }), settings.deviceWaitTimeout)
-          if (device !== undefined) return { device, failedAttempts: 0, connected: false } satisfies Attached
+          if (device !== undefined) return { device, failedAttempts: 0, connected: false, subsystemWasConnected } satisfies Attached
           const states = before.map((c) => `${c.name} ${c.state}`).join(", ")
           // Say what was missing: a live controller, or the namespace on it (a pinned nsid it does not have).
           const err = new ConnectFailed({ nqn: target.nqn, address, attempts: 0, detail: `existing controller(s) ${states}: ${waitingFor ?? "not live"}` })
@@ -177,7 +181,7 @@ export class NvmeTransport extends Context.Service<NvmeTransport, {
           Effect.tapError(() => cleanupCreated(target))
         )
         yield* Metric.update(Metrics.nvmeConnectDuration, ((yield* Clock.currentTimeMillis) - started) / 1000)
-        return { device: result, failedAttempts: attempts - 1, connected: true } satisfies Attached
+        return { device: result, failedAttempts: attempts - 1, connected: true, subsystemWasConnected } satisfies Attached
       })
 
       const cleanupCreated = (target: VolumeTarget) =>

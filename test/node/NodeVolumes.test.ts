@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, Metric, Option } from "effect"
 import { TestClock } from "effect/testing"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
+import { NvmeCli } from "../../src/nvme/NvmeCli.ts"
 import { StageStore } from "../../src/node/StageStore.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { BlkidFault, KernelModel, Signature } from "../../src/testing/index.ts"
@@ -178,6 +179,23 @@ describe("NodeVolumes on the in-memory kernel", () => {
       assert.include(err.message, "outside the managed prefix")
       assert.deepStrictEqual(yield* controllers, [])
     }).pipe(Effect.provide(plugin()), Effect.provide(stateLayer)))
+
+  it.effect("no managed prefix: a subsystem connected before its stage (by hand) stays connected after the unstage; one the plugin connected goes", () =>
+    Effect.gen(function*() {
+      const volumes = yield* NodeVolumes
+      const cli = yield* NvmeCli
+      yield* exportVolume(1)
+      yield* exportVolume(2)
+      yield* cli.connect({ nqn: nqnOf(1), address: ADDRESS, port: PORT, ctrlLossTmo: -1, reconnectDelay: 2, keepAliveTmo: undefined, hostNqn: undefined, hostId: undefined })
+      yield* volumes.stage(stageRequest(1))
+      yield* volumes.stage(stageRequest(2))
+      const store = yield* StageStore
+      assert.deepStrictEqual((yield* store.list).map((r) => [r.volumeId, r.connectedByPlugin]), [["pvc-1", false], ["pvc-2", true]])
+      yield* volumes.unstage({ volumeId: volumeIdOf(1), stagingPath: stagingOf(1) })
+      yield* volumes.unstage({ volumeId: volumeIdOf(2), stagingPath: stagingOf(2) })
+      assert.deepStrictEqual(yield* controllers, [`nvme0 ${nqnOf(1)} live`])
+      assert.deepStrictEqual(yield* store.list, [])
+    }).pipe(Effect.provide(plugin({ managedNqnPrefix: undefined })), Effect.provide(stateLayer)))
 
   it.live("failed connect attempts post ConnectionFailure each, then ConnectionRecovery", () =>
     run(Effect.gen(function*() {
