@@ -39,7 +39,12 @@ const isBuiltin = (id) => id.startsWith("node:") || Object.hasOwn(BUILTINS, id)
 const deferredBuiltin = (id) => {
   let loaded
   const real = () => {
-    if (building) throw new Error(`start-up snapshot: the chunks use built-in ${id} while the snapshot is built; it can only be used after the start`)
+    if (building) {
+      // One the snapshot holds anyway (PRELOADED_BUILTINS, below) may be called while it is built,
+      // not kept: the warm-up's validation asks node:net whether an address is an IP.
+      if (PRELOADED_BUILTINS.includes(bare(id))) return builtinRequire(id)
+      throw new Error(`start-up snapshot: the chunks use built-in ${id} while the snapshot is built; it can only be used after the start`)
+    }
     return (loaded ??= process.getBuiltinModule(id))
   }
   const names = BUILTINS[bare(id)] ?? []
@@ -75,11 +80,15 @@ const requireFrom = (from) => (id) => {
   return packageRequire(id)
 }
 
-const { runNodeFast, useStaticCodecs } = load(path.join(DIST, "snapshot-node.cjs"))
+const { runNodeFast, useStaticCodecs, warmUp } = load(path.join(DIST, "snapshot-node.cjs"))
 // The CSI message codecs protobufjs generated (dist/proto/csi-codecs.cjs, 200 KB), evaluated
 // here and the server's method definitions made from them: a start from the blob neither reads
 // nor compiles them.
 useStaticCodecs(load(path.join(DIST, "proto", "csi-codecs.cjs")))
+// The first NodeStage, NodePublish, NodeUnpublish and NodeUnstage's pure code (codecs, validation,
+// the stage record's schema) run once on made-up values (src/WarmUp.ts): the blob keeps its
+// bytecode and the record schema's parser, which the first RPCs after a start would make.
+warmUp()
 // Built-ins every start loads (http2 brings tls, which brings all of node:crypto; the server's
 // listen brings net; fs/promises, os and assert come with them), evaluated here so that they are
 // in the heap a start deserializes instead of compiled and run at every start: on this host a

@@ -5,7 +5,7 @@
  * every restart). A line it does not take (help, a mistake, anything unusual) goes to the full
  * CLI, which reads, explains or rejects it exactly as before.
  *
- * May import: NodeArgs, Config, main, RunMain, Version, csi/Proto (for the start-up snapshot's builder).
+ * May import: NodeArgs, Config, main, RunMain, Version, csi/Proto and WarmUp (for the start-up snapshot's builder).
  */
 import { Result } from "effect"
 import { toSettings } from "./Config.ts"
@@ -16,6 +16,8 @@ import { VERSION } from "./Version.ts"
 
 /** For scripts/snapshot-entry.cjs: the CSI codecs evaluated into the start-up snapshot. */
 export { useStaticCodecs } from "./csi/Proto.ts"
+/** For scripts/snapshot-entry.cjs: the first RPCs' pure code run once into the start-up snapshot. */
+export { warmUp } from "./WarmUp.ts"
 
 /** Runs the node plugin when `argv` (after `node`) is a plain, valid line and answers true; false = the full CLI's turn. */
 export const runNodeFast = (

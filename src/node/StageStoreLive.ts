@@ -53,6 +53,14 @@ const parseRecord = (text: string): Effect.Effect<StageRecord, string> =>
     Effect.flatMap((json) => decodeRecord(json).pipe(Effect.mapError((e) => `not a stage record: ${e.message}`)))
   )
 
+/**
+ * A record through what put and get do to it (encode, the file's JSON, decode). The start-up
+ * snapshot's builder runs it once (src/WarmUp.ts): Effect builds a schema's parser on its first
+ * use, which would otherwise be part of the first stage after every start.
+ */
+export const recordRoundTrip = (record: StageRecord): Effect.Effect<StageRecord, Schema.SchemaError> =>
+  encodeRecord(record).pipe(Effect.flatMap((json) => decodeRecord(JSON.parse(JSON.stringify(json, null, 2)))))
+
 const fsyncDir = async (dir: string): Promise<void> => {
   const h = await fs.promises.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
   try {
