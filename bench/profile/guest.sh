@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs INSIDE the VM for bench/profile: exports two namespaces on the kernel nvmet-tcp target,
+# Runs INSIDE the VM for bench/profile: exports three namespaces (cold, warm, traced: each first NodeStage formats) on the kernel nvmet-tcp target,
 # then runs guest.ts with the project's Node 24.   guest.sh OUT_DIR
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -7,6 +7,6 @@ REPO=$(cd "$HERE/../.." && pwd)
 . "$REPO/test/e2e/vm/nvmet.sh"
 M=nqn.2014-08.io.rds-csi.e2e:managed:   # the plugin's --managed-nqn-prefix (harness.ts PREFIX)
 nvmet_up
-for v in prof-1 prof-2; do nvmet_add_subsystem "${M}$v" 64; done
+for v in prof-1 prof-2 prof-3; do nvmet_add_subsystem "${M}$v" 64; done
 modprobe nvme-tcp
 exec "$REPO/node_modules/node/bin/node" "$HERE/guest.ts" "$@"
