@@ -15,6 +15,7 @@ nvmet_up
 for i in $(seq 1 "$TRIALS"); do
   nvmet_add_subsystem "${F}bare-$i" 64    # the bare kernel commands, by hand (outside the prefix)
   nvmet_add_subsystem "${M}stage-$i" 64   # the same work through the plugin's RPCs
+  nvmet_add_subsystem "${M}lean-$i" 64    # and again through the bare HTTP/2 client (lean.ts)
 done
 for i in $(seq 1 "$VOLUMES"); do nvmet_add_subsystem "${M}many-$i" 8; done
 modprobe nvme-tcp

@@ -21,9 +21,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { withoutFlag } from "../../test/e2e/guest/resilience-common.ts"
 import {
-  attachedOf, blockCap, blockStagingPath, call, ctrlsOf, ctx, FOREIGN, log, mountCap, must, type Plugin, PREFIX, REPO, sleep, stagingPath,
+  attachedOf, blockCap, blockStagingPath, call, ctrlsOf, ctx, FOREIGN, log, mountCap, must, type Plugin, PREFIX, REPO, sleep, SOCKET, stagingPath,
   startPlugin, targetPath, waitFor
 } from "../../test/e2e/guest/harness.ts"
+import { leanClient } from "./lean.ts"
 
 const [outDir, trialsArg, volumesArg] = process.argv.slice(2) as [string, string, string]
 const TRIALS = Number(trialsArg ?? 5)
@@ -113,6 +114,8 @@ interface Trial {
   readonly plugin: Record<string, number>
   /** The same RPCs as the plugin timed them itself (its log): without the client and the transport. */
   readonly logged: Record<string, number>
+  /** The same sequence on a twin volume through the bare HTTP/2 client (lean.ts), after the grpc-js one. */
+  readonly lean: Record<string, number>
   readonly bare: Record<string, Record<string, number>>
 }
 
@@ -161,6 +164,15 @@ const main = async () => {
   // ---- the RPCs, trial 1 right after a node's first start (events on, shipped defaults)
   const plugin = await start(shippedCache(), true)
   const c = plugin.client
+  const lean = await leanClient(SOCKET)
+  const leanRpc = async (what: string, method: string, request: object): Promise<number> => {
+    const frame = lean.frame("Node", method, request)
+    const t = performance.now()
+    const r = await lean.call("Node", method, frame)
+    const took = ms(t)
+    if (r.code !== 0) throw new Error(`${what} (bare HTTP/2 client): gRPC ${r.code} ${r.details}`)
+    return took
+  }
   const trials: Array<Trial> = []
   for (let i = 1; i <= TRIALS; i++) {
     const vol = `stage-${i}`
@@ -185,14 +197,34 @@ const main = async () => {
     p["unstageAgain"] = await timedRpc("unstage again", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }, LONG))
     const keys = ["stageNew", "publish", "unpublish", "unstage", "stageExisting", "unstageAgain"]
     const logged = Object.fromEntries(loggedRpcMs(plugin.logText(), vol).map((r, k) => [keys[k] ?? r.rpc, r.ms]))
-    trials.push({ trial: i, plugin: p, logged, bare: b })
-    log(`trial ${i}: plugin ${JSON.stringify(p)}; bare ${JSON.stringify(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v["total"]])))}`)
+    // The same on the twin volume through the bare HTTP/2 client: plugin + its server, no grpc-js.
+    const lv = `lean-${i}`
+    const lstage = { volume_id: lv, staging_target_path: stagingPath(lv), volume_capability: mountCap("ext4"), volume_context: ctx(`${PREFIX}${lv}`) }
+    const l: Record<string, number> = {}
+    l["stageNew"] = await leanRpc("stage", "NodeStageVolume", lstage)
+    l["publish"] = await leanRpc("publish", "NodePublishVolume", { volume_id: lv, staging_target_path: stagingPath(lv), target_path: targetPath(lv), volume_capability: mountCap("ext4"), readonly: false })
+    l["unpublish"] = await leanRpc("unpublish", "NodeUnpublishVolume", { volume_id: lv, target_path: targetPath(lv) })
+    l["unstage"] = await leanRpc("unstage", "NodeUnstageVolume", { volume_id: lv, staging_target_path: stagingPath(lv) })
+    l["stageExisting"] = await leanRpc("stage again", "NodeStageVolume", lstage)
+    l["unstageAgain"] = await leanRpc("unstage again", "NodeUnstageVolume", { volume_id: lv, staging_target_path: stagingPath(lv) })
+    trials.push({ trial: i, plugin: p, logged, lean: l, bare: b })
+    log(`trial ${i}: plugin ${JSON.stringify(p)}; bare HTTP/2 client ${JSON.stringify(l)}; bare ${JSON.stringify(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v["total"]])))}`)
   }
   results["rpcTrials"] = trials
   // The floor under every RPC timed here: a Probe (no kernel work) through the same client.
   const probes: Array<number> = []
   for (let i = 0; i < 5; i++) probes.push(await timedRpc("probe", () => c.Probe({}, LONG)))
   results["probeRoundTripMs"] = probes
+  const leanProbes: Array<number> = []
+  const probeFrame = lean.frame("Identity", "Probe", {})
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now()
+    const r = await lean.call("Identity", "Probe", probeFrame)
+    leanProbes.push(ms(t))
+    if (r.code !== 0) throw new Error(`probe (bare HTTP/2 client): gRPC ${r.code} ${r.details}`)
+  }
+  results["leanProbeRoundTripMs"] = leanProbes
+  lean.close()
 
   // ---- many staged volumes: RSS (events on)
   const t = performance.now()

@@ -31,6 +31,8 @@ interface Trial {
   readonly plugin: Record<string, number>
   /** The plugin's own duration_ms for each RPC (its log): without the client and the transport. */
   readonly logged?: Record<string, number>
+  /** The same sequence on a twin volume through the bare HTTP/2 client (lean.ts). */
+  readonly lean?: Record<string, number>
   readonly bare: Record<string, Record<string, number>>
 }
 interface Footprint {
@@ -56,6 +58,7 @@ interface Footprint {
   readonly importQuietMs: ReadonlyArray<number>
   readonly importLoadedMs: ReadonlyArray<number>
   readonly probeRoundTripMs: ReadonlyArray<number>
+  readonly leanProbeRoundTripMs?: ReadonlyArray<number>
   readonly memAvailableQuietMiB: number
   readonly memAvailableLoadedMiB: number
 }
@@ -107,7 +110,9 @@ try {
   const rpc = (label: string, key: string, bareText: string, target: string) => {
     const overhead = (t: Trial) => t.plugin[key]! - t.bare[key]!["total"]!
     const ownOverheads = warm.flatMap((t) => t.logged?.[key] === undefined ? [] : [t.logged[key]! - t.bare[key]!["total"]!])
-    const own = ownOverheads.length === 0 ? "" : `; by the plugin's own log ${stat(ownOverheads)}`
+    const leanOverheads = warm.flatMap((t) => t.lean?.[key] === undefined ? [] : [t.lean[key]! - t.bare[key]!["total"]!])
+    const own = (leanOverheads.length === 0 ? "" : `; through a bare HTTP/2 client **${stat(leanOverheads)}**`) +
+      (ownOverheads.length === 0 ? "" : `; by the plugin's own log ${stat(ownOverheads)}`)
     // Trial 1's bare commands ran first in the VM (cold binaries and kernel paths): the plugin's
     // trial 1 after them is cold in its own code only, so it is set against the warm bare median.
     const bareTotals = warm.map((t) => t.bare[key]!["total"]!)
@@ -140,6 +145,7 @@ try {
     `| kernel state change → Event in the API server (shipped defaults) | — | ConnectionFailure ${stat(failures)}, ConnectionRecovery ${stat(recoveries)} | — | — | ≤ 1000 ms median; ≤ 200 ms to the recorder |`,
     "",
     `every RPC above is timed through the harness's grpc-js client, on the same vCPU: a Probe (no kernel work) takes ${stat(f.probeRoundTripMs ?? [])} through it; ` +
+      `"through a bare HTTP/2 client" is the same sequence on a twin volume right after, each request encoded before the clock starts and sent on an open HTTP/2 session (bench/footprint/lean.ts; a Probe ${stat(f.leanProbeRoundTripMs ?? [])}), minus the same trial's bare commands: the plugin and its server without grpc-js's own cost; ` +
       "\"by the plugin's own log\" is the duration the plugin logs for the call (from the decoded request to the reply), minus the bare commands",
     "",
     `staging ${VOLUMES} raw-block volumes one after another took ${f.stageManyMs} ms; VM runs ${Math.round(vm.wallMs / 1000)} s + ${Math.round(dvm.wallMs / 1000)} s` +
