@@ -101,11 +101,13 @@ const bundleImportMs = async (cache: string): Promise<number> => {
   return ms(t)
 }
 /** The plugin's own time for each RPC of a volume, from its log (`rpc` lines: duration_ms), in order. */
-const loggedRpcMs = (logText: string, volume: string): Array<{ readonly rpc: string; readonly ms: number }> =>
+const loggedRpcMs = (logText: string, volume: string): Array<{ readonly rpc: string; readonly ms: number; readonly commandsMs: number }> =>
   logText.split("\n").flatMap((line) => {
     if (!line.includes('"message":"rpc"')) return []
-    const entry = JSON.parse(line) as { readonly rpc?: string; readonly volume?: string; readonly duration_ms?: number }
-    return entry.volume === volume && entry.rpc !== undefined && entry.duration_ms !== undefined ? [{ rpc: entry.rpc, ms: entry.duration_ms }] : []
+    const entry = JSON.parse(line) as { readonly rpc?: string; readonly volume?: string; readonly duration_ms?: number; readonly commands_ms?: number }
+    return entry.volume === volume && entry.rpc !== undefined && entry.duration_ms !== undefined
+      ? [{ rpc: entry.rpc, ms: entry.duration_ms, commandsMs: entry.commands_ms ?? 0 }]
+      : []
   })
 const memAvailableMiB = (): number => Math.round(Number(/MemAvailable:\s+(\d+)/.exec(fs.readFileSync("/proc/meminfo", "utf8"))?.[1]) / 1024)
 
@@ -114,6 +116,8 @@ interface Trial {
   readonly plugin: Record<string, number>
   /** The same RPCs as the plugin timed them itself (its log): without the client and the transport. */
   readonly logged: Record<string, number>
+  /** Of those, the time outside the commands the call ran (its log's duration_ms − commands_ms): the plugin's own, and the wait for the device. */
+  readonly outside: Record<string, number>
   /** The same sequence on a twin volume through the bare HTTP/2 client (lean.ts), after the grpc-js one. */
   readonly lean: Record<string, number>
   readonly bare: Record<string, Record<string, number>>
@@ -196,7 +200,9 @@ const main = async () => {
     p["stageExisting"] = await timedRpc("stage again", () => c.NodeStageVolume(stage, LONG))
     p["unstageAgain"] = await timedRpc("unstage again", () => c.NodeUnstageVolume({ volume_id: vol, staging_target_path: stagingPath(vol) }, LONG))
     const keys = ["stageNew", "publish", "unpublish", "unstage", "stageExisting", "unstageAgain"]
-    const logged = Object.fromEntries(loggedRpcMs(plugin.logText(), vol).map((r, k) => [keys[k] ?? r.rpc, r.ms]))
+    const entries = loggedRpcMs(plugin.logText(), vol)
+    const logged = Object.fromEntries(entries.map((r, k) => [keys[k] ?? r.rpc, r.ms]))
+    const outside = Object.fromEntries(entries.map((r, k) => [keys[k] ?? r.rpc, r.ms - r.commandsMs]))
     // The same on the twin volume through the bare HTTP/2 client: plugin + its server, no grpc-js.
     const lv = `lean-${i}`
     const lstage = { volume_id: lv, staging_target_path: stagingPath(lv), volume_capability: mountCap("ext4"), volume_context: ctx(`${PREFIX}${lv}`) }
@@ -207,7 +213,7 @@ const main = async () => {
     l["unstage"] = await leanRpc("unstage", "NodeUnstageVolume", { volume_id: lv, staging_target_path: stagingPath(lv) })
     l["stageExisting"] = await leanRpc("stage again", "NodeStageVolume", lstage)
     l["unstageAgain"] = await leanRpc("unstage again", "NodeUnstageVolume", { volume_id: lv, staging_target_path: stagingPath(lv) })
-    trials.push({ trial: i, plugin: p, logged, lean: l, bare: b })
+    trials.push({ trial: i, plugin: p, logged, outside, lean: l, bare: b })
     log(`trial ${i}: plugin ${JSON.stringify(p)}; bare HTTP/2 client ${JSON.stringify(l)}; bare ${JSON.stringify(Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v["total"]])))}`)
   }
   results["rpcTrials"] = trials

@@ -31,6 +31,8 @@ interface Trial {
   readonly plugin: Record<string, number>
   /** The plugin's own duration_ms for each RPC (its log): without the client and the transport. */
   readonly logged?: Record<string, number>
+  /** The plugin's logged duration minus the commands it ran (commands_ms): its own time and the device wait. */
+  readonly outside?: Record<string, number>
   /** The same sequence on a twin volume through the bare HTTP/2 client (lean.ts). */
   readonly lean?: Record<string, number>
   readonly bare: Record<string, Record<string, number>>
@@ -112,7 +114,11 @@ try {
     const ownOverheads = warm.flatMap((t) => t.logged?.[key] === undefined ? [] : [t.logged[key]! - t.bare[key]!["total"]!])
     const leanOverheads = warm.flatMap((t) => t.lean?.[key] === undefined ? [] : [t.lean[key]! - t.bare[key]!["total"]!])
     const own = (leanOverheads.length === 0 ? "" : `; through a bare HTTP/2 client **${stat(leanOverheads)}**`) +
-      (ownOverheads.length === 0 ? "" : `; by the plugin's own log ${stat(ownOverheads)}`)
+      (ownOverheads.length === 0 ? "" : `; by the plugin's own log ${stat(ownOverheads)}`) +
+      (warm.some((t) => t.outside?.[key] !== undefined)
+        ? `; its log outside the commands it ran ${stat(warm.flatMap((t) => t.outside?.[key] === undefined ? [] : [t.outside[key]!]))}` +
+          (cold.outside?.[key] === undefined ? "" : ` (trial 1: ${Math.round(cold.outside[key]!)} ms)`)
+        : "")
     // Trial 1's bare commands ran first in the VM (cold binaries and kernel paths): the plugin's
     // trial 1 after them is cold in its own code only, so it is set against the warm bare median.
     const bareTotals = warm.map((t) => t.bare[key]!["total"]!)
@@ -146,7 +152,8 @@ try {
     "",
     `every RPC above is timed through the harness's grpc-js client, on the same vCPU: a Probe (no kernel work) takes ${stat(f.probeRoundTripMs ?? [])} through it; ` +
       `"through a bare HTTP/2 client" is the same sequence on a twin volume right after, each request encoded before the clock starts and sent on an open HTTP/2 session (bench/footprint/lean.ts; a Probe ${stat(f.leanProbeRoundTripMs ?? [])}), minus the same trial's bare commands: the plugin and its server without grpc-js's own cost; ` +
-      "\"by the plugin's own log\" is the duration the plugin logs for the call (from the decoded request to the reply), minus the bare commands",
+      "\"by the plugin's own log\" is the duration the plugin logs for the call (from the decoded request to the reply), minus the bare commands; " +
+      "\"outside the commands it ran\" is that duration minus the time of the commands it ran (its log's commands_ms): the plugin's own time and the wait for the device, without the commands' spread from one run to the next",
     "",
     `staging ${VOLUMES} raw-block volumes one after another took ${f.stageManyMs} ms; VM runs ${Math.round(vm.wallMs / 1000)} s + ${Math.round(dvm.wallMs / 1000)} s` +
       (d !== undefined && d.errors.length > 0 ? `; detection errors: ${d.errors.join("; ")}` : "")

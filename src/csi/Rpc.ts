@@ -1,11 +1,13 @@
 /**
  * Turns an Effect handler into a unary gRPC handler (UnaryServer.ts): runs it with the server's
- * captured context, logs every call (rpc, volume, duration_ms, code), and answers with the reply
+ * captured context, logs every call (rpc, volume, duration_ms, the commands it ran and their
+ * commands_ms, code), and answers with the reply
  * GrpcStatus.ts chooses. Requests are never logged whole: they may carry secrets.
  *
- * May import: csi/GrpcStatus, csi/UnaryServer (types).
+ * May import: csi/GrpcStatus, csi/UnaryServer (types), process/Command (CommandTally).
  */
 import { Clock, Effect, type Exit } from "effect"
+import { CommandTally } from "../process/Command.ts"
 import { codeName, type CsiError, type Reply, replyOf } from "./GrpcStatus.ts"
 import type { Answer, UnaryHandler } from "./UnaryServer.ts"
 
@@ -22,9 +24,12 @@ const volumeOf = (request: unknown): string | undefined => {
   return typeof id === "string" && id.length > 0 ? id.slice(0, 256) : undefined
 }
 
-const logReply = (method: string, reply: Reply<unknown>, durationMs: number): Effect.Effect<void> => {
+const logReply = (method: string, reply: Reply<unknown>, durationMs: number, tally: CommandTally): Effect.Effect<void> => {
   const annotations = {
     duration_ms: durationMs,
+    // The host's tools the call ran (nvme, blkid, mkfs, mount, umount) and their time: the rest of
+    // duration_ms is the plugin's own (and the kernel's, waiting for a device).
+    ...(tally.count === 0 ? {} : { commands: tally.count, commands_ms: tally.ms }),
     code: reply._tag === "Ok" ? "OK" : codeName(reply.status.code)
   }
   if (reply._tag === "Ok") {
@@ -39,9 +44,11 @@ const logReply = (method: string, reply: Reply<unknown>, durationMs: number): Ef
 /** The handler for one call, logged when it ends however it ends (success, failure, defect, interruption). */
 export const traced = <R>(method: string, handler: Handler<R>, request: unknown): Effect.Effect<unknown, CsiError, R> => {
   const volume = volumeOf(request)
+  const tally: CommandTally = { count: 0, ms: 0 }
   return Effect.flatMap(Clock.currentTimeMillis, (start) =>
     (handler as (request: unknown) => Effect.Effect<unknown, CsiError, R>)(request).pipe(
-      Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeMillis, (end) => logReply(method, replyOf(exit), end - start)))
+      Effect.provideService(CommandTally, tally),
+      Effect.onExit((exit) => Effect.flatMap(Clock.currentTimeMillis, (end) => logReply(method, replyOf(exit), end - start, tally)))
     )).pipe(Effect.annotateLogs(volume === undefined ? { rpc: method } : { rpc: method, volume }))
 }
 

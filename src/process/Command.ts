@@ -13,7 +13,7 @@
  *
  * May import: effect, node:child_process, node:os, process/SpawnHelper.
  */
-import { Duration, Effect } from "effect"
+import { Clock, Context, Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as os from "node:os"
 import { envLine, type Helper, spawnHelper } from "./SpawnHelper.ts"
@@ -36,16 +36,35 @@ export type RunFailure =
 
 const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
 
+/**
+ * How many commands an operation ran and how long they took, summed: the RPC layer gives each
+ * call one (csi/Rpc.ts) and logs it beside the call's duration, so that a slow call says whether
+ * the time went to the host's tools or to the plugin. Outside a call, none is kept.
+ */
+export interface CommandTally {
+  count: number
+  ms: number
+}
+export const CommandTally = Context.Reference<CommandTally | undefined>("rds-csi/process/CommandTally", { defaultValue: () => undefined })
+
 /** Runs `command args` and waits for it, at most `timeout` (then it is killed: Timeout). */
 export const runCommand = (
   command: string,
   args: ReadonlyArray<string>,
   timeout: Duration.Duration
 ): Effect.Effect<CommandOutput, RunFailure> =>
-  Effect.suspend(() => {
+  Effect.gen(function*() {
+    const tally = yield* CommandTally
+    const start = yield* Clock.currentTimeMillis
     // Until the helper is started and answers, commands do not wait for it.
     const helper = spawnHelper()
-    return helper?.ready === true ? runThrough(helper, command, args, timeout) : runDirect(command, args, timeout)
+    const run = helper?.ready === true ? runThrough(helper, command, args, timeout) : runDirect(command, args, timeout)
+    if (tally === undefined) return yield* run
+    return yield* Effect.onExit(run, () =>
+      Effect.map(Clock.currentTimeMillis, (end) => {
+        tally.count++
+        tally.ms += end - start
+      }))
   })
 
 const signalName = (n: number): string => Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`

@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import {
   FailedPrecondition,
   IncompatibleRequest,
@@ -16,6 +16,7 @@ import { DeviceNotFound } from "../../src/nvme/DeviceResolver.ts"
 import { NvmeCliError } from "../../src/nvme/NvmeCli.ts"
 import { ConnectFailed } from "../../src/nvme/NvmeTransport.ts"
 import { SysfsError } from "../../src/nvme/Sysfs.ts"
+import { runCommand } from "../../src/process/Command.ts"
 import { status, statusOf } from "./client.ts"
 import { TestCsi, testCsiLayer } from "./fixture.ts"
 import { publishReq, stageReq, statsReq, unstageReq } from "./requests.ts"
@@ -105,6 +106,25 @@ describe("every RPC is logged", () => {
         for (const l of rpcs) assert.isNumber(l.annotations["duration_ms"])
         assert.include(rpcs[1]?.message, "an operation is already in progress")
         assert.isFalse(logs.some((l) => JSON.stringify(l).includes("do-not-log")))
+      }))
+
+    it.effect("the commands a call ran and their time, beside its duration; none for a call that ran none, nor for a command outside a call", () =>
+      Effect.gen(function*() {
+        const { client, fake, logs } = yield* TestCsi
+        fake.reset()
+        logs.length = 0
+        const sh = (script: string) => runCommand("sh", ["-c", script], Duration.seconds(10)).pipe(Effect.asVoid, Effect.orDie)
+        fake.next.void.stage = Effect.andThen(sh("sleep 0.1"), sh("exit 3"))
+        yield* statusOf(client.NodeStageVolume(stageReq()))
+        yield* statusOf(client.NodePublishVolume(publishReq()))
+        yield* sh("true")
+        const [stage, publish] = logs.filter((l) => l.annotations["code"] !== undefined).map((l) => l.annotations)
+        assert.strictEqual(stage?.["commands"], 2)
+        const commandsMs = stage?.["commands_ms"] as number
+        assert.isAtLeast(commandsMs, 100)
+        assert.isAtMost(commandsMs, stage?.["duration_ms"] as number)
+        assert.isUndefined(publish?.["commands"])
+        assert.isUndefined(publish?.["commands_ms"])
       }))
   })
 })
