@@ -88,18 +88,20 @@ export type Flush = (fd: number, what: "file" | "directory") => Promise<void>
  * node's root file system, made synchronously; each flush waits in libuv's pool, off the event
  * loop (one round trip through the pool per call cost ~1–3 ms under the VM's emulation).
  */
-export const writeAtomically = async (dir: string, name: string, content: string, flush: Flush = fsyncAsync): Promise<void> => {
+export const writeAtomically = async (dir: string, name: string, content: string, flush: Flush = fsyncAsync): Promise<fs.BigIntStats> => {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
   // not *.json: a temp file left by a crash is never read as a record
   // Unique enough with the PID ("wx" refuses a clash rather than share a file).
   const tmp = path.join(dir, `.${name}.${process.pid}-${Math.random().toString(16).slice(2, 10)}.tmp`)
   const target = path.join(dir, name)
   let replaces: boolean
+  let written: fs.BigIntStats
   try {
     const fd = fs.openSync(tmp, "wx", 0o600)
     try {
       fs.writeFileSync(fd, content, "utf8")
       await flush(fd, "file")
+      written = fs.fstatSync(fd, { bigint: true })
     } finally {
       fs.closeSync(fd)
     }
@@ -109,14 +111,18 @@ export const writeAtomically = async (dir: string, name: string, content: string
     fs.rmSync(tmp, { force: true })
     throw e
   }
-  if (replaces) return
+  if (replaces) return written
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
   try {
     await flush(fd, "directory")
   } finally {
     fs.closeSync(fd)
   }
+  return written
 }
+
+/** What identifies one version of a record file: a read whose stat gives the same key reads the same bytes. */
+const versionOf = (st: fs.BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}`
 
 /** What one read of a record file found. */
 type Read =
@@ -185,12 +191,23 @@ export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.ef
     const fail = (volumeId: string, operation: StageStoreError["operation"]) => (detail: string) =>
       new StageStoreError({ volumeId, operation, detail })
 
+    // The health monitor lists every record each tick. The files stay the only truth (a record
+    // edited or removed by hand is seen at once), but one whose inode, size and mtime have not
+    // changed since it was last decoded (or written here) is not read and decoded again.
+    const decoded = new Map<string, { readonly key: string; readonly record: StageRecord }>()
+
     const put = Effect.fn("StageStore.put")(function*(record: StageRecord) {
       const json = yield* encodeRecord(record).pipe(Effect.mapError((e) => fail(record.volumeId, "write")(`invalid record: ${e.message}`)))
-      yield* Effect.tryPromise({
-        try: () => writeAtomically(dir, fileNameFor(record.volumeId), JSON.stringify(json, null, 2) + "\n"),
+      const name = fileNameFor(record.volumeId)
+      const text = JSON.stringify(json, null, 2) + "\n"
+      const written = yield* Effect.tryPromise({
+        try: () => writeAtomically(dir, name, text),
         catch: (e) => fail(record.volumeId, "write")(message(e))
       })
+      // The next get (publish after stage, the monitor's next pass) finds what was just written
+      // without reading it back: the encoded record is the record (the schema transforms nothing),
+      // and the key is the written inode's own.
+      decoded.set(path.join(dir, name), { key: versionOf(written), record: JSON.parse(text) as StageRecord })
     })
 
     const remove = Effect.fn("StageStore.remove")(function*(volumeId: string) {
@@ -209,16 +226,12 @@ export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.ef
       })
     })
 
-    // The health monitor lists every record each tick. The files stay the only truth (a record
-    // edited or removed by hand is seen at once), but one whose inode, size and mtime have not
-    // changed since it was last decoded is not read and decoded again.
-    const decoded = new Map<string, { readonly key: string; readonly record: StageRecord }>()
     const readRecord = (file: string) =>
       Effect.gen(function*() {
         const st = yield* statFile(file)
         if (st === undefined) return absent
         if (!st.isFile()) return bad("not a regular file", st.ino)
-        const key = `${st.ino}:${st.size}:${st.mtimeNs}`
+        const key = versionOf(st)
         const known = decoded.get(file)
         if (known !== undefined && known.key === key) return found(known.record)
         const text = yield* readText(file)

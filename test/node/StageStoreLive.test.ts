@@ -67,6 +67,41 @@ describe("StageStoreLive", () => {
         assert.deepStrictEqual(fs.readdirSync(dir), ["pvc-1.json"])
       })))
 
+  it.live("what put remembers is what a read of its file gives; a file replaced by hand since is read again", () =>
+    withStore((dir) =>
+      Effect.gen(function*() {
+        const store = yield* StageStore
+        const full: StageRecord = {
+          ...record("pvc-1"),
+          keepAliveTmo: 5,
+          selector: { nguid: "a3c5fa9cfd726d3e6d9d528055c24900" },
+          device: { name: "nvme3n1", devT: "259:7", identity: { nsid: 1, uuid: "0b5e1b1c-0000-4000-8000-000000000001", wwid: "eui.x" } },
+          bootId: "b-1",
+          unstaging: true,
+          supersededDevTs: ["259:1"]
+        }
+        const bare = { ...record("pvc-2"), fsType: undefined, accessType: "Block" as const, mountFlags: [], publishedTargets: [] }
+        delete (bare as { fsType?: unknown }).fsType
+        for (const r of [full, bare]) {
+          yield* store.put(r)
+          const remembered = yield* store.get(r.volumeId)
+          // another store over the same directory has nothing in memory: it reads and decodes the file
+          const read = yield* Effect.gen(function*() {
+            return yield* (yield* StageStore).get(r.volumeId)
+          }).pipe(
+            Effect.provide(StageStoreLive.pipe(Layer.provide(Settings.layer(testSettings({ stateDir: dir })))))
+          )
+          assert.deepStrictEqual(remembered, read)
+          assert.deepStrictEqual(plain(remembered), asStored(r))
+        }
+        // replaced behind the store's back (a person, another tool): the new file is what get answers
+        const file = path.join(dir, "pvc-1.json")
+        const edited = { ...JSON.parse(fs.readFileSync(file, "utf8")), port: 4421 }
+        fs.writeFileSync(`${file}.new`, JSON.stringify(edited))
+        fs.renameSync(`${file}.new`, file)
+        assert.strictEqual((yield* store.get("pvc-1"))?.port, 4421)
+      })))
+
   it.live("list returns every record; remove is idempotent", () =>
     withStore(() =>
       Effect.gen(function*() {
