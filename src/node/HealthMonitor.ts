@@ -34,6 +34,8 @@ import { VolumeLocks } from "./VolumeLocks.ts"
 export { conditionOf, connectionOf } from "./Condition.ts"
 
 const STATES: ReadonlyArray<ConnectionState> = ["live", "connecting", "resetting", "deleting", "gone"]
+/** The node RPCs a periodic pass lets finish first (StateWatch.loop). */
+const RPC_OPERATIONS = new Set(["stage", "unstage", "publish", "unpublish", "expand"])
 const FIRST_RETRY_MS = 10_000
 const MAX_RETRY_MS = 300_000
 
@@ -275,7 +277,9 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         if (live !== undefined && recovered > 0) yield* Metric.update(Metrics.nvmeConnectionsActive, live + recovered)
       }).pipe(Effect.withSpan("HealthMonitor.tick"))
 
-      return HealthMonitor.of({ tick, observe, loop: StateWatch.loop(watch, observe, settings), firstPass: Deferred.await(firstDone) })
+      // The CO's operations that run the host's tools; a stats call or a recovery is no reason to wait.
+      const busy = Effect.map(locks.inFlight, (ops) => [...ops.values()].some((op) => RPC_OPERATIONS.has(op)))
+      return HealthMonitor.of({ tick, observe, loop: StateWatch.loop(watch, observe, settings, busy), firstPass: Deferred.await(firstDone) })
     })
   )
 

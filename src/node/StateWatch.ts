@@ -24,8 +24,11 @@ export interface StateWatch {
   readonly watched: Effect.Effect<ReadonlyMap<string, WatchedState>>
   /** Re-reads the watched state files every `every` until interrupted, waking `wait` on a change. */
   readonly poll: (every: Duration.Input) => Effect.Effect<never, never, Scope.Scope>
-  /** Waits for `interval`, or less: until a watched controller changes (a change seen since the last wait counts). */
-  readonly wait: (interval: Duration.Input) => Effect.Effect<void>
+  /**
+   * Waits for `interval`, or less: until a watched controller changes (a change seen since the
+   * last wait counts). True when a change ended it.
+   */
+  readonly wait: (interval: Duration.Input) => Effect.Effect<boolean>
 }
 
 /** The controllers of the staged, active volumes of this boot, in the state the snapshot shows. */
@@ -81,9 +84,10 @@ export const make: Effect.Effect<StateWatch, never, Sysfs> = Effect.gen(function
   const wait = (interval: Duration.Input) =>
     Effect.suspend(() => Deferred.await(changed)).pipe(
       Effect.timeoutOption(interval),
-      Effect.andThen(Effect.sync(() => {
-        changed = Deferred.makeUnsafe<void>()
-      }))
+      Effect.map((woken) => {
+        if (woken._tag === "Some") changed = Deferred.makeUnsafe<void>()
+        return woken._tag === "Some"
+      })
     )
 
   return { publish, watched: Effect.sync(() => new Map(known)), poll, wait }
@@ -98,13 +102,38 @@ export const describe = (settings: NodeSettings): string => {
   return `${Duration.format(settings.healthInterval)} (${Duration.toMillis(every) > 0 ? `state files every ${Duration.format(every)}` : "state file watch off"})`
 }
 
+/** How often a periodic pass that waits for the node's RPCs looks again, and how long they must have been quiet. */
+export const QUIET_POLL = Duration.millis(50)
+
 /**
  * Runs `pass` for ever, one at a time: again after --health-interval, or as soon as the watch
  * (forked here, polling every --state-watch-interval) sees a watched controller change.
+ *
+ * A periodic pass (not one a change asked for) first lets the node's own RPCs finish: while
+ * `busy` says one is in flight, and until none has been for two looks in a row (kubelet sends
+ * NodePublishVolume right after NodeStageVolume), it waits, at most one more --health-interval.
+ * Under emulation a pass over a handful of volumes is ~50–80 ms of the one vCPU, which an RPC
+ * running beside it paid (bench/README.md, round 10). A change still runs a pass at once.
  */
-export const loop = (watch: StateWatch, pass: Effect.Effect<void>, settings: NodeSettings): Effect.Effect<never> =>
+export const loop = (
+  watch: StateWatch,
+  pass: Effect.Effect<void>,
+  settings: NodeSettings,
+  busy: Effect.Effect<boolean> = Effect.succeed(false)
+): Effect.Effect<never> =>
   Effect.gen(function*() {
     const every = intervalOf(settings)
     if (Duration.toMillis(every) > 0) yield* Effect.forkScoped(watch.poll(every))
-    return yield* Effect.forever(Effect.andThen(pass, watch.wait(settings.healthInterval)))
+    const most = Math.ceil(Duration.toMillis(settings.healthInterval) / Duration.toMillis(QUIET_POLL))
+    const next = Effect.gen(function*() {
+      if (yield* watch.wait(settings.healthInterval)) return
+      if (!(yield* busy)) return
+      let quiet = 0
+      for (let looks = 0; looks < most; looks++) {
+        if (yield* watch.wait(QUIET_POLL)) return
+        quiet = (yield* busy) ? 0 : quiet + 1
+        if (quiet >= 2) return
+      }
+    })
+    return yield* Effect.forever(Effect.andThen(pass, next))
   }).pipe(Effect.scoped)

@@ -80,8 +80,8 @@ describe("StageStoreLive", () => {
           unstaging: true,
           supersededDevTs: ["259:1"]
         }
-        const bare = { ...record("pvc-2"), fsType: undefined, accessType: "Block" as const, mountFlags: [], publishedTargets: [] }
-        delete (bare as { fsType?: unknown }).fsType
+        const { fsType: _fsType, ...mounted } = record("pvc-2")
+        const bare: StageRecord = { ...mounted, accessType: "Block", mountFlags: [], publishedTargets: [] }
         for (const r of [full, bare]) {
           yield* store.put(r)
           const remembered = yield* store.get(r.volumeId)

@@ -14,6 +14,7 @@ import { HealthMonitor } from "../../src/node/HealthMonitor.ts"
 import { HealthView } from "../../src/node/HealthView.ts"
 import { nodeLayer } from "../../src/node/NodeLayer.ts"
 import { NodeVolumes } from "../../src/node/NodeVolumes.ts"
+import { VolumeLocks } from "../../src/node/VolumeLocks.ts"
 import * as StateWatch from "../../src/node/StateWatch.ts"
 import { type ControllerState, type StateReader, Sysfs, type WatchedState } from "../../src/nvme/Sysfs.ts"
 import { DEFAULTS, type NodeSettings, Settings, testSettings } from "../../src/Settings.ts"
@@ -160,6 +161,26 @@ describe("HealthMonitor with the state watch", () => {
     }))
   })
 
+  it.effect("the monitor's periodic pass waits for a node RPC holding a volume (publish), not for a stats call's recovery", () => {
+    const probe = newProbe()
+    return run(probe)(Effect.gen(function*() {
+      yield* staged
+      yield* HealthMonitor.run
+      yield* advance(50)
+      const locks = yield* VolumeLocks
+      const at = probe.snapshots
+      const held = (operation: string) => Effect.forkChild(locks.withLock("pvc-other", operation, Effect.sleep("3 seconds")))
+      yield* held("publish")
+      yield* advance(2_500)
+      assert.strictEqual(probe.snapshots, at, "the pass due at 2 s waits while the publish runs")
+      yield* advance(700)
+      assert.strictEqual(probe.snapshots, at + 1, "and runs once it has ended (3 s) and 100 ms were quiet")
+      yield* held("stats-recovery")
+      yield* advance(2_000)
+      assert.strictEqual(probe.snapshots, at + 2, "a stats call's recovery holds no pass back")
+    }))
+  })
+
   it.effect("--state-watch-interval 0: nothing is watched, a link loss waits for the next full pass", () => {
     const probe = newProbe()
     return run(probe, { stateWatchInterval: Duration.zero })(Effect.gen(function*() {
@@ -262,6 +283,60 @@ describe("StateWatch", () => {
       states.set("nvme1", "live")
       assert.strictEqual(yield* waited(watch), 2_000, "nvme1 is no longer watched")
       assert.deepStrictEqual(Object.fromEntries(yield* watch.watched), { nvme0: "connecting" })
+    }).pipe(Effect.provide(fakeSysfs(states)))
+  })
+})
+
+describe("StateWatch.loop and the node's RPCs", () => {
+  /** Runs the loop with a pass that notes its test time and `busy` read from `rpc`; the watch polls nvme0 every 100 ms. */
+  const running = (rpc: { inFlight: boolean }) =>
+    Effect.gen(function*() {
+      const watch = yield* StateWatch.make
+      yield* watch.publish(seen({ nvme0: "live" }))
+      const passes: Array<number> = []
+      const pass = Effect.flatMap(Clock.currentTimeMillis, (t) => Effect.sync(() => void passes.push(t)))
+      yield* Effect.forkScoped(StateWatch.loop(watch, pass, testSettings(), Effect.sync(() => rpc.inFlight)))
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+      return passes
+    })
+
+  it.effect("idle, a pass every 2 s; an RPC in flight at a periodic pass's time: the pass waits for it and 100 ms of quiet after it", () => {
+    const states = new Map<string, WatchedState>([["nvme0", "live"]])
+    const rpc = { inFlight: false }
+    return Effect.gen(function*() {
+      const passes = yield* running(rpc)
+      yield* advance(4_000)
+      assert.deepStrictEqual(passes, [0, 2_000, 4_000])
+      yield* advance(1_900)
+      rpc.inFlight = true // a NodeStageVolume from 5,900 to 6,700 ms
+      yield* advance(800)
+      assert.deepStrictEqual(passes, [0, 2_000, 4_000], "no pass while it runs")
+      rpc.inFlight = false
+      yield* advance(60)
+      rpc.inFlight = true // and the NodePublishVolume kubelet sends right after it, to 7,000 ms
+      yield* advance(240)
+      rpc.inFlight = false
+      yield* advance(500)
+      assert.strictEqual(passes.length, 4)
+      assert.isAtLeast(passes[3]!, 7_100, "after both RPCs and two quiet looks")
+      assert.isAtMost(passes[3]!, 7_150)
+    }).pipe(Effect.provide(fakeSysfs(states)))
+  })
+
+  it.effect("RPCs without end delay a periodic pass by one interval at most; a controller's change runs a pass at once all the same", () => {
+    const states = new Map<string, WatchedState>([["nvme0", "live"]])
+    const rpc = { inFlight: false }
+    return Effect.gen(function*() {
+      const passes = yield* running(rpc)
+      rpc.inFlight = true
+      yield* advance(4_500)
+      assert.strictEqual(passes.length, 2)
+      assert.isAtLeast(passes[1]!, 4_000, "the periodic pass due at 2 s waited")
+      assert.isAtMost(passes[1]!, 4_100, "one more interval at most")
+      states.set("nvme0", "connecting")
+      yield* advance(200)
+      assert.strictEqual(passes.length, 3, "the change is seen by the next poll and its pass does not wait")
+      assert.isAtMost(passes[2]! - 4_500, 200)
     }).pipe(Effect.provide(fakeSysfs(states)))
   })
 })
