@@ -44,7 +44,10 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
   readonly tick: Effect.Effect<void>
   /** One pass over every staged volume: observes each and starts the recoveries due, without waiting for them (the loop). */
   readonly observe: Effect.Effect<void>
-  /** Observes for ever, one pass at a time: every --health-interval, and at once when a watched controller's state changes. */
+  /**
+   * Observes for ever, one pass at a time: every --health-interval (after the node RPCs in flight,
+   * one more interval at most: StateWatch.loop), and at once when a watched controller's state changes.
+   */
   readonly loop: Effect.Effect<never>
   /** Waits until the first pass has ended (whoever ran it), so start-up work can queue behind it. */
   readonly firstPass: Effect.Effect<void>
