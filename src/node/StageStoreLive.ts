@@ -19,12 +19,13 @@
  * one no record uses, which the orphan reconciler removes. An I/O error that may
  * pass (EIO, EMFILE, ...) moves nothing and fails the call, as before.
  *
- * May import: effect, node/StageStore, Settings.
+ * May import: effect, node/AtomicFile, node/StageStore, Settings.
  */
 import { Clock, Effect, Layer, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Settings } from "../Settings.ts"
+import { fsyncDir, writeAtomically } from "./AtomicFile.ts"
 import { StageRecord, StageStore, StageStoreError } from "./StageStore.ts"
 
 const MAX_NAME = 200
@@ -47,6 +48,9 @@ const message = (e: unknown): string => (e as Error)?.message ?? String(e)
 const decodeRecord = Schema.decodeUnknownEffect(StageRecord)
 const encodeRecord = Schema.encodeUnknownEffect(StageRecord)
 
+/** A record file's content: the encoded record as indented JSON. */
+const recordText = (json: unknown): string => JSON.stringify(json, null, 2) + "\n"
+
 /** Parses and decodes one file's content; the error says why, for a person. */
 const parseRecord = (text: string): Effect.Effect<StageRecord, string> =>
   Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => `not JSON: ${message(e)}` }).pipe(
@@ -58,68 +62,8 @@ const parseRecord = (text: string): Effect.Effect<StageRecord, string> =>
  * snapshot's builder runs it once (src/WarmUp.ts): Effect builds a schema's parser on its first
  * use, which would otherwise be part of the first stage after every start.
  */
-export const recordRoundTrip = (record: StageRecord): Effect.Effect<StageRecord, Schema.SchemaError> =>
-  encodeRecord(record).pipe(Effect.flatMap((json) => decodeRecord(JSON.parse(JSON.stringify(json, null, 2)))))
-
-const fsyncDir = async (dir: string): Promise<void> => {
-  const h = await fs.promises.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
-  try {
-    await h.sync()
-  } finally {
-    await h.close()
-  }
-}
-
-const fsyncAsync = (fd: number): Promise<void> =>
-  new Promise((resolve, reject) => fs.fsync(fd, (e) => (e === null ? resolve() : reject(e))))
-
-/** What writeAtomically flushes: the new file's content, and the directory when the name is new. */
-export type Flush = (fd: number, what: "file" | "directory") => Promise<void>
-
-/**
- * Write-temp, fsync, rename, and fsync the directory when the file is new. The temp file is
- * removed if anything fails.
- *
- * A record that replaces one (the stage finished, a target published, an unstage begun) leaves
- * the directory to the file system's own flush: after a crash the name holds either version,
- * whole (the content was flushed before the rename), and a crash that loses the newer one is a
- * reboot, after which the record describes an earlier boot whatever it says. A new record's name
- * is flushed before the stage goes on. The opens, the write and the rename are local calls on the
- * node's root file system, made synchronously; each flush waits in libuv's pool, off the event
- * loop (one round trip through the pool per call cost ~1–3 ms under the VM's emulation).
- */
-export const writeAtomically = async (dir: string, name: string, content: string, flush: Flush = fsyncAsync): Promise<fs.BigIntStats> => {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-  // not *.json: a temp file left by a crash is never read as a record
-  // Unique enough with the PID ("wx" refuses a clash rather than share a file).
-  const tmp = path.join(dir, `.${name}.${process.pid}-${Math.random().toString(16).slice(2, 10)}.tmp`)
-  const target = path.join(dir, name)
-  let replaces: boolean
-  let written: fs.BigIntStats
-  try {
-    const fd = fs.openSync(tmp, "wx", 0o600)
-    try {
-      fs.writeFileSync(fd, content, "utf8")
-      await flush(fd, "file")
-      written = fs.fstatSync(fd, { bigint: true })
-    } finally {
-      fs.closeSync(fd)
-    }
-    replaces = fs.existsSync(target)
-    fs.renameSync(tmp, target)
-  } catch (e) {
-    fs.rmSync(tmp, { force: true })
-    throw e
-  }
-  if (replaces) return written
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
-  try {
-    await flush(fd, "directory")
-  } finally {
-    fs.closeSync(fd)
-  }
-  return written
-}
+export const recordRoundTrip = (record: StageRecord): Effect.Effect<StageRecord, Schema.SchemaError | string> =>
+  encodeRecord(record).pipe(Effect.flatMap((json) => parseRecord(recordText(json))))
 
 /** What identifies one version of a record file: a read whose stat gives the same key reads the same bytes. */
 const versionOf = (st: fs.BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}`
@@ -199,7 +143,7 @@ export const StageStoreLive: Layer.Layer<StageStore, never, Settings> = Layer.ef
     const put = Effect.fn("StageStore.put")(function*(record: StageRecord) {
       const json = yield* encodeRecord(record).pipe(Effect.mapError((e) => fail(record.volumeId, "write")(`invalid record: ${e.message}`)))
       const name = fileNameFor(record.volumeId)
-      const text = JSON.stringify(json, null, 2) + "\n"
+      const text = recordText(json)
       const written = yield* Effect.tryPromise({
         try: () => writeAtomically(dir, name, text),
         catch: (e) => fail(record.volumeId, "write")(message(e))

@@ -4,7 +4,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { StageRecord, StageStore } from "../../src/node/StageStore.ts"
-import { fileNameFor, moveIfSame, QUARANTINE, StageStoreLive, writeAtomically } from "../../src/node/StageStoreLive.ts"
+import { writeAtomically } from "../../src/node/AtomicFile.ts"
+import { fileNameFor, moveIfSame, QUARANTINE, StageStoreLive } from "../../src/node/StageStoreLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
 
 const record = (volumeId: string, over: Partial<Pick<StageRecord, "port" | "publishedTargets" | "version">> = {}): StageRecord => ({
