@@ -9,10 +9,9 @@ import { Effect } from "effect"
 import { FailedPrecondition, IncompatibleRequest, SafetyRefusal } from "../domain/Errors.ts"
 import { isReadOnlyMode } from "../domain/Volume.ts"
 import { Mounter } from "../mount/Mounter.ts"
-import { Sysfs } from "../nvme/Sysfs.ts"
 import { inactiveReason, isThisBoot } from "./Lifecycle.ts"
 import { bindTarget, entryAt, reachedDevice, reachedDeviceIn, unmountSafely } from "./MountOps.ts"
-import { recover, staleIn } from "./Recovery.ts"
+import { checkStale, recover } from "./Recovery.ts"
 import type { PublishRequest, UnpublishRequest } from "./Requests.ts"
 import { StageStore } from "./StageStore.ts"
 
@@ -20,7 +19,6 @@ import { StageStore } from "./StageStore.ts"
 export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRequest) {
   const store = yield* StageStore
   const mounter = yield* Mounter
-  const sysfs = yield* Sysfs
   let record = yield* store.get(req.volumeId)
   if (record === undefined) {
     return yield* new FailedPrecondition({ volumeId: req.volumeId, detail: "not staged on this node; NodeStageVolume must come first" })
@@ -49,7 +47,7 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
 
   // One mount table for the staleness check and the target (a recovery changes it: read again then).
   const mounts = yield* mounter.mountinfo
-  const check = yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), mounts)
+  const check = yield* checkStale(record, mounts)
   if (check.stale) record = yield* recover(record)
   const devT = record.device.devT
 
@@ -86,7 +84,7 @@ export const unpublish = Effect.fn("NodeVolumes.unpublish")(function*(req: Unpub
   const mounts = yield* mounter.mountinfo
   const mounted = entryAt(mounts, req.targetPath)
   if (mounted !== undefined) {
-    const stale = record !== undefined && (yield* staleIn(record, yield* (yield* Sysfs).snapshotOf(record.nqn), mounts)).stale
+    const stale = record !== undefined && (yield* checkStale(record, mounts)).stale
     yield* unmountSafely(req.targetPath, stale)
   }
   // CSI: "The SP MUST delete the file or directory it created at this path."

@@ -49,11 +49,10 @@ export interface StaleCheck {
   readonly why: string
 }
 
-/** Compares what the volume's mounts reach with what sysfs shows now. Reads only (no process). */
-export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: StageRecord) {
-  const mounter = yield* Mounter
+/** Compares what the volume's mounts reach with what sysfs shows now; `mounts`: a mount table the caller has just read. Reads only (no process). */
+export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: StageRecord, mounts?: ReadonlyArray<MountEntry>) {
   const sysfs = yield* Sysfs
-  return yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), yield* mounter.mountinfo)
+  return yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), mounts ?? (yield* (yield* Mounter).mountinfo))
 })
 
 /** checkStale over an already-read snapshot and mount table (the health monitor reads them once per tick). */
