@@ -5,18 +5,20 @@
  *     same volume again (NodeStage of an existing file system), each RPC between idle pauses so
  *     that the host side can cut the profile at the marks written here (CLOCK_MONOTONIC µs,
  *     the clock V8's profile uses).
- *  2. Warm (the compile cache the first run left), profiled the same way.
+ *  2. Warm (the compile cache the first run left), profiled the same way; then VOLUMES raw block
+ *     volumes staged and 20 s of no RPC: the plugin at rest (health passes, state watch).
  *  3. Warm again under `strace -f`: the same sequence; the host side counts, per RPC,
  *     processes spawned (and how long each took from fork to exit), files opened and fsyncs.
  * Writes OUT/profile/{cold,warm}/*.cpuprofile, OUT/strace.txt and OUT/marks.json.
- *   node guest.ts OUT_DIR
+ *   node guest.ts OUT_DIR [VOLUMES]
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { withoutFlag } from "../../test/e2e/guest/resilience-common.ts"
-import { call, ctx, DAEMONSET_NODE_OPTIONS, log, mountCap, PREFIX, sleep, stagingPath, startPlugin, targetPath } from "../../test/e2e/guest/harness.ts"
+import { blockCap, blockStagingPath, call, ctx, DAEMONSET_NODE_OPTIONS, log, mountCap, PREFIX, sleep, stagingPath, startPlugin, targetPath } from "../../test/e2e/guest/harness.ts"
 
 const outDir = process.argv[2]!
+const VOLUMES = Number(process.argv[3] ?? "100")
 const mono = (): number => Number(process.hrtime.bigint() / 1000n)
 const shipped = { editFlags: (flags: ReadonlyArray<string>) => withoutFlag(withoutFlag(flags, "--health-interval"), "--orphan-interval") }
 
@@ -66,6 +68,18 @@ const main = async () => {
     })
     marks.push({ run, what: "spawn → ready Probe", startMono: spawnMono, endMono: spawnMono + plugin.readyMs * 1000, startEpochMs: spawnEpoch, endEpochMs: spawnEpoch + plugin.readyMs, ok: true })
     await cycle(run, plugin, run === "cold" ? "prof-1" : "prof-2")
+    if (run === "warm" && VOLUMES > 0) {
+      for (let i = 1; i <= VOLUMES; i++) {
+        const vol = `many-${i}`
+        const r = await call(() => plugin.client.NodeStageVolume({ volume_id: vol, staging_target_path: blockStagingPath(vol), volume_capability: blockCap(), volume_context: ctx(`${PREFIX}${vol}`) }))
+        if (r.code !== 0) throw new Error(`staging ${vol}: gRPC ${r.code}`)
+      }
+      await sleep(8000) // the passes that follow the staging settle
+      await mark(run, `at rest, ${VOLUMES} raw block volumes staged (20 s, no RPC)`, async () => {
+        await sleep(20_000)
+        return true
+      })
+    }
     log(`${run} plugin: ${await plugin.stop("SIGTERM")}`)
   }
 

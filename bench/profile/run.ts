@@ -5,10 +5,13 @@
  *     the wall time split into CPU by part (our code, effect, gRPC + protobufjs, the Kubernetes
  *     client, Node's internals, V8's compiler and GC) and time waiting (the kernel, children),
  *     with the busiest functions; source-mapped from the bundle back to the files.
- *   - The same warm (with the compile cache the cold run left), and under `strace -f`: per RPC, the processes spawned (fork → exec → exit), the
+ *   - The same warm (with the compile cache the cold run left), then VOLUMES raw block volumes
+ *     staged and 20 s at rest (no RPC: the health passes and the state watch, by part and busiest
+ *     functions), and under `strace -f`: per RPC, the processes spawned (fork → exec → exit), the
  *     files opened and the fsyncs.
+ *   node bench/profile/run.ts [VOLUMES]   (default 100; 0: no at-rest row)
  * Prints the tables (bench/README.md quotes them) and keeps the raw profiles in
- * bench/out/profile/ (load a .cpuprofile in Chrome DevTools). ~4 min.
+ * bench/out/profile/ (load a .cpuprofile in Chrome DevTools). ~7 min (~3 with VOLUMES 0).
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -28,7 +31,12 @@ if (!fs.existsSync("/usr/bin/strace")) {
 execFileSync("bash", [path.join(REPO, "test/e2e/vm/setup-host.sh")], { stdio: ["ignore", "ignore", "inherit"] })
 execFileSync("npm", ["run", "-s", "build"], { cwd: REPO, stdio: ["ignore", "ignore", "inherit"] })
 console.log("profile: booting the VM (one cold profiled run, one warm traced run; a few minutes under TCG)...")
-const vm = await runInVm({ command: (out) => ["bash", path.join(REPO, "bench/profile/guest.sh"), out], timeoutSeconds: 900, memoryMb: 1024 })
+const VOLUMES = Number(process.argv[2] ?? "100")
+if (!Number.isInteger(VOLUMES) || VOLUMES < 0) {
+  console.error(`bench/profile: VOLUMES must be a whole number ≥ 0, got '${process.argv[2]}'`)
+  process.exit(2)
+}
+const vm = await runInVm({ command: (out) => ["bash", path.join(REPO, "bench/profile/guest.sh"), out, String(VOLUMES)], timeoutSeconds: 1500, memoryMb: 1024 })
 const marksFile = path.join(vm.outDir, "marks.json")
 if (vm.exitCode !== 0 || !fs.existsSync(marksFile)) {
   console.error(vm.console.split("\n").filter((l) => l.includes("[guest") || l.includes("Error")).slice(-60).join("\n"))

@@ -10,7 +10,7 @@
  *
  * May import: effect, mount (types), nvme/Sysfs, node (Lifecycle, StageStore types), Settings.
  */
-import { Deferred, Duration, Effect, type Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, type Scope } from "effect"
 import type { MountEntry } from "../mount/Mounter.ts"
 import { type ControllerState, type NvmeSnapshot, Sysfs, type WatchedState } from "../nvme/Sysfs.ts"
 import { stagedThisBoot } from "./Lifecycle.ts"
@@ -22,6 +22,8 @@ export interface StateWatch {
   readonly publish: (seen: ReadonlyMap<string, ControllerState>) => Effect.Effect<void>
   /** The controllers watched now, each with the state last known (tests, logs). */
   readonly watched: Effect.Effect<ReadonlyMap<string, WatchedState>>
+  /** When (clock ms) the poll last read every watched controller's state file; undefined before its first read. */
+  readonly lastRead: Effect.Effect<number | undefined>
   /** Re-reads the watched state files every `every` until interrupted, waking `wait` on a change. */
   readonly poll: (every: Duration.Input) => Effect.Effect<never, never, Scope.Scope>
   /**
@@ -50,6 +52,7 @@ export const make: Effect.Effect<StateWatch, never, Sysfs> = Effect.gen(function
   const known = new Map<string, WatchedState>()
   // Completed by a change; replaced when a wait ends, so the changes seen during a pass wake the next wait.
   let changed = Deferred.makeUnsafe<void>()
+  let lastRead: number | undefined
 
   const publish = (seen: ReadonlyMap<string, ControllerState>) =>
     Effect.sync(() => {
@@ -61,8 +64,9 @@ export const make: Effect.Effect<StateWatch, never, Sysfs> = Effect.gen(function
     Effect.gen(function*() {
       const reader = yield* sysfs.stateReader
       const once = Effect.gen(function*() {
-        if (known.size === 0) return
-        const now = yield* reader.read([...known.keys()])
+        const names = [...known.keys()]
+        const now = names.length === 0 ? new Map<string, WatchedState>() : yield* reader.read(names)
+        lastRead = yield* Clock.currentTimeMillis
         const changes: Array<string> = []
         for (const [name, state] of now) {
           const before = known.get(name)
@@ -90,8 +94,42 @@ export const make: Effect.Effect<StateWatch, never, Sysfs> = Effect.gen(function
       })
     )
 
-  return { publish, watched: Effect.sync(() => new Map(known)), poll, wait }
+  return { publish, watched: Effect.sync(() => new Map(known)), lastRead: Effect.sync(() => lastRead), poll, wait }
 })
+
+/** A full snapshot a pass took, and the device-node version it was taken at. */
+export interface FullReading {
+  readonly snapshot: NvmeSnapshot
+  readonly version: string | undefined
+  readonly at: number
+}
+
+/**
+ * The longest a pass goes on the last full snapshot: what the device nodes and the watch cannot
+ * tell (a controller's ctrl_loss_tmo set by hand, a namespace's size) is read again this often.
+ */
+export const FULL_SNAPSHOT_EVERY_MS = 30_000
+
+/**
+ * Whether a pass may go on the last full snapshot instead of reading sysfs again (at rest with a
+ * hundred volumes that read was a third of the plugin's time under emulation; bench/README.md,
+ * round 11). Only while all of these hold, else the pass reads it all:
+ *  - the device nodes have not changed since it was taken (no controller or namespace came or went,
+ *    so no renumbering either);
+ *  - the watch has read every watched controller's state since then, and each is as the snapshot
+ *    shows it (a change makes it a full read, as does a watch that is off or not polling);
+ *  - it is younger than FULL_SNAPSHOT_EVERY_MS.
+ */
+export const reusable = (
+  last: FullReading | undefined,
+  now: { readonly version: string | undefined; readonly at: number; readonly lastRead: number | undefined; readonly watched: ReadonlyMap<string, WatchedState> }
+): last is FullReading => {
+  if (last === undefined || last.version === undefined || now.version !== last.version) return false
+  if (now.at - last.at >= FULL_SNAPSHOT_EVERY_MS || now.lastRead === undefined || now.lastRead <= last.at) return false
+  const shown = new Map(last.snapshot.controllers.map((c) => [c.name, c.state]))
+  for (const [name, state] of now.watched) if (shown.get(name) !== state) return false
+  return true
+}
 
 /** --state-watch-interval; zero: no watch. */
 export const intervalOf = (settings: NodeSettings): Duration.Duration => settings.stateWatchInterval

@@ -66,6 +66,15 @@ export interface StateReader {
   readonly read: (names: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, WatchedState>>
 }
 
+/** Tells whether the device nodes changed between two looks (Sysfs.deviceWatch). */
+export interface DeviceWatch {
+  /**
+   * A value that moves (compares unequal) whenever a device node was added or removed since the
+   * last one; undefined when that cannot be told (the watch failed): take nothing for unchanged.
+   */
+  readonly version: Effect.Effect<string | undefined>
+}
+
 export class SysfsError extends Data.TaggedError("SysfsError")<{
   readonly path: string
   readonly detail: string
@@ -99,6 +108,12 @@ export class Sysfs extends Context.Service<Sysfs, {
    * polling sysfs. Where /dev cannot be watched it is a plain sleep of `within`.
    */
   readonly deviceChange: (within: Duration.Duration) => Effect.Effect<void>
+  /**
+   * Watches the device nodes for the scope (inotify on /dev: the kernel adds or removes a node
+   * with every controller and namespace). While its version stays the same, a snapshot taken at
+   * that version still lists every controller and namespace there is (their states aside).
+   */
+  readonly deviceWatch: Effect.Effect<DeviceWatch, never, Scope.Scope>
   /** A StateReader that keeps each watched controller's `state` file open between reads; they close with the scope. */
   readonly stateReader: Effect.Effect<StateReader, never, Scope.Scope>
 }>()("rds-csi/nvme/Sysfs") {}

@@ -20,9 +20,9 @@ import * as fs from "node:fs"
 import { Settings } from "../Settings.ts"
 import { byDeviceName, type Controller, type NamespaceDevice, type NvmeSnapshot, type StateReader, Sysfs, SysfsError } from "./Sysfs.ts"
 import { FixedAttributes, fail, Gone, list, normaliseNguid, parseAddress, parseCtrlLossTmo, readAll, readAttr, traddrOf } from "./SysfsAttributes.ts"
-import { CONTROLLER, deviceChange, openStateFiles, parseState } from "./SysfsWatch.ts"
+import { CONTROLLER, deviceChange, openStateFiles, parseState, watchDevices } from "./SysfsWatch.ts"
 
-export { deviceChange, openStateFiles, parseState } from "./SysfsWatch.ts"
+export { deviceChange, openStateFiles, parseState, watchDevices } from "./SysfsWatch.ts"
 
 const NAMESPACE = /^nvme\d+n\d+$/
 const PATH_DEVICE = /^nvme(\d+)c(\d+)n(\d+)$/
@@ -189,6 +189,7 @@ export const SysfsLive: Layer.Layer<Sysfs, never, Settings> = Layer.effect(
       bootId,
       snapshot: attempt(root, () => readSnapshot(root, undefined, fixed)).pipe(Effect.withSpan("Sysfs.snapshot")),
       deviceChange: (within: Duration.Duration) => deviceChange(devRoot, within),
+      deviceWatch: watchDevices(devRoot),
       snapshotOf: (nqn: string) => attempt(root, () => readSnapshot(root, nqn, fixed)).pipe(Effect.withSpan("Sysfs.snapshotOf")),
       blockDevT: Effect.fn("Sysfs.blockDevT")(function*(name: string) {
         return yield* attempt(`${root}/block/${name}`, () => readBlockDevT(root, name))

@@ -5,9 +5,9 @@
  *
  * May import: effect, node:fs, nvme/Sysfs.
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 import * as fs from "node:fs"
-import type { ControllerState, WatchedState } from "./Sysfs.ts"
+import type { ControllerState, DeviceWatch, WatchedState } from "./Sysfs.ts"
 
 const STATES: ReadonlyArray<ControllerState> = ["new", "live", "resetting", "connecting", "deleting", "deleting (no IO)", "dead"]
 export const CONTROLLER = /^nvme\d+$/
@@ -103,6 +103,33 @@ export const openStateFiles = (root: string): OpenStateFiles => {
     }
   }
 }
+
+/**
+ * Counts inotify events on `dir` (device nodes created, removed, renamed) for the scope; the
+ * version is undefined from the first watch error on (events may have been lost), and where
+ * `dir` cannot be watched at all.
+ */
+export const watchDevices = (dir: string): Effect.Effect<DeviceWatch, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const w = { events: 0, broken: false, watcher: undefined as fs.FSWatcher | undefined }
+        try {
+          w.watcher = fs.watch(dir, { persistent: false }, () => {
+            w.events++
+          })
+          w.watcher.on("error", () => {
+            w.broken = true
+          })
+        } catch {
+          w.broken = true
+        }
+        return w
+      }),
+      (w) => Effect.sync(() => w.watcher?.close())
+    ),
+    (w): DeviceWatch => ({ version: Effect.sync(() => w.broken ? undefined : String(w.events)) })
+  )
 
 /**
  * The next inotify event on `dir` (a device node created or removed) or `within`, whichever is

@@ -6,7 +6,7 @@
  * May import: nvme/Sysfs, testing/KernelModel.
  */
 import { type Duration, Effect, Layer } from "effect"
-import { onlySubsystem, type StateReader, Sysfs, SysfsError, type WatchedState } from "../nvme/Sysfs.ts"
+import { type DeviceWatch, onlySubsystem, type StateReader, Sysfs, SysfsError, type WatchedState } from "../nvme/Sysfs.ts"
 import { KernelModel } from "./KernelModel.ts"
 import * as Nvme from "./KernelNvme.ts"
 import { devTOf } from "./KernelState.ts"
@@ -42,6 +42,13 @@ export const layer: Layer.Layer<Sysfs, never, KernelModel> = Layer.effect(
     const snapshotOf = (nqn: string) => Effect.map(snapshot, (s) => onlySubsystem(s, nqn))
     // The model changes only when the test acts: a device wait just sleeps (on the test's clock).
     const deviceChange = (within: Duration.Duration) => Effect.sleep(within)
-    return Sysfs.of({ snapshot, snapshotOf, deviceChange, blockDevT, fabricsAvailable, bootId, stateReader: Effect.succeed(reader) })
+    // The model's /dev: every present controller and namespace device, with its number.
+    const deviceWatch = Effect.succeed<DeviceWatch>({
+      version: k.syscall((s) => {
+        const snap = Nvme.snapshot(s)
+        return [...snap.controllers.map((c) => c.name), ...snap.namespaces.map((n) => `${n.name}=${n.devT}`)].join(" ")
+      }).pipe(Effect.orDie)
+    })
+    return Sysfs.of({ snapshot, snapshotOf, deviceChange, deviceWatch, blockDevT, fabricsAvailable, bootId, stateReader: Effect.succeed(reader) })
   })
 )

@@ -1,9 +1,10 @@
 /**
  * The health monitor's watch of controller state files (issue 12, detection): a state change
  * reaches the event recorder within one --state-watch-interval (100 ms), not at the next full
- * pass (--health-interval, 2 s); the full pass keeps its interval; passes never overlap. Runs
- * the monitor's own loop (HealthMonitor.run) on the in-memory kernel, in test time, with a Sysfs
- * that counts snapshots (one per pass) and state reads.
+ * pass (--health-interval, 2 s); the full pass keeps its interval; passes never overlap; a pass
+ * reads the whole of sysfs only when something may have changed. Runs the monitor's own loop
+ * (HealthMonitor.run) on the in-memory kernel, in test time, with a Sysfs that counts passes,
+ * full snapshots and state reads.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, Layer, Result } from "effect"
@@ -24,18 +25,22 @@ import { ADDRESS, events, ext4, nqnOf, PORT, RecordedEvents, stageRequest, stagi
 const GiB = 1024 ** 3
 const STEP = 10
 
-/** What the wrapped Sysfs saw: snapshots (one per pass), how many at once, state readers and reads. */
+/**
+ * What the wrapped Sysfs saw: passes (each starts with one look at the device nodes' version),
+ * how many at once, full snapshots, state readers and reads.
+ */
 interface Probe {
+  passes: number
   snapshots: number
   inFlight: number
   most: number
-  /** Test time a snapshot takes (a slow pass); 0: none. */
+  /** Test time the start of a pass takes (a slow pass); 0: none. */
   slowMs: number
   readers: number
   reads: number
   lastRead: ReadonlyArray<string>
 }
-const newProbe = (): Probe => ({ snapshots: 0, inFlight: 0, most: 0, slowMs: 0, readers: 0, reads: 0, lastRead: [] })
+const newProbe = (): Probe => ({ passes: 0, snapshots: 0, inFlight: 0, most: 0, slowMs: 0, readers: 0, reads: 0, lastRead: [] })
 
 const probedSysfs = (probe: Probe) =>
   Layer.effect(
@@ -46,12 +51,18 @@ const probedSysfs = (probe: Probe) =>
         ...inner,
         snapshot: Effect.suspend(() => {
           probe.snapshots++
-          probe.most = Math.max(probe.most, ++probe.inFlight)
-          return (probe.slowMs > 0 ? Effect.sleep(Duration.millis(probe.slowMs)) : Effect.void).pipe(
-            Effect.andThen(inner.snapshot),
-            Effect.ensuring(Effect.sync(() => void probe.inFlight--))
-          )
+          return inner.snapshot
         }),
+        deviceWatch: Effect.map(inner.deviceWatch, (w) => ({
+          version: Effect.suspend(() => {
+            probe.passes++
+            probe.most = Math.max(probe.most, ++probe.inFlight)
+            return (probe.slowMs > 0 ? Effect.sleep(Duration.millis(probe.slowMs)) : Effect.void).pipe(
+              Effect.andThen(w.version),
+              Effect.ensuring(Effect.sync(() => void probe.inFlight--))
+            )
+          })
+        })),
         stateReader: Effect.map(inner.stateReader, (reader): StateReader => {
           probe.readers++
           return {
@@ -117,12 +128,14 @@ describe("HealthMonitor with the state watch", () => {
       yield* advance(500)
       assert.deepStrictEqual(yield* events, [])
       assert.deepStrictEqual(probe.lastRead, ["nvme0"], "the staged volume's controller is watched")
-      const passes = probe.snapshots
+      const passes = probe.passes
+      const full = probe.snapshots
 
       yield* k.linkDown(ADDRESS, PORT)
       const lost = yield* untilEvent("ConnectionFailure")
       assert.isAtMost(lost, 100 + STEP, `ConnectionFailure after ${lost} ms`)
-      assert.strictEqual(probe.snapshots, passes + 1, "one pass, woken by the watch")
+      assert.strictEqual(probe.passes, passes + 1, "one pass, woken by the watch")
+      assert.strictEqual(probe.snapshots, full + 1, "reading sysfs afresh: the watch saw a state the last snapshot does not show")
       assert.strictEqual((yield* Effect.flatMap(HealthView, (v) => v.get(volumeIdOf(1))))?.connection, "connecting")
 
       yield* advance(300)
@@ -151,12 +164,43 @@ describe("HealthMonitor with the state watch", () => {
       yield* staged
       yield* HealthMonitor.run
       yield* advance(50)
-      const passes = probe.snapshots
+      const passes = probe.passes
       const reads = probe.reads
       yield* advance(10_000)
-      assert.strictEqual(probe.snapshots - passes, 5)
+      assert.strictEqual(probe.passes - passes, 5)
       assert.approximately(probe.reads - reads, 100, 2)
       assert.strictEqual(probe.readers, 1, "the state files are opened once, not per read")
+      assert.deepStrictEqual(yield* events, [])
+    }))
+  })
+
+  it.effect("a pass reads sysfs afresh only when something may have changed: a device node, a watched state, or 30 s", () => {
+    const probe = newProbe()
+    return run(probe)(Effect.gen(function*() {
+      const k = yield* KernelModel
+      const volumes = yield* NodeVolumes
+      yield* staged
+      yield* HealthMonitor.run
+      yield* advance(50)
+      assert.strictEqual(probe.snapshots, 1, "the first pass reads it all")
+      yield* advance(10_000)
+      assert.strictEqual(probe.passes, 6)
+      assert.strictEqual(probe.snapshots, 1, "nothing changed: five passes on the same snapshot")
+
+      // Another volume: its connect adds a controller and a namespace (device nodes).
+      yield* k.exportSubsystem({ address: ADDRESS, port: PORT, nqn: nqnOf(2), namespaces: [{ nsid: 1, sizeBytes: GiB }] })
+      yield* volumes.stage(stageRequest(2))
+      yield* advance(2_000)
+      assert.strictEqual(probe.snapshots, 2, "the next pass saw the new devices")
+      assert.sameMembers([...probe.lastRead], ["nvme0", "nvme1"], "and watches the new volume's controller")
+      assert.strictEqual((yield* Effect.flatMap(HealthView, (v) => v.get(volumeIdOf(2))))?.connection, "live")
+
+      // Nothing more changes: read afresh once 30 s have gone by since the last full read.
+      const at = yield* Clock.currentTimeMillis
+      yield* advance(StateWatch.FULL_SNAPSHOT_EVERY_MS - 2_100)
+      assert.strictEqual(probe.snapshots, 2)
+      yield* advance(2_100)
+      assert.strictEqual(probe.snapshots, 3, `a full read within ${(yield* Clock.currentTimeMillis) - at} ms`)
       assert.deepStrictEqual(yield* events, [])
     }))
   })
@@ -168,16 +212,16 @@ describe("HealthMonitor with the state watch", () => {
       yield* HealthMonitor.run
       yield* advance(50)
       const locks = yield* VolumeLocks
-      const at = probe.snapshots
+      const at = probe.passes
       const held = (operation: string) => Effect.forkChild(locks.withLock("pvc-other", operation, Effect.sleep("3 seconds")))
       yield* held("publish")
       yield* advance(2_500)
-      assert.strictEqual(probe.snapshots, at, "the pass due at 2 s waits while the publish runs")
+      assert.strictEqual(probe.passes, at, "the pass due at 2 s waits while the publish runs")
       yield* advance(700)
-      assert.strictEqual(probe.snapshots, at + 1, "and runs once it has ended (3 s) and 100 ms were quiet")
+      assert.strictEqual(probe.passes, at + 1, "and runs once it has ended (3 s) and 100 ms were quiet")
       yield* held("stats-recovery")
       yield* advance(2_000)
-      assert.strictEqual(probe.snapshots, at + 2, "a stats call's recovery holds no pass back")
+      assert.strictEqual(probe.passes, at + 2, "a stats call's recovery holds no pass back")
     }))
   })
 
@@ -193,6 +237,7 @@ describe("HealthMonitor with the state watch", () => {
       assert.isAtLeast(lost, 1_400, `ConnectionFailure after ${lost} ms: at the next pass`)
       assert.strictEqual(probe.readers, 0)
       assert.strictEqual(probe.reads, 0)
+      assert.strictEqual(probe.snapshots, probe.passes, "with no watch every pass reads sysfs afresh")
     }))
   })
 
@@ -204,7 +249,7 @@ describe("HealthMonitor with the state watch", () => {
       yield* staged
       probe.slowMs = 300
       yield* HealthMonitor.run
-      const passes = probe.snapshots
+      const passes = probe.passes
       const ticks: Array<Fiber.Fiber<void>> = []
       // 3 s of a flapping link: the state changes every 30 ms, a tick is asked for every 500 ms.
       for (let t = 0; t < 3_000; t += 30) {
@@ -215,7 +260,7 @@ describe("HealthMonitor with the state watch", () => {
       yield* advance(1_000)
       for (const f of ticks) yield* Fiber.join(f)
       assert.strictEqual(probe.most, 1, "never two passes at once")
-      const ran = probe.snapshots - passes
+      const ran = probe.passes - passes
       // Every pass takes 300 ms: back to back, at most 4000 / 300 of them; woken, far more than one per 2 s.
       assert.isAtMost(ran, Math.ceil(4_000 / 300) + 1, `${ran} passes`)
       assert.isAtLeast(ran, 8, `${ran} passes`)
@@ -231,6 +276,7 @@ const fakeSysfs = (states: Map<string, WatchedState>) =>
       snapshot: Effect.die("unused"),
       snapshotOf: () => Effect.die("unused"),
       deviceChange: () => Effect.die("unused"),
+      deviceWatch: Effect.die("unused"),
       blockDevT: () => Effect.die("unused"),
       fabricsAvailable: Effect.succeed(true),
       bootId: Effect.succeed("boot"),
@@ -358,5 +404,28 @@ describe("--state-watch-interval", () => {
     assert.strictEqual(parse("5ms"), "--state-watch-interval: must be 0 (off) or at least 10ms (got '5ms')")
     assert.strictEqual(parse("fast"), "--state-watch-interval: must be a duration like 500ms, 2s, 5m or 1h (got 'fast')")
     assert.strictEqual(parse("-1s"), "--state-watch-interval: must be a duration like 500ms, 2s, 5m or 1h (got '-1s')")
+  })
+})
+
+describe("StateWatch.reusable", () => {
+  const controller = (name: string, state: ControllerState) => ({
+    name, state, subsysnqn: nqnOf(1), transport: "tcp", traddr: ADDRESS, trsvcid: String(PORT), ctrlLossTmo: 60, subsystem: "nvme-subsys0"
+  })
+  const last: StateWatch.FullReading = { snapshot: { controllers: [controller("nvme0", "live")], namespaces: [] }, version: "3", at: 1_000 }
+  const now = { version: "3", at: 3_000, lastRead: 2_900, watched: new Map<string, WatchedState>([["nvme0", "live"]]) }
+
+  it("goes on the last snapshot only while the devices, the watched states and its age all allow it", () => {
+    assert.isTrue(StateWatch.reusable(last, now))
+    assert.isFalse(StateWatch.reusable(undefined, now), "no snapshot yet")
+    assert.isFalse(StateWatch.reusable(last, { ...now, version: "4" }), "a device node came or went")
+    assert.isFalse(StateWatch.reusable(last, { ...now, version: undefined }), "the device watch failed")
+    assert.isFalse(StateWatch.reusable({ ...last, version: undefined }, now), "taken while the device watch was failing")
+    assert.isFalse(StateWatch.reusable(last, { ...now, lastRead: undefined }), "the watch has not read yet")
+    assert.isFalse(StateWatch.reusable(last, { ...now, lastRead: 900 }), "the watch last read before the snapshot")
+    assert.isFalse(StateWatch.reusable(last, { ...now, watched: new Map([["nvme0", "connecting"]]) }), "a watched state changed")
+    assert.isFalse(StateWatch.reusable(last, { ...now, watched: new Map([["nvme0", "gone"]]) }), "a watched controller went")
+    assert.isFalse(StateWatch.reusable(last, { ...now, watched: new Map([["nvme1", "live"]]) }), "a watched controller the snapshot does not show")
+    assert.isFalse(StateWatch.reusable(last, { ...now, at: last.at + StateWatch.FULL_SNAPSHOT_EVERY_MS }), "too old")
+    assert.isTrue(StateWatch.reusable(last, { ...now, at: last.at + StateWatch.FULL_SNAPSHOT_EVERY_MS - 1 }))
   })
 })

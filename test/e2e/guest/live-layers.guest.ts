@@ -78,10 +78,27 @@ const program = Effect.gen(function*() {
   yield* step("missing mount tools", mounter.missingTools, (t) => JSON.stringify(t)).pipe(Effect.tap((t) => check(t.length === 0, "all mount tools present")))
   yield* step("fabrics available", sysfs.fabricsAvailable, String)
 
+  // The health monitor reads sysfs afresh when the device nodes' version moves: the kernel's
+  // devtmpfs must report the nodes a connect adds and a disconnect removes (inotify on /dev).
+  const devices = yield* sysfs.deviceWatch
+  const versionMoved = (from: string | undefined) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 100; i++) {
+        const v = yield* devices.version
+        if (v !== from) return v
+        yield* Effect.sleep("50 millis")
+      }
+      return from
+    })
+  const beforeAttach = yield* devices.version
+  yield* check(beforeAttach !== undefined, "/dev is watched")
+
   const attached = yield* step("attach (connect + wait for the namespace head)", transport.attach(target, noRetry), (a) =>
     `${a.device.name} ${a.device.devT} nsid=${a.device.nsid} ctrls=${a.device.controllers} connected=${a.connected} failed=${a.failedAttempts}`)
   const device = `/dev/${attached.device.name}`
   yield* check(attached.connected && attached.failedAttempts === 0 && attached.device.nguid === target.namespace.nguid, "fresh connection with the pinned nguid")
+  const afterAttach = yield* step("device nodes' version after the connect", versionMoved(beforeAttach), (v) => `${beforeAttach} → ${v}`)
+  yield* check(afterAttach !== undefined && afterAttach !== beforeAttach, "the connect's new device nodes moved the version")
   const again = yield* step("attach again (reuses the live controller)", transport.attach(target, noRetry), (a) => `connected=${a.connected}`)
   yield* check(!again.connected && again.device.devT === attached.device.devT, "reused, same device")
   yield* step("nvme connect again ('already connected' absorbed)", cli.connect({
@@ -137,7 +154,11 @@ const program = Effect.gen(function*() {
     yield* check(back?.device.devT === attached.device.devT && all.length === 1, "record read back")
   }))
 
+  yield* Effect.sleep("200 millis") // the record writes and mounts above touch no device node; let any late event land
+  const beforeDetach = yield* devices.version
   yield* step("detach (disconnect + wait until sysfs shows none)", transport.detach(target.nqn))
+  const afterDetach = yield* step("device nodes' version after the disconnect", versionMoved(beforeDetach), (v) => `${beforeDetach} → ${v}`)
+  yield* check(afterDetach !== undefined && afterDetach !== beforeDetach, "the disconnect's removed device nodes moved the version")
   const after = yield* step("snapshot after detach", sysfs.snapshot, (s) => `${s.controllers.length} controllers, ${s.namespaces.length} namespaces`)
   yield* check(!after.controllers.some((c) => c.subsysnqn === target.nqn), "no controller left")
   yield* step("nvme list-subsys after detach", cli.listSubsystems, (s) => JSON.stringify(s))
@@ -149,7 +170,7 @@ const program = Effect.gen(function*() {
   yield* check(refusedConnect.reason === "Unreachable", "Unreachable")
 })
 
-const exit = await Effect.runPromiseExit(program.pipe(Effect.provide(services)))
+const exit = await Effect.runPromiseExit(program.pipe(Effect.scoped, Effect.provide(services)))
 const result = { ok: exit._tag === "Success", totalMs: Math.round(performance.now() - startedAt), steps, error: exit._tag === "Failure" ? String(exit.cause) : undefined }
 fs.writeFileSync(resultFile, JSON.stringify(result, null, 2) + "\n")
 for (const s of steps) console.log(`[guest] ${s.ok ? "ok  " : "FAIL"} ${String(s.ms).padStart(5)} ms  ${s.name}${s.detail ? `: ${s.detail.slice(0, 200)}` : ""}`)
