@@ -79,6 +79,12 @@ const main = async () => {
         await sleep(20_000)
         return true
       })
+      // Unstaged (and disconnected) again: the traced run that follows starts on one volume, as before.
+      for (let i = 1; i <= VOLUMES; i++) {
+        const vol = `many-${i}`
+        const r = await call(() => plugin.client.NodeUnstageVolume({ volume_id: vol, staging_target_path: blockStagingPath(vol) }))
+        if (r.code !== 0) throw new Error(`unstaging ${vol}: gRPC ${r.code}`)
+      }
     }
     log(`${run} plugin: ${await plugin.stop("SIGTERM")}`)
   }

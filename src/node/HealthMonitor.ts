@@ -107,15 +107,16 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       })
 
       /** Observes one volume (no process): transitions, staleness, the view; starts its recovery when due. Live? */
-      const one = Effect.fnUntraced(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>, bootId: string) {
+      const one = Effect.fnUntraced(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>, bootId: string, listedAfter: number) {
         const controllers = snapshot.controllers.filter((c) => c.subsysnqn === record.nqn)
         if (!stagedThisBoot(record, bootId, mounts, snapshot)) return yield* earlierBoot(record, controllers)
         // Its recovery reports on it when it ends. Or an operation owns the volume now (an unstage
         // disconnects it on purpose, a publish may be recovering it): its controllers and mounts
         // are in flux, judge them next pass.
         if (recovering.has(record.volumeId) || (yield* locks.inFlight).has(record.volumeId)) return connectionOf(controllers) === "live"
-        // The list may predate an unstage that has finished since: only a volume still staged is watched.
-        const latest = yield* store.get(record.volumeId)
+        // The list may predate an unstage that has finished since: only a volume still staged is
+        // watched. Read it again only if an operation has ended since the list was taken.
+        const latest = (yield* locks.ended) === listedAfter ? record : yield* store.get(record.volumeId)
         if (latest === undefined || !isActive(latest)) return false
         const now = yield* Clock.currentTimeMillis
         const prev = yield* view.get(record.volumeId)
@@ -255,6 +256,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
 
       /** Observes every staged volume; the number whose connection is live (undefined if the pass failed). */
       const pass = Effect.gen(function*() {
+        const listedAfter = yield* locks.ended
         const records = yield* store.list
         const snapshot = yield* currentSnapshot
         const mounts = yield* mounter.mountinfo
@@ -265,7 +267,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         for (const [i, r] of downFirst(staged, snapshot.controllers).entries()) {
           // A pass over 100 volumes is long under emulation: let RPCs (Probe) in between volumes.
           if (i % 8 === 7) yield* Effect.yieldNow
-          if (yield* one(r, snapshot, mounts, bootId)) live++
+          if (yield* one(r, snapshot, mounts, bootId, listedAfter)) live++
         }
         const ids = new Set(staged.map((r) => r.volumeId))
         for (const [id] of yield* view.all) {

@@ -23,6 +23,11 @@ export class VolumeLocks extends Context.Service<VolumeLocks, {
   readonly withConnection: <A, E, R>(nqn: string, self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** The operations in flight now, by volume (for logs and the shutdown drain). */
   readonly inFlight: Effect.Effect<ReadonlyMap<string, string>>
+  /**
+   * How many volume operations have ended so far: while it stays the same, no operation changed
+   * a volume's record (they all run under the volume's lock), e.g. since the health pass listed them.
+   */
+  readonly ended: Effect.Effect<number>
 }>()("rds-csi/node/VolumeLocks") {
   static readonly layer = Layer.sync(VolumeLocks, () => make(BACKGROUND_WAIT))
   /** As `layer`, with another bound on waiting for a background recovery (tests). */
@@ -36,6 +41,7 @@ export const BACKGROUND_WAIT = Duration.seconds(5)
 
 const make = (backgroundWait: Duration.Duration) => {
   const held = new Map<string, { readonly operation: string; readonly released: Deferred.Deferred<void> }>()
+  let ended = 0
   const connections = new Map<string, Semaphore.Semaphore>()
   const connectionLock = (nqn: string) => {
     let lock = connections.get(nqn)
@@ -65,11 +71,13 @@ const make = (backgroundWait: Duration.Duration) => {
     Effect.suspend(() => {
       const holder = held.get(volumeId)
       held.delete(volumeId)
+      ended++
       return holder === undefined ? Effect.void : Deferred.succeed(holder.released, undefined)
     })
   return VolumeLocks.of({
     withLock: (volumeId, operation, self) => Effect.acquireUseRelease(acquire(volumeId, operation), () => self, () => release(volumeId)),
     withConnection: (nqn, self) => Effect.suspend(() => Semaphore.withPermit(connectionLock(nqn), self)),
-    inFlight: Effect.sync(() => new Map([...held].map(([id, h]) => [id, h.operation])))
+    inFlight: Effect.sync(() => new Map([...held].map(([id, h]) => [id, h.operation]))),
+    ended: Effect.sync(() => ended)
   })
 }

@@ -45,3 +45,22 @@ describe("VolumeLocks and a background recovery", () => {
       assert.isBelow(Date.now() - started, 200)
     })))
 })
+
+// The health pass re-reads a volume's record only when an operation ended after it listed them.
+describe("VolumeLocks.ended", () => {
+  it.live("counts every operation that ran, however it ended; a refused one never ran", () =>
+    withLocks(Effect.gen(function*() {
+      const locks = yield* VolumeLocks
+      assert.strictEqual(yield* locks.ended, 0)
+      yield* locks.withLock("a", "stage", Effect.void)
+      yield* Effect.result(locks.withLock("b", "publish", Effect.fail("boom")))
+      assert.strictEqual(yield* locks.ended, 2)
+      const running = yield* Effect.forkChild(locks.withLock("a", "unstage", Effect.never))
+      yield* Effect.sleep("20 millis")
+      const refused = yield* Effect.result(locks.withLock("a", "publish", Effect.void))
+      assert.isTrue(refused._tag === "Failure")
+      assert.strictEqual(yield* locks.ended, 2, "in flight or refused: not ended")
+      yield* Fiber.interrupt(running)
+      assert.strictEqual(yield* locks.ended, 3, "an interrupted operation has ended too")
+    })))
+})
