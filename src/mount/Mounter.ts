@@ -98,6 +98,11 @@ export class Mounter extends Context.Service<Mounter, {
   readonly pathKind: (path: string) => Effect.Effect<PathKind, MountError>
   /** `major:minor` of a block device node (stat rdev), undefined when `path` is not one. */
   readonly deviceNumber: (path: string) => Effect.Effect<string | undefined, MountError>
+  /**
+   * `major:minor` of the file system `path` is on, as a process opening it would reach it (stat
+   * st_dev: the topmost mount's); undefined when nothing is at `path`. One stat, no mount table.
+   */
+  readonly fileSystemDevice: (path: string) => Effect.Effect<string | undefined, MountError>
   readonly makeDirectory: (path: string) => Effect.Effect<void, MountError>
   /** Creates an empty regular file (the bind target of a raw block publish), parents included. */
   readonly makeFile: (path: string) => Effect.Effect<void, MountError>

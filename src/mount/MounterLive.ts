@@ -172,6 +172,11 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
       return typeof r === "bigint" ? devTOf(r) : undefined
     })
 
+    const fileSystemDevice = Effect.fn("Mounter.fileSystemDevice")(function*(p: string) {
+      const st = yield* sync("fileSystemDevice", p, () => fs.statSync(p, { bigint: true, throwIfNoEntry: false }))
+      return st === undefined ? undefined : devTOf(st.dev)
+    })
+
     const makeDirectory = Effect.fn("Mounter.makeDirectory")(function*(p: string) {
       yield* sync("makeDirectory", p, () => fs.mkdirSync(p, { recursive: true, mode: 0o750 }))
     })
@@ -225,7 +230,7 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
 
     return Mounter.of({
       probe, mkfs, mount, unmount, resize, mountinfo, statfs, holders, foreignMounts, pathKind, deviceNumber,
-      makeDirectory, makeFile, removePath, deviceSize, missingTools
+      fileSystemDevice, makeDirectory, makeFile, removePath, deviceSize, missingTools
     })
   })
 )

@@ -21,11 +21,12 @@ export const devicePath = (name: string): string => `/dev/${name}`
 /**
  * Unmounts everything stacked at `path`. A busy mount is detached lazily only when nobody holds
  * it (per the host's /proc) or `deviceGone` (its I/O can only fail anyway); otherwise Busy.
+ * `mounts`: a mount table the caller has just read (used for the first look only).
  */
-export const unmountSafely = Effect.fn("MountOps.unmountSafely")(function*(path: string, deviceGone: boolean) {
+export const unmountSafely = Effect.fn("MountOps.unmountSafely")(function*(path: string, deviceGone: boolean, mounts?: ReadonlyArray<MountEntry>) {
   const mounter = yield* Mounter
   for (let layer = 0; layer < 8; layer++) {
-    const mounted = entryAt(yield* mounter.mountinfo, path)
+    const mounted = entryAt(layer === 0 && mounts !== undefined ? mounts : yield* mounter.mountinfo, path)
     if (mounted === undefined) return
     const normal = yield* Effect.result(mounter.unmount(path, false))
     if (normal._tag === "Success") continue

@@ -60,8 +60,10 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
     const mountFlags = req.capability.accessType._tag === "Mount" ? req.capability.accessType.mountFlags : []
     yield* bindTarget({ block, stagingPath: record.stagingPath, device: record.device.name, target: req.targetPath, readOnly, mountFlags })
     // The name was checked against the volume's identity a moment ago; what got bound is checked
-    // by number: a renumbering in between must never hand the pod another volume's disk.
-    const bound = yield* reachedDevice(req.targetPath, block)
+    // by number: a renumbering in between must never hand the pod another volume's disk. By one
+    // stat of the target, as the pod will open it (the bound node's rdev for raw block, the file
+    // system's st_dev otherwise), not by the mount table again.
+    const bound = block ? yield* mounter.deviceNumber(req.targetPath) : yield* mounter.fileSystemDevice(req.targetPath)
     if (bound !== devT) {
       yield* unmountSafely(req.targetPath, true)
       return yield* new SafetyRefusal({
@@ -85,7 +87,7 @@ export const unpublish = Effect.fn("NodeVolumes.unpublish")(function*(req: Unpub
   const mounted = entryAt(mounts, req.targetPath)
   if (mounted !== undefined) {
     const stale = record !== undefined && (yield* checkStale(record, mounts)).stale
-    yield* unmountSafely(req.targetPath, stale)
+    yield* unmountSafely(req.targetPath, stale, mounts)
   }
   // CSI: "The SP MUST delete the file or directory it created at this path."
   yield* mounter.removePath(req.targetPath)

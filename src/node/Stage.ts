@@ -263,13 +263,14 @@ export const unstage = Effect.fn("NodeVolumes.unstage")(function*(req: UnstageRe
   // monitor must not remount what kubelet is tearing down.
   if (record.unstaging !== true) yield* store.put({ ...record, unstaging: true })
   if (!block) {
-    const staging = entryAt(yield* mounter.mountinfo, req.stagingPath)
+    const mounts = yield* mounter.mountinfo
+    const staging = entryAt(mounts, req.stagingPath)
     const holds = (snapshot: NvmeSnapshot) => snapshot.namespaces.some((n) => n.devT === staging?.devT)
     // Gone: no namespace has the mounted device any more. The volume's own subsystem first (a
     // few files); every controller on the node only when it is not there (a hundred volumes
     // are hundreds of files).
     const deviceGone = staging !== undefined && !holds(yield* sysfs.snapshotOf(record.nqn)) && !holds(yield* sysfs.snapshot)
-    yield* unmountSafely(req.stagingPath, deviceGone)
+    yield* unmountSafely(req.stagingPath, deviceGone, mounts)
   }
   yield* releaseConnection(record)
 })

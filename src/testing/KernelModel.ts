@@ -32,7 +32,7 @@ import { type KernelView, namespaceView, viewOf } from "./KernelView.ts"
 export type NvmeOp = "connect" | "disconnect" | "disconnectController" | "listSubsystems" | "version"
 export type MountOp =
   | "probe" | "mkfs" | "mount" | "unmount" | "resize" | "mountinfo" | "statfs" | "holders" | "pathKind"
-  | "deviceNumber" | "makeDirectory" | "makeFile" | "removePath" | "deviceSize" | "foreignMounts"
+  | "deviceNumber" | "fileSystemDevice" | "makeDirectory" | "makeFile" | "removePath" | "deviceSize" | "foreignMounts"
 
 /** An injected nvme-cli failure (the NvmeCliError the test layer returns). */
 export interface NvmeFault {

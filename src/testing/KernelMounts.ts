@@ -194,6 +194,10 @@ export const setHolders = (s: KernelState, path: string, pids: ReadonlyArray<num
   }
 }
 
+/** stat st_dev: the dev_t of the file system `path` is on (the topmost mount's), undefined when nothing is there. */
+export const fileSystemDevice = (s: KernelState, path: string): string | undefined =>
+  pathKind(s, path) === "missing" ? undefined : containingMount(s, path).devT
+
 /** stat rdev: the device's dev_t for `/dev/<name>` or a raw-block bind target (kept after removal). */
 export const deviceNumber = (s: KernelState, path: string): string | undefined => {
   const dev = deviceAt(s, path)

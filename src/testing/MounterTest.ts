@@ -107,6 +107,9 @@ export const layerWith = (hooks: MounterHooks): Layer.Layer<Mounter, never, Kern
       deviceNumber: Effect.fn("Mounter.deviceNumber")(function*(path: string) {
         return yield* call("deviceNumber", "stat", path, (s) => Mounts.deviceNumber(s, path))
       }),
+      fileSystemDevice: Effect.fn("Mounter.fileSystemDevice")(function*(path: string) {
+        return yield* call("fileSystemDevice", "stat", path, (s) => Mounts.fileSystemDevice(s, path))
+      }),
       makeDirectory: Effect.fn("Mounter.makeDirectory")(function*(path: string) {
         yield* call("makeDirectory", "mkdir", path, (s) => Mounts.makeDirectory(s, path))
       }),

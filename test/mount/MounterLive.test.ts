@@ -99,7 +99,7 @@ describe("files, not processes", () => {
     assert.deepStrictEqual([devTOf(makedev(259n, 1n)), devTOf(makedev(8n, 300n)), devTOf(makedev(5000n, 70000n))], ["259:1", "8:300", "5000:70000"])
   })
 
-  it.live("deviceNumber, pathKind, statfs and mountinfo on this host", () =>
+  it.live("deviceNumber, fileSystemDevice, pathKind, statfs and mountinfo on this host", () =>
     Effect.gen(function*() {
       const m = yield* Mounter
       const disk = fs.readdirSync("/sys/block").find((d) => fs.existsSync(`/dev/${d}`) && !d.startsWith("loop"))
@@ -116,6 +116,9 @@ describe("files, not processes", () => {
       assert.isAtMost(st.availableBytes, st.totalBytes)
       const mi = yield* m.mountinfo
       assert.isTrue(mi.some((e) => e.mountPoint === "/"))
+      // st_dev is the mount table's major:minor of the topmost mount there (here: /proc's and /'s).
+      for (const at of ["/", "/proc"]) assert.strictEqual(yield* m.fileSystemDevice(at), mi.findLast((e) => e.mountPoint === at)?.devT, at)
+      assert.strictEqual(yield* m.fileSystemDevice("/nonexistent"), undefined)
     }).pipe(Effect.provide(live())))
 
   it.live("missingTools: every tool present on PATH → none missing; one removed → exactly that one", () => {

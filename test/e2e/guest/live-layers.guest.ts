@@ -133,6 +133,9 @@ const program = Effect.gen(function*() {
   yield* step("bind publish read-only", mounter.mount(STAGING, PUBLISH, { fsType: undefined, options: [], bind: true, readOnly: true }))
   const pub = (yield* mounter.mountinfo).findLast((e) => e.mountPoint === PUBLISH)
   yield* check(pub?.mountOptions.includes("ro") === true && pub.devT === attached.device.devT, "the bind is read-only on the same device")
+  yield* step("fileSystemDevice of the bind target (stat st_dev)", mounter.fileSystemDevice(PUBLISH), String).pipe(
+    Effect.tap((d) => check(d === attached.device.devT, "st_dev through the bind = the namespace's sysfs dev (publish's check after binding)"))
+  )
   yield* check(fs.readFileSync(`${PUBLISH}/hello`, "utf8").startsWith("hello"), "data visible through the bind")
   yield* step("holders of staging (none)", mounter.holders(STAGING), (h) => JSON.stringify(h)).pipe(Effect.tap((h) => check(h.length === 0, "nobody holds it")))
   yield* step("unmount publish", mounter.unmount(PUBLISH, false))
