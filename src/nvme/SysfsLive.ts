@@ -36,6 +36,7 @@ interface RawController extends Controller {
 
 const CONTROLLER_FIXED = ["subsysnqn", "transport", "address"] as const
 const NAMESPACE_FIXED = ["dev", "nsid", "nguid", "uuid", "wwid"] as const
+const SUBSYSTEM_FIXED = ["subsysnqn"] as const
 
 const readController = (dir: string, name: string, only: string | undefined, fixed: FixedAttributes | undefined): Omit<RawController, "subsystem"> | undefined => {
   // A controller being set up can show values that are not its final ones (a subsystem NQN
@@ -125,7 +126,9 @@ export const readSnapshot = (root: string, only?: string, fixed?: FixedAttribute
   const subNames = list(subRoot)
   for (const sub of subNames === Gone ? [] : subNames) {
     const dir = `${subRoot}/${sub}`
-    const nqn = readAttr(`${dir}/subsysnqn`)
+    // A subsystem's NQN is set before the kernel adds its directory: kept from the first reading.
+    const got = fixed === undefined ? readAll(dir, SUBSYSTEM_FIXED) : fixed.read(dir, SUBSYSTEM_FIXED, (v) => v[0] !== Gone)
+    const nqn = got === Gone ? Gone : got[0]!
     if (nqn === Gone || (only !== undefined && nqn !== only)) continue
     const entries = list(dir)
     if (entries === Gone) continue

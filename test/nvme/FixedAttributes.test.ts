@@ -83,4 +83,26 @@ describe("FixedAttributes", () => {
     assert.deepStrictEqual(nqn(true), ["nqn.second"])
     assert.strictEqual(typeof fixed.read(path.join(root, "class/nvme/nvme9"), ["subsysnqn"], () => true), "symbol")
   })
+
+  it("keeps a subsystem's subsysnqn while its directory is the same one (snapshotOf reads no file of the others)", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "sysfs-fixed-"))
+    const fixed = new FixedAttributes()
+    controller(root, "nvme0", "nqn.a", "live")
+    const sub = path.join(root, "class/nvme-subsystem/nvme-subsys0")
+    fs.mkdirSync(sub)
+    fs.writeFileSync(path.join(sub, "subsysnqn"), "nqn.a\n")
+    fs.symlinkSync("../../nvme/nvme0", path.join(sub, "nvme0"))
+    const subsystemOf = (only?: string) => readSnapshot(root, only, fixed).controllers.map((c) => [c.subsysnqn, c.subsystem])
+    assert.deepStrictEqual(subsystemOf(), [["nqn.a", "nvme-subsys0"]])
+    // Rewritten in place (kernfs never does this): the kept value shows it is not read again.
+    fs.writeFileSync(path.join(sub, "subsysnqn"), "nqn.rewritten\n")
+    assert.deepStrictEqual(subsystemOf("nqn.a"), [["nqn.a", "nvme-subsys0"]])
+    // The kernel removes the subsystem and makes another under the same name: read afresh.
+    fs.rmSync(sub, { recursive: true })
+    assert.deepStrictEqual(subsystemOf(), [["nqn.a", undefined]], "gone: forgotten by the full snapshot")
+    fs.mkdirSync(sub)
+    fs.writeFileSync(path.join(sub, "subsysnqn"), "nqn.b\n")
+    assert.deepStrictEqual(readSnapshot(root, "nqn.b", fixed).controllers, [], "nvme0 is nqn.a's")
+    assert.deepStrictEqual(subsystemOf(), [["nqn.a", undefined]], "and no longer a member of the new nvme-subsys0")
+  })
 })
