@@ -4,7 +4,7 @@
  *
  * May import: nvme (types), node.
  */
-import type { Controller } from "../nvme/Sysfs.ts"
+import { type Controller, type NvmeSnapshot, subsystemIn } from "../nvme/Sysfs.ts"
 import type { ConnectionState, VolumeHealth } from "./HealthView.ts"
 import { inactiveReason } from "./Lifecycle.ts"
 import type { VolumeCondition } from "./Requests.ts"
@@ -22,9 +22,9 @@ export const connectionOf = (controllers: ReadonlyArray<Controller>): Connection
  * The order a health pass looks at volumes in: those whose connection is not live first (in
  * their own order), so their recoveries start before the pass has looked at every healthy one.
  */
-export const downFirst = (records: ReadonlyArray<StageRecord>, controllers: ReadonlyArray<Controller>): ReadonlyArray<StageRecord> => {
-  const down = (r: StageRecord) => connectionOf(controllers.filter((c) => c.subsysnqn === r.nqn)) !== "live"
-  return [...records.filter(down), ...records.filter((r) => !down(r))]
+export const downFirst = (records: ReadonlyArray<StageRecord>, snapshot: NvmeSnapshot): ReadonlyArray<StageRecord> => {
+  const isDown = records.map((r) => connectionOf(subsystemIn(snapshot, r.nqn).controllers) !== "live")
+  return [...records.filter((_, i) => isDown[i]), ...records.filter((_, i) => !isDown[i])]
 }
 
 const secondsSince = (now: number, since: number | undefined) => since === undefined ? 0 : Math.round((now - since) / 1000)

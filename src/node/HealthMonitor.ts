@@ -19,7 +19,7 @@ import { EventPoster } from "../kube/EventPoster.ts"
 import { PodRestarter } from "../kube/PodRestarter.ts"
 import { type MountEntry, Mounter } from "../mount/Mounter.ts"
 import type { NvmeTransport } from "../nvme/NvmeTransport.ts"
-import { type Controller, type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
+import { type Controller, type NvmeSnapshot, subsystemIn, Sysfs } from "../nvme/Sysfs.ts"
 import * as Metrics from "../observability/Metrics.ts"
 import { Settings } from "../Settings.ts"
 import { type ConnectionState, HealthView, type VolumeHealth } from "./HealthView.ts"
@@ -108,7 +108,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
 
       /** Observes one volume (no process): transitions, staleness, the view; starts its recovery when due. Live? */
       const one = Effect.fnUntraced(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>, bootId: string, listedAfter: number) {
-        const controllers = snapshot.controllers.filter((c) => c.subsysnqn === record.nqn)
+        const controllers = subsystemIn(snapshot, record.nqn).controllers
         if (!stagedThisBoot(record, bootId, mounts, snapshot)) return yield* earlierBoot(record, controllers)
         // Its recovery reports on it when it ends. Or an operation owns the volume now (an unstage
         // disconnects it on purpose, a publish may be recovering it): its controllers and mounts
@@ -264,7 +264,7 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
         let live = 0
         const staged = records.filter(isActive)
         // Volumes not live first (a pass over a hundred volumes takes seconds under emulation).
-        for (const [i, r] of downFirst(staged, snapshot.controllers).entries()) {
+        for (const [i, r] of downFirst(staged, snapshot).entries()) {
           // A pass over 100 volumes is long under emulation: let RPCs (Probe) in between volumes.
           if (i % 8 === 7) yield* Effect.yieldNow
           if (yield* one(r, snapshot, mounts, bootId, listedAfter)) live++

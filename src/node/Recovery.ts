@@ -18,7 +18,7 @@ import { type MountEntry, Mounter } from "../mount/Mounter.ts"
 import { identityOf, sameIdentity } from "../nvme/DeviceResolver.ts"
 import { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import type { NamespaceDevice, NvmeSnapshot } from "../nvme/Sysfs.ts"
-import { Sysfs } from "../nvme/Sysfs.ts"
+import { subsystemIn, Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { bindTarget, devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
 import { isActive, isThisBoot } from "./Lifecycle.ts"
@@ -57,7 +57,7 @@ export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: Sta
 
 /** checkStale over an already-read snapshot and mount table (the health monitor reads them once per tick). */
 export const staleIn = Effect.fn("Recovery.staleIn")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>) {
-  const candidates = snapshot.namespaces.filter((n) => n.subsysnqn === record.nqn && sameIdentity(identityOf(n), record.device.identity))
+  const candidates = subsystemIn(snapshot, record.nqn).namespaces.filter((n) => sameIdentity(identityOf(n), record.device.identity))
   const current = candidates.length === 1 ? candidates[0] : undefined
   const block = record.accessType === "Block"
   const mounter = yield* Mounter

@@ -230,7 +230,8 @@ describe("downFirst", () => {
     const records = [1, 2, 3, 4, 5].map(rec)
     // 1 live; 2 connecting; 3 no controller; 4 one path live of two; 5 live.
     const controllers = [ctrl(1, "live"), ctrl(2, "connecting"), ctrl(4, "resetting"), ctrl(4, "live"), ctrl(5, "live")]
-    assert.deepStrictEqual(downFirst(records, controllers).map((r) => r.volumeId), ["pvc-2", "pvc-3", "pvc-1", "pvc-4", "pvc-5"])
-    assert.deepStrictEqual(downFirst([], controllers), [])
+    const snapshot = { controllers, namespaces: [] }
+    assert.deepStrictEqual(downFirst(records, snapshot).map((r) => r.volumeId), ["pvc-2", "pvc-3", "pvc-1", "pvc-4", "pvc-5"])
+    assert.deepStrictEqual(downFirst([], snapshot), [])
   })
 })

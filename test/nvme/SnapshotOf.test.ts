@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { readSnapshot } from "../../src/nvme/SysfsLive.ts"
-import { onlySubsystem } from "../../src/nvme/Sysfs.ts"
+import { onlySubsystem, subsystemIn } from "../../src/nvme/Sysfs.ts"
 import { materialiseSysfs } from "../fixtures/fixtures.ts"
 
 // Every captured sysfs tree (kernel 6.1, multipath on and off, live and reconnecting controllers):
@@ -22,6 +22,8 @@ describe("readSnapshot of one subsystem", () => {
       const nqns = new Set([...full.controllers.map((c) => c.subsysnqn), ...full.namespaces.map((n) => n.subsysnqn), "nqn.2014-08.org.example:absent"])
       for (const nqn of nqns) {
         assert.deepStrictEqual(readSnapshot(root, nqn), onlySubsystem(full, nqn), `${root} ${nqn}`)
+        // The health pass's indexed lookup gives the same, in the same order.
+        assert.deepStrictEqual(subsystemIn(full, nqn), onlySubsystem(full, nqn), `${root} ${nqn} (indexed)`)
         compared++
       }
     }
