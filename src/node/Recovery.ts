@@ -55,8 +55,12 @@ export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: Sta
   return yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), mounts ?? (yield* (yield* Mounter).mountinfo))
 })
 
-/** checkStale over an already-read snapshot and mount table (the health monitor reads them once per tick). */
-export const staleIn = Effect.fn("Recovery.staleIn")(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>) {
+/**
+ * checkStale over an already-read snapshot and mount table (the health monitor reads them once
+ * per tick). Untraced: the monitor runs it for every volume on every pass (a span and a captured
+ * call site each, which no tracer reads); checkStale, its RPC-side caller, keeps its span.
+ */
+export const staleIn = Effect.fnUntraced(function*(record: StageRecord, snapshot: NvmeSnapshot, mounts: ReadonlyArray<MountEntry>) {
   const candidates = subsystemIn(snapshot, record.nqn).namespaces.filter((n) => sameIdentity(identityOf(n), record.device.identity))
   const current = candidates.length === 1 ? candidates[0] : undefined
   const block = record.accessType === "Block"

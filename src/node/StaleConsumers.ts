@@ -61,7 +61,9 @@ export const restartMessage = (c: StaleConsumers, device: string): string =>
  */
 export const oldMountTeller = (events: EventPoster["Service"], restarter: PodRestarter["Service"] | undefined) => {
   const told = new Map<string, Set<string>>()
-  return Effect.fn("HealthMonitor.oldMountConsumers")(function*(record: StageRecord) {
+  // Untraced: called for every volume on every pass, and nearly always answers at once (no
+  // superseded device); staleConsumers, which does the work when there is one, keeps its span.
+  return Effect.fnUntraced(function*(record: StageRecord) {
     if ((record.supersededDevTs ?? []).length === 0) {
       told.delete(record.volumeId)
       return undefined
