@@ -140,15 +140,23 @@ export const describe = (settings: NodeSettings): string => {
   return `${Duration.format(settings.healthInterval)} (${Duration.toMillis(every) > 0 ? `state files every ${Duration.format(every)}` : "state file watch off"})`
 }
 
-/** How often a periodic pass that waits for the node's RPCs looks again, and how long they must have been quiet. */
+/** How often a periodic pass that waits for the node's RPCs looks again. */
 export const QUIET_POLL = Duration.millis(50)
+/**
+ * How long the node's RPCs must have been quiet before a periodic pass runs. A client sends the
+ * next call some time after the last answer (kubelet's NodePublishVolume after NodeStageVolume;
+ * a gRPC client under emulation takes 100–200 ms to do so): a pass started in that gap ran beside
+ * the next RPC and its command (bench/footprint round 11: `mount --bind` 105–215 ms in the
+ * plugin against 59–88 ms bare, and 81 ms through the same spawn helper in an idle process).
+ */
+export const QUIET_FOR = Duration.millis(500)
 
 /**
  * Runs `pass` for ever, one at a time: again after --health-interval, or as soon as the watch
  * (forked here, polling every --state-watch-interval) sees a watched controller change.
  *
  * A periodic pass (not one a change asked for) first lets the node's own RPCs finish: while
- * `busy` says one is in flight, and until none has been for two looks in a row (kubelet sends
+ * `busy` says one is in flight, and until none has been for QUIET_FOR (kubelet sends
  * NodePublishVolume right after NodeStageVolume), it waits, at most one more --health-interval.
  * Under emulation a pass over a handful of volumes is ~50–80 ms of the one vCPU, which an RPC
  * running beside it paid (bench/README.md, round 10). A change still runs a pass at once.
@@ -163,14 +171,15 @@ export const loop = (
     const every = intervalOf(settings)
     if (Duration.toMillis(every) > 0) yield* Effect.forkScoped(watch.poll(every))
     const most = Math.ceil(Duration.toMillis(settings.healthInterval) / Duration.toMillis(QUIET_POLL))
+    const looks = Math.ceil(Duration.toMillis(QUIET_FOR) / Duration.toMillis(QUIET_POLL))
     const next = Effect.gen(function*() {
       if (yield* watch.wait(settings.healthInterval)) return
       if (!(yield* busy)) return
       let quiet = 0
-      for (let looks = 0; looks < most; looks++) {
+      for (let look = 0; look < most; look++) {
         if (yield* watch.wait(QUIET_POLL)) return
         quiet = (yield* busy) ? 0 : quiet + 1
-        if (quiet >= 2) return
+        if (quiet >= looks) return
       }
     })
     return yield* Effect.forever(Effect.andThen(pass, next))

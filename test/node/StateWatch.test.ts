@@ -217,8 +217,8 @@ describe("HealthMonitor with the state watch", () => {
       yield* held("publish")
       yield* advance(2_500)
       assert.strictEqual(probe.passes, at, "the pass due at 2 s waits while the publish runs")
-      yield* advance(700)
-      assert.strictEqual(probe.passes, at + 1, "and runs once it has ended (3 s) and 100 ms were quiet")
+      yield* advance(1_100)
+      assert.strictEqual(probe.passes, at + 1, "and runs once it has ended (3 s) and 500 ms were quiet")
       yield* held("stats-recovery")
       yield* advance(2_000)
       assert.strictEqual(probe.passes, at + 2, "a stats call's recovery holds no pass back")
@@ -346,7 +346,7 @@ describe("StateWatch.loop and the node's RPCs", () => {
       return passes
     })
 
-  it.effect("idle, a pass every 2 s; an RPC in flight at a periodic pass's time: the pass waits for it and 100 ms of quiet after it", () => {
+  it.effect("idle, a pass every 2 s; an RPC in flight at a periodic pass's time: the pass waits for it and 500 ms of quiet after it", () => {
     const states = new Map<string, WatchedState>([["nvme0", "live"]])
     const rpc = { inFlight: false }
     return Effect.gen(function*() {
@@ -358,14 +358,16 @@ describe("StateWatch.loop and the node's RPCs", () => {
       yield* advance(800)
       assert.deepStrictEqual(passes, [0, 2_000, 4_000], "no pass while it runs")
       rpc.inFlight = false
-      yield* advance(60)
-      rpc.inFlight = true // and the NodePublishVolume kubelet sends right after it, to 7,000 ms
-      yield* advance(240)
+      yield* advance(300)
+      rpc.inFlight = true // and the NodePublishVolume its client sends 300 ms after it, to 7,300 ms
+      yield* advance(300)
       rpc.inFlight = false
-      yield* advance(500)
+      yield* advance(400)
+      assert.deepStrictEqual(passes, [0, 2_000, 4_000], "not in the gap between the two, nor right after the second")
+      yield* advance(200)
       assert.strictEqual(passes.length, 4)
-      assert.isAtLeast(passes[3]!, 7_100, "after both RPCs and two quiet looks")
-      assert.isAtMost(passes[3]!, 7_150)
+      assert.isAtLeast(passes[3]!, 7_300 + Duration.toMillis(StateWatch.QUIET_FOR), "after both RPCs and 500 ms of quiet")
+      assert.isAtMost(passes[3]!, 7_300 + Duration.toMillis(StateWatch.QUIET_FOR) + 50)
     }).pipe(Effect.provide(fakeSysfs(states)))
   })
 
