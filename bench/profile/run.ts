@@ -11,7 +11,7 @@
  *     files opened and the fsyncs.
  *   node bench/profile/run.ts [VOLUMES]   (default 100; 0: no at-rest row)
  * Prints the tables (bench/README.md quotes them) and keeps the raw profiles in
- * bench/out/profile/ (load a .cpuprofile in Chrome DevTools). ~7 min (~3 with VOLUMES 0).
+ * bench/out/profile/ (load a .cpuprofile in Chrome DevTools). ~11 min (~4 with VOLUMES 0).
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
