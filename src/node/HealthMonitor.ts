@@ -76,20 +76,8 @@ export class HealthMonitor extends Context.Service<HealthMonitor, {
       // One recovery per volume, running or waiting for a permit; it says when it ends whether it
       // brought the connection back. A pass leaves such a volume to it.
       const recovering = new Map<string, Deferred.Deferred<boolean>>()
-      // The device nodes, watched for the monitor's life: a pass re-reads the whole of sysfs only
-      // when something there may have changed (StateWatch.reusable).
-      const devices = yield* sysfs.deviceWatch
-      let lastFull: StateWatch.FullReading | undefined
-
-      /** The snapshot a pass observes: the last full one while nothing says it changed, else a new one. */
-      const currentSnapshot = Effect.gen(function*() {
-        const version = yield* devices.version
-        const at = yield* Clock.currentTimeMillis
-        if (StateWatch.reusable(lastFull, { version, at, lastRead: yield* watch.lastRead, watched: yield* watch.watched })) return lastFull.snapshot
-        const snapshot = yield* sysfs.snapshot
-        lastFull = { snapshot, version, at }
-        return snapshot
-      })
+      // A pass re-reads the whole of sysfs only when something there may have changed.
+      const currentSnapshot = yield* StateWatch.snapshotSource(watch)
 
       /** Writes the volume's reading to the view and its metrics. */
       // Untraced, as `one`: they run for every volume every pass (a tracer span and a captured

@@ -12,7 +12,7 @@
  */
 import { Clock, Deferred, Duration, Effect, type Scope } from "effect"
 import type { MountEntry } from "../mount/Mounter.ts"
-import { type ControllerState, type NvmeSnapshot, Sysfs, type WatchedState } from "../nvme/Sysfs.ts"
+import { type ControllerState, type NvmeSnapshot, Sysfs, type SysfsError, type WatchedState } from "../nvme/Sysfs.ts"
 import { stagedThisBoot } from "./Lifecycle.ts"
 import type { NodeSettings } from "../Settings.ts"
 import type { StageRecord } from "./StageStore.ts"
@@ -130,6 +130,25 @@ export const reusable = (
   for (const [name, state] of now.watched) if (shown.get(name) !== state) return false
   return true
 }
+
+/**
+ * The snapshot each health pass observes: the last full one while `reusable` says nothing
+ * changed, else a new full read. Watches the device nodes for the scope (Sysfs.deviceWatch).
+ */
+export const snapshotSource = (watch: StateWatch): Effect.Effect<Effect.Effect<NvmeSnapshot, SysfsError>, never, Sysfs | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sysfs = yield* Sysfs
+    const devices = yield* sysfs.deviceWatch
+    let last: FullReading | undefined
+    return Effect.gen(function*() {
+      const version = yield* devices.version
+      const at = yield* Clock.currentTimeMillis
+      if (reusable(last, { version, at, lastRead: yield* watch.lastRead, watched: yield* watch.watched })) return last.snapshot
+      const snapshot = yield* sysfs.snapshot
+      last = { snapshot, version, at }
+      return snapshot
+    })
+  })
 
 /** --state-watch-interval; zero: no watch. */
 export const intervalOf = (settings: NodeSettings): Duration.Duration => settings.stateWatchInterval
