@@ -81,6 +81,16 @@ export const reachedDevice = Effect.fn("MountOps.reachedDevice")(function*(targe
   return yield* reachedDeviceIn(yield* (yield* Mounter).mountinfo, target, block)
 })
 
+/**
+ * The `major:minor` a process opening `target` reaches, by one stat and no mount table: the bound
+ * node's rdev for raw block, the file system's st_dev otherwise (whatever is mounted there, or
+ * the file system the path is on when nothing is). What publish checks right after binding.
+ */
+export const openedDevice = Effect.fnUntraced(function*(target: string, block: boolean) {
+  const mounter = yield* Mounter
+  return block ? yield* mounter.deviceNumber(target) : yield* mounter.fileSystemDevice(target)
+})
+
 /** reachedDevice over a mount table already read. */
 export const reachedDeviceIn = Effect.fnUntraced(function*(mounts: ReadonlyArray<MountEntry>, target: string, block: boolean) {
   const mounted = entryAt(mounts, target)

@@ -10,7 +10,7 @@ import { FailedPrecondition, IncompatibleRequest, SafetyRefusal } from "../domai
 import { isReadOnlyMode } from "../domain/Volume.ts"
 import { Mounter } from "../mount/Mounter.ts"
 import { inactiveReason, isThisBoot } from "./Lifecycle.ts"
-import { bindTarget, entryAt, reachedDevice, reachedDeviceIn, unmountSafely } from "./MountOps.ts"
+import { bindTarget, entryAt, openedDevice, reachedDevice, reachedDeviceIn, unmountSafely } from "./MountOps.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { PublishRequest, UnpublishRequest } from "./Requests.ts"
 import { StageStore } from "./StageStore.ts"
@@ -60,10 +60,9 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
     const mountFlags = req.capability.accessType._tag === "Mount" ? req.capability.accessType.mountFlags : []
     yield* bindTarget({ block, stagingPath: record.stagingPath, device: record.device.name, target: req.targetPath, readOnly, mountFlags })
     // The name was checked against the volume's identity a moment ago; what got bound is checked
-    // by number: a renumbering in between must never hand the pod another volume's disk. By one
-    // stat of the target, as the pod will open it (the bound node's rdev for raw block, the file
-    // system's st_dev otherwise), not by the mount table again.
-    const bound = block ? yield* mounter.deviceNumber(req.targetPath) : yield* mounter.fileSystemDevice(req.targetPath)
+    // by number, as the pod will open it: a renumbering in between must never hand the pod
+    // another volume's disk.
+    const bound = yield* openedDevice(req.targetPath, block)
     if (bound !== devT) {
       yield* unmountSafely(req.targetPath, true)
       return yield* new SafetyRefusal({
