@@ -12,7 +12,7 @@
  * The decoding options are fixed here, once, because Messages.ts describes exactly the shapes
  * they produce (the same as proto-loader's with LOADER_OPTIONS, checked by Proto.test.ts).
  *
- * May import: @grpc/grpc-js (clients, loaded on demand), protobufjs, node:fs, node:module, node:path, csi/ProtoCodegen.
+ * May import: @grpc/grpc-js (clients for the tests and the build, loaded on demand; a dev dependency), protobufjs, node:fs, node:module, node:path, csi/ProtoCodegen.
  */
 import type * as grpc from "@grpc/grpc-js"
 import { existsSync } from "node:fs"

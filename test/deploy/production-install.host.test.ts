@@ -157,12 +157,12 @@ describe("production install (Dockerfile's COPY and npm ci) run by Node 24", () 
   it("installs the production dependencies and no dev tool: no vitest, no TypeScript, no Node binary package", () => {
     for (const name of Object.keys(pkg.dependencies)) expect(fs.existsSync(path.join(dir, "node_modules", name)), name).toBe(true)
     // @types/node arrives anyway (client-node depends on @types/stream-buffers, which needs it): types, never loaded.
-    // js-yaml is a dev dependency of ours (the manifest tests) and a production one of client-node's;
-    // @grpc/proto-loader one of ours (the reference Proto.test compares with) and one of grpc-js's.
-    const alsoProduction = new Set(["js-yaml", "@grpc/proto-loader"])
+    // js-yaml is a dev dependency of ours (the manifest tests) and a production one of client-node's.
+    const alsoProduction = new Set(["js-yaml"])
     const present = Object.keys(pkg.devDependencies).filter((name) => fs.existsSync(path.join(dir, "node_modules", name)))
     expect(present.filter((name) => !name.startsWith("@types/") && !alsoProduction.has(name))).toEqual([])
-    for (const tool of ["vitest", "typescript", "@effect/vitest", "node"]) expect(present, tool).not.toContain(tool)
+    // grpc-js is the tests' and the build's client; the plugin serves gRPC on node:http2 itself.
+    for (const tool of ["vitest", "typescript", "@effect/vitest", "node", "@grpc/grpc-js", "@grpc/proto-loader"]) expect(present, tool).not.toContain(tool)
     expect(fs.existsSync(path.join(dir, "node_modules/.bin/node"))).toBe(false)
   })
 
