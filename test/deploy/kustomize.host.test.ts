@@ -249,30 +249,49 @@ describe("deploy/overlays/example", () => {
 })
 
 describe("deploy/monitoring", () => {
-  it("a ServiceMonitor that selects the metrics Service's port, a PrometheusRule, and the dashboard ConfigMap for Grafana's sidecar", () => {
+  it("a ServiceMonitor for each metrics Service (the node plugins', the controllers'), each selecting its Service's port and no other; a PrometheusRule each; the dashboard ConfigMap for Grafana's sidecar", () => {
     expect(monitoring.map((o) => `${o["apiVersion"]} ${o["kind"]}`).sort()).toEqual([
       "monitoring.coreos.com/v1 PrometheusRule",
+      "monitoring.coreos.com/v1 PrometheusRule",
+      "monitoring.coreos.com/v1 ServiceMonitor",
       "monitoring.coreos.com/v1 ServiceMonitor",
       "v1 ConfigMap"
     ])
-    const sm = one(monitoring, "ServiceMonitor")
-    const svc = one(base, "Service", "rds-csi-node-metrics")
-    for (const [k, v] of Object.entries(sm["spec"]["selector"]["matchLabels"])) expect(svc["metadata"]["labels"][k], k).toBe(v)
-    expect(sm["spec"]["namespaceSelector"]).toEqual({ matchNames: [svc["metadata"]["namespace"]] })
-    expect(sm["spec"]["endpoints"].map((e: K8sObject) => e["port"])).toEqual([svc["spec"]["ports"][0]["name"]])
+    const services = base.filter((o) => o["kind"] === "Service" && o["metadata"]["name"].endsWith("-metrics"))
+    expect(services.map((s) => s["metadata"]["name"]).sort()).toEqual(["rds-csi-controller-metrics", "rds-csi-node-metrics"])
+    const selects = (sm: K8sObject, svc: K8sObject) =>
+      Object.entries(sm["spec"]["selector"]["matchLabels"]).every(([k, v]) => svc["metadata"]["labels"][k] === v) &&
+      sm["spec"]["namespaceSelector"]["matchNames"].includes(svc["metadata"]["namespace"])
+    for (const [monitor, service] of [["rds-csi-node", "rds-csi-node-metrics"], ["rds-csi-controller", "rds-csi-controller-metrics"]] as const) {
+      const sm = one(monitoring, "ServiceMonitor", monitor)
+      const svc = one(base, "Service", service)
+      expect(services.filter((s) => selects(sm, s)).map((s) => s["metadata"]["name"]), monitor).toEqual([service])
+      expect(sm["spec"]["endpoints"].map((e: K8sObject) => e["port"]), monitor).toEqual([svc["spec"]["ports"][0]["name"]])
+    }
     const dashboard = one(monitoring, "ConfigMap")
     expect(dashboard["metadata"]["labels"]["grafana_dashboard"]).toBe("1")
     expect(JSON.parse(dashboard["data"]["grafana-dashboard.json"])["uid"]).toBe("rds-csi-node")
   })
 
   it("the alerts the issue asks for: connection down > 1 min, failed recoveries, orphans, dropped events", () => {
-    const rules: Array<K8sObject> = one(monitoring, "PrometheusRule")["spec"]["groups"].flatMap((g: K8sObject) => g["rules"])
+    const rules: Array<K8sObject> = one(monitoring, "PrometheusRule", "rds-csi-node")["spec"]["groups"].flatMap((g: K8sObject) => g["rules"])
     const byName = Object.fromEntries(rules.map((r) => [r["alert"], r]))
     expect(Object.keys(byName)).toEqual(expect.arrayContaining(["RdsCsiVolumeConnectionDown", "RdsCsiRecoveryFailed", "RdsCsiOrphansFound", "RdsCsiEventsDropped"]))
     expect(byName["RdsCsiVolumeConnectionDown"]["for"]).toBe("1m")
     for (const r of rules) {
       expect(r["labels"]["severity"], r["alert"]).toMatch(/^(critical|warning)$/)
       expect(r["annotations"]["summary"], r["alert"]).toBeTruthy()
+    }
+  })
+
+  it("the controller's alerts: the RDS not reached, its host key changed, no space, SSH flapping, failing operations", () => {
+    const rules: Array<K8sObject> = one(monitoring, "PrometheusRule", "rds-csi-controller")["spec"]["groups"].flatMap((g: K8sObject) => g["rules"])
+    expect(rules.map((r) => r["alert"])).toEqual(["RdsCsiRdsUnreachable", "RdsCsiRdsHostKeyMismatch", "RdsCsiRdsNoSpace", "RdsCsiRdsSshReconnects", "RdsCsiControllerOperationErrors"])
+    for (const r of rules) {
+      expect(r["labels"]["severity"], r["alert"]).toMatch(/^(critical|warning)$/)
+      expect(r["annotations"]["summary"], r["alert"]).toBeTruthy()
+      // The controller's series carry the replica's pod, never a node (src/observability/ControllerMetrics.ts).
+      expect(r["expr"], r["alert"]).not.toContain("node")
     }
   })
 })

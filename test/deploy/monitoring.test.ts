@@ -1,7 +1,8 @@
 /**
  * Every metric named in a query of the Grafana dashboard or a PrometheusRule alert is one the
  * plugin exports. The exported names come from the running code, not from grepping it: the
- * metric modules (src/observability/Metrics.ts, src/kube/EventRecorder.ts) are imported, each
+ * metric modules (src/observability/Metrics.ts, src/kube/EventRecorder.ts, and the controller's
+ * src/observability/ControllerMetrics.ts) are imported, each
  * exported Metric is updated once, and effect's Prometheus exporter formats the registry, which
  * yields the names Prometheus will see, histograms' _bucket/_sum/_count included. Queries are
  * reduced to their metric names by stripping strings, label matchers, ranges and label lists
@@ -14,6 +15,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import * as EventRecorder from "../../src/kube/EventRecorder.ts"
+import * as ControllerMetrics from "../../src/observability/ControllerMetrics.ts"
 import * as Metrics from "../../src/observability/Metrics.ts"
 import { type K8sObject, ROOT } from "./render.ts"
 
@@ -46,7 +48,7 @@ interface Query {
 }
 
 const dashboard = JSON.parse(fs.readFileSync(path.join(ROOT, "deploy/monitoring/grafana-dashboard.json"), "utf8")) as K8sObject
-const rule = (loadAll(fs.readFileSync(path.join(ROOT, "deploy/monitoring/prometheusrule.yaml"), "utf8")) as Array<K8sObject>)[0]!
+const rules = (loadAll(fs.readFileSync(path.join(ROOT, "deploy/monitoring/prometheusrule.yaml"), "utf8")) as Array<K8sObject>).filter((o) => o !== null)
 
 const panelsOf = (panels: ReadonlyArray<K8sObject>): Array<K8sObject> => panels.flatMap((p) => [p, ...panelsOf(p["panels"] ?? [])])
 
@@ -58,13 +60,13 @@ const dashboardQueries: ReadonlyArray<Query> = [
     return { where: `variable $${v["name"]}`, expr: m?.[1] ?? v["definition"] }
   })
 ]
-const ruleQueries: ReadonlyArray<Query> = rule["spec"]["groups"].flatMap((g: K8sObject) =>
-  g["rules"].map((r: K8sObject) => ({ where: `alert ${r["alert"] ?? r["record"]}`, expr: r["expr"] })))
+const ruleQueries: ReadonlyArray<Query> = rules.flatMap((rule) => rule["spec"]["groups"].flatMap((g: K8sObject) =>
+  g["rules"].map((r: K8sObject) => ({ where: `alert ${r["alert"] ?? r["record"]}`, expr: r["expr"] }))))
 
 let exported = new Set<string>()
 
 beforeAll(async () => {
-  const metrics = [...Object.values(Metrics), ...Object.values(EventRecorder)].filter(Metric.isMetric) as Array<Metric.Metric<number, unknown>>
+  const metrics = [...Object.values(Metrics), ...Object.values(EventRecorder), ...Object.values(ControllerMetrics)].filter(Metric.isMetric) as Array<Metric.Metric<number, unknown>>
   const text = await Effect.runPromise(Effect.forEach(metrics, (m) => Metric.update(m, 0), { discard: true }).pipe(Effect.andThen(PrometheusMetrics.format())))
   exported = new Set(text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(l)![0]))
 })
