@@ -39,8 +39,9 @@ RUN apt-get update \
 
 WORKDIR /opt/rds-csi
 COPY package.json package-lock.json ./
-# --omit=dev: Effect, protobufjs, the Kubernetes client and ssh2 only (the plugin's gRPC server
-# is its own, src/csi/UnaryServer.ts: grpc-js is the tests' client, a dev dependency);
+# --omit=dev: Effect and its Node platform, protobufjs, the Kubernetes client and ssh2 only (the
+# plugin's gRPC server is its own, src/csi/UnaryServer.ts: grpc-js is the tests' client, a dev
+# dependency);
 # --ignore-scripts: no production dependency needs an install script.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force \
