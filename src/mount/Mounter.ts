@@ -84,6 +84,8 @@ export class Mounter extends Context.Service<Mounter, {
   readonly resize: (device: string, fsType: FsType, mountPoint: string) => Effect.Effect<void, MountError>
   /** This process's mount table, parsed. */
   readonly mountinfo: Effect.Effect<ReadonlyArray<MountEntry>, MountError>
+  /** The entries of this process's mount table at any of `mountPoints`, in table order: `mountinfo` filtered, read once, only those lines parsed. */
+  readonly mountsAt: (mountPoints: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<MountEntry>, MountError>
   readonly statfs: (path: string) => Effect.Effect<FsStats, MountError>
   /** PIDs (from the host's /proc) that have a file open under `mountPoint` or their cwd/root in it. */
   readonly holders: (mountPoint: string) => Effect.Effect<ReadonlyArray<number>, MountError>

@@ -30,7 +30,7 @@ import {
   scanHolders,
   TOOLS
 } from "./MountCommands.ts"
-import { parseMountinfo, topMountAt } from "./Mountinfo.ts"
+import { parseMountinfo, parseMountinfoAt, topMountAt } from "./Mountinfo.ts"
 import { onPath } from "../process/Path.ts"
 
 const code = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
@@ -109,13 +109,23 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
       return parsed.success
     }).pipe(Effect.withSpan("Mounter.mountinfo"))
 
+    const mountsAt = Effect.fn("Mounter.mountsAt")(function*(points: ReadonlyArray<string>) {
+      const text = yield* sync("mountinfo", "/proc/self/mountinfo", () => fs.readFileSync("/proc/self/mountinfo", "utf8"))
+      const parsed = parseMountinfoAt(text, points)
+      if (Result.isFailure(parsed)) {
+        const f = parsed.failure
+        return yield* new MountError({ reason: "Io", operation: "mountinfo", target: "/proc/self/mountinfo", exitCode: undefined, detail: `line ${f.lineNumber}: ${f.why}: ${f.line.slice(0, 200)}` })
+      }
+      return parsed.success
+    })
+
     const mount = Effect.fn("Mounter.mount")(function*(source: string, target: string, options: MountOptions) {
       const out = yield* run("mount", target, "mount", mountArgv(source, target, options))
       const verdict = classifyMount(out)
       if (verdict !== "Ok") return yield* failed("mount", target, out, verdict)
       if (options.bind && isReadOnly(options)) {
         // util-linux >= 2.27 remounts `-o bind,ro` read-only itself; older ones silently do not.
-        const top = topMountAt(yield* mountinfo, target)
+        const top = topMountAt(yield* mountsAt([target]), target)
         if (top === undefined || !top.mountOptions.includes("ro")) {
           const again = yield* run("mount", target, "mount", ["-o", "remount,bind,ro", target])
           if (again.exitCode !== 0) return yield* failed("mount", target, again)
@@ -229,7 +239,7 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
     const missingTools = Effect.sync(() => TOOLS.filter((t) => onPath(t) === undefined))
 
     return Mounter.of({
-      probe, mkfs, mount, unmount, resize, mountinfo, statfs, holders, foreignMounts, pathKind, deviceNumber,
+      probe, mkfs, mount, unmount, resize, mountinfo, mountsAt, statfs, holders, foreignMounts, pathKind, deviceNumber,
       fileSystemDevice, makeDirectory, makeFile, removePath, deviceSize, missingTools
     })
   })

@@ -73,6 +73,36 @@ export const parseMountinfo = (text: string): Result.Result<ReadonlyArray<MountE
   return Result.succeed(out)
 }
 
+/**
+ * parseMountinfo's entries mounted at one of `mountPoints`, in table order, without parsing the
+ * other lines: publish, unpublish and stats look at two or three mount points, and a node with
+ * a hundred volumes has hundreds of mounts (each line parsed cost ~0.1 ms under the VM's
+ * emulation). A line is parsed when the kernel's escaped form of a wanted mount point stands in
+ * it between spaces, as its fifth field does; a malformed one of those fails the table as in
+ * parseMountinfo (with its line number), one that cannot be at a wanted point is not read.
+ */
+export const parseMountinfoAt = (text: string, mountPoints: ReadonlyArray<string>): Result.Result<ReadonlyArray<MountEntry>, MalformedLine> => {
+  const starts = new Set<number>()
+  for (const point of mountPoints) {
+    const needle = ` ${escapeField(point)} `
+    for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + 1)) starts.add(text.lastIndexOf("\n", i) + 1)
+  }
+  const wanted = new Set(mountPoints)
+  const out: Array<MountEntry> = []
+  for (const start of [...starts].sort((a, b) => a - b)) {
+    const end = text.indexOf("\n", start)
+    const line = end < 0 ? text.slice(start) : text.slice(start, end)
+    const r = parseLine(line)
+    if (Result.isFailure(r)) {
+      let lineNumber = 1
+      for (let i = text.indexOf("\n"); i >= 0 && i < start; i = text.indexOf("\n", i + 1)) lineNumber++
+      return Result.fail({ lineNumber, line, why: r.failure })
+    }
+    if (wanted.has(r.success.mountPoint)) out.push(r.success)
+  }
+  return Result.succeed(out)
+}
+
 /** The kernel's rendering of an entry (show_mountinfo), for tests and tools. */
 export const renderLine = (e: MountEntry): string =>
   [

@@ -10,6 +10,13 @@ import { type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import { entryAt } from "./MountOps.ts"
 import type { StageRecord } from "./StageStore.ts"
 
+/** Where the volume is mounted by its record (the staging path, each published target), and `more`. */
+export const mountPointsOf = (record: StageRecord, ...more: ReadonlyArray<string>): ReadonlyArray<string> => [
+  record.stagingPath,
+  ...record.publishedTargets.map((t) => t.path),
+  ...more
+]
+
 /**
  * True when the record was written in this boot of the kernel. A record without a boot id
  * (written by an older plugin) counts as this boot's only while something of it is still
@@ -32,7 +39,7 @@ export const isThisBoot = Effect.fn("Lifecycle.isThisBoot")(function*(record: St
   const sysfs = yield* Sysfs
   const bootId = yield* sysfs.bootId
   if (record.bootId !== undefined) return record.bootId === bootId
-  return stagedThisBoot(record, bootId, yield* (yield* Mounter).mountinfo, yield* sysfs.snapshot)
+  return stagedThisBoot(record, bootId, yield* (yield* Mounter).mountsAt(mountPointsOf(record)), yield* sysfs.snapshot)
 })
 
 /** Staged, finished, and not being unstaged: the only records publish, stats and recovery act on. */

@@ -26,7 +26,7 @@ export const devicePath = (name: string): string => `/dev/${name}`
 export const unmountSafely = Effect.fn("MountOps.unmountSafely")(function*(path: string, deviceGone: boolean, mounts?: ReadonlyArray<MountEntry>) {
   const mounter = yield* Mounter
   for (let layer = 0; layer < 8; layer++) {
-    const mounted = entryAt(layer === 0 && mounts !== undefined ? mounts : yield* mounter.mountinfo, path)
+    const mounted = entryAt(layer === 0 && mounts !== undefined ? mounts : yield* mounter.mountsAt([path]), path)
     if (mounted === undefined) return
     const normal = yield* Effect.result(mounter.unmount(path, false))
     if (normal._tag === "Success") continue
@@ -78,7 +78,7 @@ export const bindTarget = Effect.fn("MountOps.bindTarget")(function*(options: {
  * bound node's rdev for raw block (mountinfo shows devtmpfs there, not the disk).
  */
 export const reachedDevice = Effect.fn("MountOps.reachedDevice")(function*(target: string, block: boolean) {
-  return yield* reachedDeviceIn(yield* (yield* Mounter).mountinfo, target, block)
+  return yield* reachedDeviceIn(yield* (yield* Mounter).mountsAt([target]), target, block)
 })
 
 /**

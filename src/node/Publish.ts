@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { FailedPrecondition, IncompatibleRequest, SafetyRefusal } from "../domain/Errors.ts"
 import { isReadOnlyMode } from "../domain/Volume.ts"
 import { Mounter } from "../mount/Mounter.ts"
-import { inactiveReason, isThisBoot } from "./Lifecycle.ts"
+import { inactiveReason, isThisBoot, mountPointsOf } from "./Lifecycle.ts"
 import { bindTarget, entryAt, openedDevice, reachedDevice, reachedDeviceIn, unmountSafely } from "./MountOps.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { PublishRequest, UnpublishRequest } from "./Requests.ts"
@@ -45,8 +45,9 @@ export const publish = Effect.fn("NodeVolumes.publish")(function*(req: PublishRe
     })
   }
 
-  // One mount table for the staleness check and the target (a recovery changes it: read again then).
-  const mounts = yield* mounter.mountinfo
+  // One read of the mount table for the staleness check and the target (a recovery changes it:
+  // read again then), parsed only at the volume's own mount points.
+  const mounts = yield* mounter.mountsAt(mountPointsOf(record, req.targetPath))
   const check = yield* checkStale(record, mounts)
   if (check.stale) record = yield* recover(record)
   const devT = record.device.devT
@@ -82,7 +83,7 @@ export const unpublish = Effect.fn("NodeVolumes.unpublish")(function*(req: Unpub
   const mounter = yield* Mounter
   const record = yield* store.get(req.volumeId)
   // A stale target (its device replaced or gone) can only fail I/O: it may be detached lazily.
-  const mounts = yield* mounter.mountinfo
+  const mounts = yield* mounter.mountsAt(record === undefined ? [req.targetPath] : mountPointsOf(record, req.targetPath))
   const mounted = entryAt(mounts, req.targetPath)
   if (mounted !== undefined) {
     const stale = record !== undefined && (yield* checkStale(record, mounts)).stale

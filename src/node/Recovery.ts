@@ -21,7 +21,7 @@ import type { NamespaceDevice, NvmeSnapshot } from "../nvme/Sysfs.ts"
 import { subsystemIn, Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { bindTarget, devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
-import { isActive, isThisBoot } from "./Lifecycle.ts"
+import { isActive, isThisBoot, mountPointsOf } from "./Lifecycle.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
 
 const parentOf = (path: string): string => path.slice(0, Math.max(1, path.lastIndexOf("/")))
@@ -49,10 +49,13 @@ export interface StaleCheck {
   readonly why: string
 }
 
-/** Compares what the volume's mounts reach with what sysfs shows now; `mounts`: a mount table the caller has just read. Reads only (no process). */
+/**
+ * Compares what the volume's mounts reach with what sysfs shows now; `mounts`: a mount table the
+ * caller has just read (at least its entries at mountPointsOf(record)). Reads only (no process).
+ */
 export const checkStale = Effect.fn("Recovery.checkStale")(function*(record: StageRecord, mounts?: ReadonlyArray<MountEntry>) {
   const sysfs = yield* Sysfs
-  return yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), mounts ?? (yield* (yield* Mounter).mountinfo))
+  return yield* staleIn(record, yield* sysfs.snapshotOf(record.nqn), mounts ?? (yield* (yield* Mounter).mountsAt(mountPointsOf(record))))
 })
 
 /**

@@ -17,7 +17,7 @@ import { NvmeTransport } from "../nvme/NvmeTransport.ts"
 import { type NvmeSnapshot, Sysfs } from "../nvme/Sysfs.ts"
 import { Settings } from "../Settings.ts"
 import { devicePath, entryAt, reachedDevice, unmountSafely } from "./MountOps.ts"
-import { isThisBoot, stagedThisBoot } from "./Lifecycle.ts"
+import { isThisBoot, mountPointsOf, stagedThisBoot } from "./Lifecycle.ts"
 import { checkStale, recover } from "./Recovery.ts"
 import type { StageRequest, UnstageRequest } from "./Requests.ts"
 import { type StageRecord, StageStore } from "./StageStore.ts"
@@ -163,7 +163,7 @@ export const stage = Effect.fn("NodeVolumes.stage")(function*(req: StageRequest)
   const device = record.device
   const mountStep = Effect.gen(function*() {
     yield* mounter.makeDirectory(req.stagingPath)
-    const present = entryAt(yield* mounter.mountinfo, req.stagingPath)
+    const present = entryAt(yield* mounter.mountsAt([req.stagingPath]), req.stagingPath)
     if (present !== undefined && present.devT === device.devT) return
     if (present !== undefined) yield* unmountSafely(req.stagingPath, false)
     if (!readOnly) {
@@ -209,11 +209,12 @@ const releaseConnection = Effect.fn("NodeVolumes.releaseConnection")(function*(r
     // Only a volume of this boot uses a connection (a sibling mid-stage included: it recorded
     // itself under this lock); an earlier boot's record describes one that went with the reboot.
     const bootId = yield* sysfs.bootId
-    const mounts = yield* mounter.mountinfo
-    const snapshot = yield* sysfs.snapshotOf(record.nqn)
-    const others = (yield* store.list).filter((r) =>
-      r.volumeId !== record.volumeId && r.nqn === record.nqn && stagedThisBoot(r, bootId, mounts, snapshot)
-    )
+    const siblings = (yield* store.list).filter((r) => r.volumeId !== record.volumeId && r.nqn === record.nqn)
+    // The mount table and sysfs tell only for a record without a boot id (an older plugin's).
+    const undated = siblings.filter((r) => r.bootId === undefined)
+    const mounts = undated.length === 0 ? [] : yield* mounter.mountsAt(undated.flatMap((r) => mountPointsOf(r)))
+    const snapshot = undated.length === 0 ? { controllers: [], namespaces: [] } : yield* sysfs.snapshotOf(record.nqn)
+    const others = siblings.filter((r) => stagedThisBoot(r, bootId, mounts, snapshot))
     const mayDisconnect = isManaged(record.nqn as Nqn, settings.managedNqnPrefix) || record.connectedByPlugin
     if (others.length === 0 && mayDisconnect) {
       yield* transport.detach(record.nqn as Nqn)
@@ -263,7 +264,7 @@ export const unstage = Effect.fn("NodeVolumes.unstage")(function*(req: UnstageRe
   // monitor must not remount what kubelet is tearing down.
   if (record.unstaging !== true) yield* store.put({ ...record, unstaging: true })
   if (!block) {
-    const mounts = yield* mounter.mountinfo
+    const mounts = yield* mounter.mountsAt([req.stagingPath])
     const staging = entryAt(mounts, req.stagingPath)
     const holds = (snapshot: NvmeSnapshot) => snapshot.namespaces.some((n) => n.devT === staging?.devT)
     // Gone: no namespace has the mounted device any more. The volume's own subsystem first (a

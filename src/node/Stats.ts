@@ -55,7 +55,7 @@ export const stats = Effect.fn("NodeVolumes.stats")(function*(req: StatsRequest)
   }
   yield* requirePath(req)
   const block = record.accessType === "Block"
-  if (!block && entryAt(yield* mounter.mountinfo, req.volumePath) === undefined) {
+  if (!block && entryAt(yield* mounter.mountsAt([req.volumePath]), req.volumePath) === undefined) {
     return yield* new VolumeNotFound({ volumeId: req.volumeId, detail: `nothing is mounted at ${req.volumePath}` })
   }
 

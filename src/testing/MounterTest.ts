@@ -90,6 +90,11 @@ export const layerWith = (hooks: MounterHooks): Layer.Layer<Mounter, never, Kern
         yield* call("resize", fsType === "xfs" ? "xfs_growfs" : "resize2fs", device, (s) => Disk.resize(s, device, fsType, mountPoint))
       }),
       mountinfo: call("mountinfo", "read", "/proc/self/mountinfo", (s) => s.mounts.map(entryOf)).pipe(Effect.withSpan("Mounter.mountinfo")),
+      // The same read (and the same injected faults) as mountinfo, filtered.
+      mountsAt: (points: ReadonlyArray<string>) =>
+        call("mountinfo", "read", "/proc/self/mountinfo", (s) => s.mounts.map(entryOf).filter((e) => points.includes(e.mountPoint))).pipe(
+          Effect.withSpan("Mounter.mountsAt")
+        ),
       statfs: Effect.fn("Mounter.statfs")(function*(path: string) {
         return yield* call("statfs", "statfs", path, (s) => Disk.statfs(s, path))
       }),

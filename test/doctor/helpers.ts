@@ -48,4 +48,4 @@ export const testHost = () => kernelLayers.pipe(Layer.provideMerge(Settings.laye
 
 /** A Mounter (over the in-memory kernel) whose mountinfo is `table`. */
 export const mounterWithTable = (table: ReadonlyArray<MountEntry>): Layer.Layer<Mounter> =>
-  Layer.effect(Mounter, Effect.map(Mounter, (m) => Mounter.of({ ...m, mountinfo: Effect.succeed(table) }))).pipe(Layer.provide(testHost()))
+  Layer.effect(Mounter, Effect.map(Mounter, (m) => Mounter.of({ ...m, mountinfo: Effect.succeed(table), mountsAt: (points) => Effect.succeed(table.filter((e) => points.includes(e.mountPoint))) }))).pipe(Layer.provide(testHost()))

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Result, Schema } from "effect"
 import type { MountEntry } from "../../src/mount/Mounter.ts"
-import { parseLine, parseMountinfo, renderMountinfo, topMountAt, unescape } from "../../src/mount/Mountinfo.ts"
+import { parseLine, parseMountinfo, parseMountinfoAt, renderMountinfo, topMountAt, unescape } from "../../src/mount/Mountinfo.ts"
 import { fixtureText } from "../fixtures/fixtures.ts"
 
 // Characters the kernel must escape, mixed with ordinary ones.
@@ -35,6 +35,33 @@ describe("Mountinfo", () => {
     assert.isTrue(Result.isSuccess(parsed))
     assert.deepStrictEqual(Result.getOrThrow(parsed).map((e) => ({ ...e })), entries.map((e) => ({ ...e })))
   }, { arbitrary: { runs: 300 } })
+
+  it.prop(
+    "parseMountinfoAt gives the whole table's entries at the points asked, in order",
+    [Arbitrary.array(entry, { maxLength: 10 }), Arbitrary.array(absPath, { maxLength: 3 }), Arbitrary.array(Arbitrary.schema(Schema.Boolean), { maxLength: 10 })],
+    ([entries, others, pick]) => {
+      // Points both taken from the table (so nested and repeated ones occur) and arbitrary ones.
+      const points = [...entries.filter((_, i) => pick[i] === true).map((e) => e.mountPoint), ...others]
+      const text = renderMountinfo(entries)
+      const want = Result.getOrThrow(parseMountinfo(text)).filter((e) => points.includes(e.mountPoint))
+      assert.deepStrictEqual(Result.getOrThrow(parseMountinfoAt(text, points)).map((e) => ({ ...e })), want.map((e) => ({ ...e })))
+    },
+    { arbitrary: { runs: 300 } }
+  )
+
+  it("parseMountinfoAt fails on a malformed line at a wanted point, with its number, and does not read the others", () => {
+    const text = "36 35 98:0 / /a rw - ext4 /dev/x rw\n37 35 98:0 / /b rw shared:1 ext4 /dev/x rw\n38 35 98:0 / /c rw - ext4 /dev/y rw\n"
+    const r = parseMountinfoAt(text, ["/b"])
+    assert.deepStrictEqual(Result.isFailure(r) ? [r.failure.lineNumber, r.failure.line] : [], [2, "37 35 98:0 / /b rw shared:1 ext4 /dev/x rw"])
+    assert.deepStrictEqual(Result.getOrThrow(parseMountinfoAt(text, ["/c", "/a"])).map((e) => e.mountPoint), ["/a", "/c"])
+    assert.deepStrictEqual(Result.getOrThrow(parseMountinfoAt(text.replace(/^37.*\n/m, ""), ["/nowhere", "/"])), [])
+    // "/" stands between spaces in every line (the root field): the malformed one is read too.
+    assert.isTrue(Result.isFailure(parseMountinfoAt(text, ["/"])))
+    // The kernel's escaped form is what is searched: a space in a mount point is \040 there.
+    const spaced = "40 35 259:1 / /var/lib/x\\040y rw,relatime - ext4 /dev/nvme0n1 rw\n"
+    assert.deepStrictEqual(Result.getOrThrow(parseMountinfoAt(spaced, ["/var/lib/x y"])).map((e) => e.devT), ["259:1"])
+    assert.deepStrictEqual(Result.getOrThrow(parseMountinfoAt(spaced, ["/var/lib/x"])), [])
+  })
 
   it("decodes the kernel's octal escapes", () => {
     assert.strictEqual(unescape("a\\040b\\011c\\012d\\134e"), "a b\tc\nd\\e")
