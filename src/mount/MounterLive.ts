@@ -15,7 +15,7 @@ import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
 import { type CommandOutput, runCommand, tail } from "../process/Command.ts"
 import { Settings } from "../Settings.ts"
-import { type FsStats, MountError, Mounter, type MountOptions, type PathKind, type ProbeOutput } from "./Mounter.ts"
+import { type FsStats, type MountEntry, MountError, Mounter, type MountOptions, type PathKind, type ProbeOutput } from "./Mounter.ts"
 import {
   classifyMount,
   classifyUmount,
@@ -30,7 +30,7 @@ import {
   scanHolders,
   TOOLS
 } from "./MountCommands.ts"
-import { parseMountinfo, parseMountinfoAt, topMountAt } from "./Mountinfo.ts"
+import { type MalformedLine, parseMountinfo, parseMountinfoAt, topMountAt } from "./Mountinfo.ts"
 import { onPath } from "../process/Path.ts"
 
 const code = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? ""
@@ -99,25 +99,19 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
       if (out.exitCode !== 0) return yield* failed("mkfs", device, out)
     })
 
-    const mountinfo = Effect.gen(function*() {
-      const text = yield* sync("mountinfo", "/proc/self/mountinfo", () => fs.readFileSync("/proc/self/mountinfo", "utf8"))
-      const parsed = parseMountinfo(text)
-      if (Result.isFailure(parsed)) {
-        const f = parsed.failure
-        return yield* new MountError({ reason: "Io", operation: "mountinfo", target: "/proc/self/mountinfo", exitCode: undefined, detail: `line ${f.lineNumber}: ${f.why}: ${f.line.slice(0, 200)}` })
-      }
-      return parsed.success
-    }).pipe(Effect.withSpan("Mounter.mountinfo"))
-
-    const mountsAt = Effect.fn("Mounter.mountsAt")(function*(points: ReadonlyArray<string>) {
-      const text = yield* sync("mountinfo", "/proc/self/mountinfo", () => fs.readFileSync("/proc/self/mountinfo", "utf8"))
-      const parsed = parseMountinfoAt(text, points)
-      if (Result.isFailure(parsed)) {
-        const f = parsed.failure
-        return yield* new MountError({ reason: "Io", operation: "mountinfo", target: "/proc/self/mountinfo", exitCode: undefined, detail: `line ${f.lineNumber}: ${f.why}: ${f.line.slice(0, 200)}` })
-      }
-      return parsed.success
-    })
+    // One read of the table, parsed whole (mountinfo) or at some mount points only (mountsAt).
+    const readTable = (parse: (text: string) => Result.Result<ReadonlyArray<MountEntry>, MalformedLine>) =>
+      Effect.gen(function*() {
+        const text = yield* sync("mountinfo", "/proc/self/mountinfo", () => fs.readFileSync("/proc/self/mountinfo", "utf8"))
+        const parsed = parse(text)
+        if (Result.isFailure(parsed)) {
+          const f = parsed.failure
+          return yield* new MountError({ reason: "Io", operation: "mountinfo", target: "/proc/self/mountinfo", exitCode: undefined, detail: `line ${f.lineNumber}: ${f.why}: ${f.line.slice(0, 200)}` })
+        }
+        return parsed.success
+      })
+    const mountinfo = readTable(parseMountinfo).pipe(Effect.withSpan("Mounter.mountinfo"))
+    const mountsAt = (points: ReadonlyArray<string>) => readTable((text) => parseMountinfoAt(text, points)).pipe(Effect.withSpan("Mounter.mountsAt"))
 
     const mount = Effect.fn("Mounter.mount")(function*(source: string, target: string, options: MountOptions) {
       const out = yield* run("mount", target, "mount", mountArgv(source, target, options))
