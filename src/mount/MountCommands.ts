@@ -6,10 +6,11 @@
  * dev_t splitting; and the synchronous /proc holder scan and PATH lookup (plain fs reads, no
  * Effect). MounterLive.ts spawns and wraps them.
  *
- * May import: effect, node:fs, domain, mount/Mounter (types), mount/Mountinfo, process/Command (types).
+ * May import: effect, node:fs, node:os, domain, mount/Mounter (types), mount/Mountinfo, process/Command (types).
  */
 import { Duration, Result } from "effect"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import type { FsType } from "../domain/Volume.ts"
 import type { CommandOutput } from "../process/Command.ts"
 import type { ForeignMount, MountError, MountOptions } from "./Mounter.ts"
@@ -71,6 +72,51 @@ export const classifyUmount = (out: CommandOutput): Reason | "Ok" => {
 export const classifyMount = (out: CommandOutput): Reason | "Ok" => {
   if (out.exitCode === 0) return "Ok"
   if (/already mounted|is busy/i.test(out.stderr)) return "Busy"
+  return "Failed"
+}
+
+/** mount(2) flags (include/uapi/linux/mount.h) and umount2(2)'s MNT_DETACH. */
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  NOSYMFOLLOW: 256,
+  BIND: 4096
+} as const
+export const MNT_DETACH = 2
+
+/**
+ * A bind with nothing but `ro`/`rw` (and `bind`) among its options: what mount(2) alone can make,
+ * a bind and, read-only, one remount. Any other option is left to mount(8), which knows them all.
+ */
+export const isPlainBind = (o: MountOptions): boolean => o.bind && o.options.every((x) => x === "bind" || x === "ro" || x === "rw")
+
+/**
+ * The flags that remount a bind read-only and keep every other per-mount flag it has (mountinfo's
+ * field 6): a bind remount sets nosuid, nodev, noexec and nosymfollow to exactly the ones given,
+ * so a bind of a `nosuid,nodev` source remounted with MS_RDONLY alone would lose them. The atime
+ * flags are left out: a remount that names none keeps the mount's own.
+ */
+export const readOnlyRemountFlags = (mountOptions: ReadonlyArray<string>): number => {
+  const kept: Partial<Record<string, number>> = { nosuid: MS.NOSUID, nodev: MS.NODEV, noexec: MS.NOEXEC, nosymfollow: MS.NOSYMFOLLOW }
+  let flags = MS.REMOUNT | MS.BIND | MS.RDONLY
+  for (const o of mountOptions) flags |= kept[o] ?? 0
+  return flags
+}
+
+/** Pure: what a mount(2) bind's errno means, as classifyMount reads mount(8)'s messages. */
+export const classifyMountErrno = (errno: number): Reason | "Ok" => errno === 0 ? "Ok" : errno === os.constants.errno.EBUSY ? "Busy" : "Failed"
+
+/**
+ * Pure: what umount2(2)'s errno means, as classifyUmount reads umount(8)'s: EINVAL is "not a
+ * mount point", ENOENT a path that is not there (umount(8): "no mount point specified").
+ */
+export const classifyUmountErrno = (errno: number): Reason | "Ok" => {
+  if (errno === 0) return "Ok"
+  if (errno === os.constants.errno.EINVAL || errno === os.constants.errno.ENOENT) return "NotMounted"
+  if (errno === os.constants.errno.EBUSY) return "Busy"
   return "Failed"
 }
 

@@ -1,29 +1,39 @@
 /**
  * Mounter over the host: blkid, mkfs, mount, umount, resize2fs and xfs_growfs are spawned
  * (execFile semantics through process/Command, `LC_ALL=C`, Settings.commandTimeout — mkfs gets
- * more — and a SIGKILL `forceKillAfter`); everything else is a file-system call: mountinfo from
- * /proc/self/mountinfo, statfs, lstat/stat, the in-use scan of Settings.procRoot, device sizes
- * from sysfs, tools looked up on PATH. The argv builders and outcome classification are pure and
- * live in MountCommands.ts; this file is the layer that runs them.
+ * more — and a SIGKILL `forceKillAfter`), except that a plain bind and every unmount are
+ * mount(2) and umount2(2) made by a fork of the spawn helper when it runs (process/Command
+ * runCall: the same timeout, kill and tally, no exec of mount(8)); everything else is a
+ * file-system call: mountinfo from /proc/self/mountinfo, statfs, lstat/stat, the in-use scan of
+ * Settings.procRoot, device sizes from sysfs, tools looked up on PATH. The argv builders and
+ * outcome classification are pure and live in MountCommands.ts; this file is the layer that
+ * runs them.
  *
- * May import: effect, node:fs, node:path, domain, process/Command, process/Path, mount/Mounter,
- * mount/MountCommands, mount/Mountinfo, Settings.
+ * May import: effect, node:fs, node:path, domain, process/Command, process/Path,
+ * process/SpawnHelper (types), mount/Mounter, mount/MountCommands, mount/Mountinfo, Settings.
  */
 import { Duration, Effect, Layer, Result } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
-import { type CommandOutput, runCommand, tail } from "../process/Command.ts"
+import { type CommandOutput, type RunFailure, runCall, runCommand, tail } from "../process/Command.ts"
+import type { HelperCall } from "../process/SpawnHelper.ts"
 import { Settings } from "../Settings.ts"
 import { type FsStats, type MountEntry, MountError, Mounter, type MountOptions, type PathKind, type ProbeOutput } from "./Mounter.ts"
 import {
   classifyMount,
+  classifyMountErrno,
   classifyUmount,
+  classifyUmountErrno,
   devTOf,
+  isPlainBind,
   isReadOnly,
   mkfsArgv,
+  MNT_DETACH,
+  MS,
   mkfsTimeout,
   mountArgv,
+  readOnlyRemountFlags,
   type Reason,
   resizeArgv,
   scanForeignMounts,
@@ -52,6 +62,17 @@ const blockRdev = (device: string): bigint | "missing" | "not a block device" =>
   }
 }
 
+const runFailure = (operation: string, target: string, command: string, timeout: Duration.Duration) => (f: RunFailure) =>
+  new MountError({
+    reason: f._tag === "SpawnFailed" ? "Failed" : f._tag,
+    operation,
+    target,
+    exitCode: undefined,
+    detail: f._tag === "Timeout"
+      ? `${command} gave no answer within ${Duration.format(timeout)}, killed`
+      : f.detail.startsWith(`${command}: `) ? f.detail : `${command}: ${f.detail}`
+  })
+
 export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
   Mounter,
   Effect.gen(function*() {
@@ -60,17 +81,7 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
 
     /** execFile semantics; every failure to run (not a non-zero exit) is a MountError. */
     const run = (operation: string, target: string, command: string, args: ReadonlyArray<string>, timeout = settings.commandTimeout) =>
-      runCommand(command, args, timeout).pipe(
-        Effect.mapError((f) =>
-          new MountError({
-            reason: f._tag === "SpawnFailed" ? "Failed" : f._tag,
-            operation,
-            target,
-            exitCode: undefined,
-            detail: f._tag === "Timeout" ? `${command} gave no answer within ${Duration.format(timeout)}, killed` : `${command}: ${f.detail}`
-          })
-        )
-      )
+      runCommand(command, args, timeout).pipe(Effect.mapError(runFailure(operation, target, command, timeout)))
 
     const failed = (operation: string, target: string, out: CommandOutput, reason: Reason = "Failed") =>
       new MountError({ reason, operation, target, exitCode: out.exitCode, detail: tail(out.stderr || out.stdout) })
@@ -113,7 +124,42 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
     const mountinfo = readTable(parseMountinfo).pipe(Effect.withSpan("Mounter.mountinfo"))
     const mountsAt = (points: ReadonlyArray<string>) => readTable((text) => parseMountinfoAt(text, points)).pipe(Effect.withSpan("Mounter.mountsAt"))
 
+    /** A mount(2)/umount2(2) through the spawn helper, undefined when it cannot make one. */
+    const call = (operation: string, target: string, c: HelperCall) =>
+      runCall(c, settings.commandTimeout)?.pipe(Effect.mapError(runFailure(operation, target, `${c.name}(2)`, settings.commandTimeout)))
+
+    const callFailed = (operation: string, target: string, c: HelperCall, out: CommandOutput, reason: Reason) =>
+      new MountError({
+        reason,
+        operation,
+        target,
+        exitCode: undefined,
+        detail: `${c.name}(2)${c.name === "mount" ? ` of ${c.source}` : ""} failed: ${out.stderr.trim() || `errno ${out.exitCode}`} (errno ${out.exitCode})`
+      })
+
+    // A plain bind (no option but ro/rw) is two system calls at most: made by the spawn helper's
+    // fork, without mount(8) and its libraries (~50 ms of NodePublish under the VM's emulation).
+    const bindByCall = (source: string, target: string, readOnly: boolean) =>
+      Effect.gen(function*() {
+        const bind: HelperCall = { name: "mount", source, target, flags: MS.BIND }
+        const first = call("mount", target, bind)
+        if (first === undefined) return false
+        const out = yield* first
+        const verdict = classifyMountErrno(out.exitCode)
+        if (verdict !== "Ok") return yield* callFailed("mount", target, bind, out, verdict)
+        if (!readOnly) return true
+        const top = topMountAt(yield* mountsAt([target]), target)
+        const remount: HelperCall = { name: "mount", source, target, flags: readOnlyRemountFlags(top?.mountOptions ?? []) }
+        const byCall = call("mount", target, remount)
+        const again = byCall === undefined ? yield* run("mount", target, "mount", ["-o", "remount,bind,ro", target]) : yield* byCall
+        if (again.exitCode === 0) return true
+        // Never left read-write where read-only was asked for.
+        yield* Effect.ignore(unmount(target, false))
+        return yield* (byCall === undefined ? failed("mount", target, again) : callFailed("mount", target, remount, again, "Failed"))
+      })
+
     const mount = Effect.fn("Mounter.mount")(function*(source: string, target: string, options: MountOptions) {
+      if (isPlainBind(options) && (yield* bindByCall(source, target, isReadOnly(options)))) return
       const out = yield* run("mount", target, "mount", mountArgv(source, target, options))
       const verdict = classifyMount(out)
       if (verdict !== "Ok") return yield* failed("mount", target, out, verdict)
@@ -128,6 +174,14 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
     })
 
     const unmount = Effect.fn("Mounter.unmount")(function*(target: string, lazy: boolean) {
+      const c: HelperCall = { name: "umount2", target, flags: lazy ? MNT_DETACH : 0 }
+      const byCall = call("unmount", target, c)
+      if (byCall !== undefined) {
+        const out = yield* byCall
+        const verdict = classifyUmountErrno(out.exitCode)
+        if (verdict !== "Ok") return yield* callFailed("unmount", target, c, out, verdict)
+        return
+      }
       const out = yield* run("unmount", target, "umount", lazy ? ["-l", target] : [target])
       const verdict = classifyUmount(out)
       if (verdict !== "Ok") return yield* failed("unmount", target, out, verdict)

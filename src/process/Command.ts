@@ -16,7 +16,7 @@
 import { Clock, Context, Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as os from "node:os"
-import { envLine, type Helper, spawnHelper } from "./SpawnHelper.ts"
+import { envLine, type Helper, type HelperCall, type HelperReply, spawnHelper } from "./SpawnHelper.ts"
 
 /** What a finished command printed. A non-zero exit is an output, not a failure. */
 export interface CommandOutput {
@@ -53,18 +53,10 @@ export const runCommand = (
   args: ReadonlyArray<string>,
   timeout: Duration.Duration
 ): Effect.Effect<CommandOutput, RunFailure> =>
-  Effect.gen(function*() {
-    const tally = yield* CommandTally
-    const start = yield* Clock.currentTimeMillis
+  Effect.suspend(() => {
     // Until the helper is started and answers, commands do not wait for it.
     const helper = spawnHelper()
-    const run = helper?.ready === true ? runThrough(helper, command, args, timeout) : runDirect(command, args, timeout)
-    if (tally === undefined) return yield* run
-    return yield* Effect.onExit(run, () =>
-      Effect.map(Clock.currentTimeMillis, (end) => {
-        tally.count++
-        tally.ms += end - start
-      }))
+    return tallied(helper?.ready === true ? runThrough(helper, command, args, timeout) : runDirect(command, args, timeout))
   })
 
 const signalName = (n: number): string => Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`
@@ -76,9 +68,48 @@ export const runThrough = (
   args: ReadonlyArray<string>,
   timeout: Duration.Duration
 ): Effect.Effect<CommandOutput, RunFailure> =>
+  through(helper, command, [command, ...args], (reply) => helper.run([command, ...args], envLine({ LC_ALL: "C" }), reply), timeout)
+
+/**
+ * A mount(2) or umount2(2) made by a fork of the spawn helper that execs nothing (SpawnHelper.ts:
+ * `call`): the mount layer's binds and unmounts without loading mount(8) and its libraries, most
+ * of a `mount --bind` under the VM's emulation (bench/README.md, issue 12). Its output's exitCode
+ * is the call's errno (0: done), its stderr the errno's text. Undefined when no helper answers or
+ * this architecture's numbers are unknown: the caller runs the command instead. Tallied as a
+ * command, timed out and interrupted as one (a call stuck in the kernel holds its own child,
+ * never the helper).
+ */
+export const runCall = (call: HelperCall, timeout: Duration.Duration): Effect.Effect<CommandOutput, RunFailure> | undefined => {
+  const helper = spawnHelper()
+  if (helper?.ready !== true || !helper.calls) return undefined
+  const label = `${call.name}(2)`
+  const strings = call.name === "mount" ? [call.source, call.target] : [call.target]
+  return tallied(through(helper, label, strings, (reply) => helper.call(call, reply), timeout))
+}
+
+const tallied = <A, E>(run: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.gen(function*() {
+    const tally = yield* CommandTally
+    if (tally === undefined) return yield* run
+    const start = yield* Clock.currentTimeMillis
+    return yield* Effect.onExit(run, () =>
+      Effect.map(Clock.currentTimeMillis, (end) => {
+        tally.count++
+        tally.ms += end - start
+      }))
+  })
+
+const through = (
+  helper: Helper,
+  command: string,
+  strings: ReadonlyArray<string>,
+  start: (reply: (r: HelperReply) => void) => number,
+  timeout: Duration.Duration
+): Effect.Effect<CommandOutput, RunFailure> =>
   Effect.callback<CommandOutput, RunFailure>((resume) => {
-    // exec would cut an argument at its NUL and run something else: refused, as Node refuses it.
-    if ([command, ...args].some((a) => a.includes("\0"))) {
+    // exec (or the kernel, for a call's path) would cut an argument at its NUL and act on
+    // something else: refused, as Node refuses it.
+    if (strings.some((a) => a.includes("\0"))) {
       return resume(Effect.fail({ _tag: "SpawnFailed", detail: `${command}: an argument contains a NUL byte` }))
     }
     let timedOut = false
@@ -94,7 +125,7 @@ export const runThrough = (
       timedOut = true
       stop()
     }, Duration.toMillis(timeout))
-    const id = helper.run([command, ...args], envLine({ LC_ALL: "C" }), (r) => {
+    const id = start((r) => {
       if (done) return
       done = true
       clearTimeout(timer)

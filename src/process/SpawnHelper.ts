@@ -11,6 +11,9 @@
  *   ← `ready`                         once, when it has started
  *   → `env <hex K=V>...`             the environment for the commands that follow
  *   → `run <id> <hex argv>...`        fork, exec (PATH searched), stdin /dev/null, pipes for 1 and 2
+ *   → `call <id> <hex name> <hex arg>...`   fork; the child makes one system call (mount or
+ *                                      umount2, below) and exits with its errno (0: done),
+ *                                      strerror on stderr; reported as `exit`
  *   → `kill <id> <signal number>`     signal a running command
  *   ← `exit <id> <code> <signal> <hex stdout> <hex stderr>`   once reaped, its output drained
  *   ← `error <id> <errno> <hex message>`                      the exec (or fork) failed
@@ -28,12 +31,13 @@ import { onPath } from "./Path.ts"
 // No modules, not even strict: perl starts in ~2 ms then (POSIX and IO::Select cost ten times
 // that, most of a second under the VM's emulation). WNOHANG is 1 on Linux.
 const SCRIPT = String.raw`
+my %NR = (mount => $NR_MOUNT, umount2 => $NR_UMOUNT2);
 $| = 1; $SIG{PIPE} = 'IGNORE'; $SIG{CHLD} = sub {};
 my ($buf, $eof, %jobs, %owner, %fhs) = ('', 0);
 sub hx { unpack('H*', $_[0]) }
 sub fail { my ($id, $what) = @_; return "error $id " . ($! + 0) . " " . hx("$what: $!") . "\n" }
 sub start {
-  my ($id, $argv) = @_;
+  my ($id, $argv, $call) = @_;
   pipe(my $or, my $ow) or return fail($id, 'pipe');
   pipe(my $er, my $ew) or return fail($id, 'pipe');
   pipe(my $xr, my $xw) or return fail($id, 'pipe');
@@ -43,6 +47,16 @@ sub start {
     close $or; close $er; close $xr;
     open(STDIN, '<', '/dev/null'); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
     $SIG{CHLD} = 'DEFAULT'; $SIG{PIPE} = 'DEFAULT';
+    if ($call) {
+      # No exec closes the exec-failure pipe: closed now, or the helper would wait for the call.
+      close $xw;
+      # syscall passes a string as a pointer to its bytes, a number as a long, undef as NULL.
+      my ($name, @a) = @$argv; my $r = -1; $! = 22;
+      if ($name eq 'mount' && $NR{mount} > 0) { $r = syscall($NR{mount}, $a[0], $a[1], undef, $a[2] + 0, undef) }
+      elsif ($name eq 'umount2' && $NR{umount2} > 0) { $r = syscall($NR{umount2}, $a[0], $a[1] + 0) }
+      if ($r == -1) { my $e = $! + 0; print STDERR "$!"; exit($e || 1) }
+      exit 0;
+    }
     exec { $argv->[0] } @$argv;
     syswrite $xw, ($! + 0) . " $!"; exit 127;
   }
@@ -85,6 +99,7 @@ while (!$eof || %jobs) {
         my @f = split / /, $1, -1; my $op = shift @f;
         if ($op eq 'env') { %ENV = (); for (map { pack('H*', $_) } grep { length } @f) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v } }
         elsif ($op eq 'run') { my $id = shift @f; print start($id, [map { pack('H*', $_) } @f]) }
+        elsif ($op eq 'call') { my $id = shift @f; print start($id, [map { pack('H*', $_) } @f], 1) }
         elsif ($op eq 'kill') { my $job = $jobs{$f[0]}; kill($f[1] + 0, $job->{pid}) if $job }
       }
     }
@@ -93,6 +108,25 @@ while (!$eof || %jobs) {
   reap();
 }
 `
+
+/**
+ * mount(2) and umount2(2) by number on the architectures whose numbers are known here (the
+ * kernel's own tables: arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h).
+ * Elsewhere the helper makes no system call and the mount layer runs mount and umount instead.
+ */
+const SYSCALL_NUMBERS: Partial<Record<string, { readonly mount: number; readonly umount2: number }>> = {
+  x64: { mount: 165, umount2: 166 },
+  arm64: { mount: 40, umount2: 39 },
+  riscv64: { mount: 40, umount2: 39 }
+}
+
+/** Whether the helper makes binds and unmounts as system calls on `arch` (a process.arch). */
+export const callsOn = (arch: string): boolean => SYSCALL_NUMBERS[arch] !== undefined
+
+/** The system calls the helper can make for the mount layer. */
+export type HelperCall =
+  | { readonly name: "mount"; readonly source: string; readonly target: string; readonly flags: number }
+  | { readonly name: "umount2"; readonly target: string; readonly flags: number }
 
 /** How a command handed to the helper ended. */
 export type HelperReply =
@@ -113,11 +147,16 @@ class Helper {
   private gone = false
   /** It has started and answers: until then runCommand spawns directly rather than wait. */
   ready = false
+  /** It makes mount(2) and umount2(2) itself (call): this architecture's numbers are known. */
+  readonly calls: boolean
   private readonly onGone: () => void
 
   constructor(perl: string, onGone: () => void) {
     this.onGone = onGone
-    this.proc = spawn(perl, ["-e", SCRIPT], { stdio: ["pipe", "pipe", "inherit"] })
+    const nr = SYSCALL_NUMBERS[process.arch]
+    this.calls = callsOn(process.arch)
+    const script = SCRIPT.replace("$NR_MOUNT", String(nr?.mount ?? 0)).replace("$NR_UMOUNT2", String(nr?.umount2 ?? 0))
+    this.proc = spawn(perl, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] })
     this.proc.on("error", (e) => this.lose(`the spawn helper failed: ${e.message}`))
     // "close", not "exit": the replies it wrote before it ended are read first.
     this.proc.on("close", (code, signal) => this.lose(`the spawn helper exited (${signal ?? `code ${code}`})`))
@@ -131,16 +170,27 @@ class Helper {
 
   /** Starts `argv` with `env`; `reply` is called once, when it has ended. Returns its id for kill. */
   run(argv: ReadonlyArray<string>, env: string, reply: (r: HelperReply) => void): number {
+    const envLine = env === this.sentEnv ? "" : `env ${env}\n`
+    if (!this.gone) this.sentEnv = env
+    return this.send((id) => `${envLine}run ${id} ${argv.map(hex).join(" ")}\n`, reply)
+  }
+
+  /** Writes the lines for a new id, or replies Lost at once when it is gone. */
+  private send(lines: (id: number) => string, reply: (r: HelperReply) => void): number {
     const id = this.next++
     if (this.gone) {
       reply({ _tag: "Lost", detail: "the spawn helper is gone" })
       return id
     }
     this.pending.set(id, reply)
-    const lines = (env === this.sentEnv ? "" : `env ${env}\n`) + `run ${id} ${argv.map(hex).join(" ")}\n`
-    this.sentEnv = env
-    this.proc.stdin?.write(lines)
+    this.proc.stdin?.write(lines(id))
     return id
+  }
+
+  /** Makes `call` in a forked child (no exec); `reply` gets an Exit whose code is its errno. */
+  call(call: HelperCall, reply: (r: HelperReply) => void): number {
+    const args = call.name === "mount" ? [call.name, call.source, call.target, String(call.flags)] : [call.name, call.target, String(call.flags)]
+    return this.send((id) => `call ${id} ${args.map(hex).join(" ")}\n`, reply)
   }
 
   kill(id: number, signal: number): void {

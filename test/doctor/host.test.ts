@@ -165,6 +165,13 @@ describe("spawn helper", () => {
       assert.match(none.detail, /perl is not on PATH/)
       assert.match(none.fix ?? "", /perl-base/)
     }))
+  it("binds and unmounts as system calls where the architecture's numbers are known, mount(8) said otherwise", () => {
+    assert.match(SpawnHelper.decideHelper("/usr/bin/perl", "x64").detail, /makes its binds and unmounts as system calls$/)
+    assert.match(SpawnHelper.decideHelper("/usr/bin/perl", "arm64").detail, /as system calls$/)
+    const other = SpawnHelper.decideHelper("/usr/bin/perl", "s390x")
+    assert.strictEqual(other.status, "ok")
+    assert.match(other.detail, /binds and unmounts run mount\(8\) and umount\(8\) \(no system call numbers for s390x\)/)
+  })
 })
 
 describe("host NQN", () => {

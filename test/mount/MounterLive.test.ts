@@ -7,7 +7,20 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { classifyProbe } from "../../src/mount/Format.ts"
 import { Mounter } from "../../src/mount/Mounter.ts"
-import { classifyMount, classifyUmount, devTOf, mountArgv, resizeArgv, scanHolders, TOOLS } from "../../src/mount/MountCommands.ts"
+import {
+  classifyMount,
+  classifyMountErrno,
+  classifyUmount,
+  classifyUmountErrno,
+  devTOf,
+  isPlainBind,
+  MS,
+  mountArgv,
+  readOnlyRemountFlags,
+  resizeArgv,
+  scanHolders,
+  TOOLS
+} from "../../src/mount/MountCommands.ts"
 import { onPath } from "../../src/process/Path.ts"
 import { MounterLive } from "../../src/mount/MounterLive.ts"
 import { Settings, testSettings } from "../../src/Settings.ts"
@@ -89,6 +102,28 @@ describe("mount and umount outcomes as util-linux 2.38 printed them (exit 32 for
     assert.deepStrictEqual(mountArgv("/d", "/t", { ...o, options: ["rw"], readOnly: true }), ["-t", "ext4", "-o", "noload,ro", "/d", "/t"])
     assert.deepStrictEqual(resizeArgv("/dev/nvme0n1", "xfs", "/stage"), ["xfs_growfs", ["/stage"]])
     assert.deepStrictEqual(resizeArgv("/dev/nvme0n1", "ext4", "/stage"), ["resize2fs", ["/dev/nvme0n1"]])
+  })
+})
+
+describe("binds and unmounts as system calls (their real-kernel run: MountCalls.host.test.ts)", () => {
+  const b = (options: ReadonlyArray<string>, readOnly = false) => ({ fsType: undefined, options, bind: true, readOnly })
+  it("only a bind with nothing but bind, ro or rw is made by mount(2); any other option goes to mount(8)", () => {
+    assert.deepStrictEqual(
+      [b([]), b(["ro"]), b(["rw"], true), b(["bind"]), b(["noexec"]), b(["ro", "nosuid"]), { ...b([]), bind: false }].map(isPlainBind),
+      [true, true, true, true, false, false, false]
+    )
+  })
+  it("the read-only remount keeps nosuid, nodev, noexec and nosymfollow and names no atime flag (the kernel keeps the mount's own)", () => {
+    const base = MS.REMOUNT | MS.BIND | MS.RDONLY
+    assert.strictEqual(readOnlyRemountFlags(["rw", "relatime"]), base)
+    assert.strictEqual(readOnlyRemountFlags(["rw", "nosuid", "nodev", "noexec", "noatime"]), base | MS.NOSUID | MS.NODEV | MS.NOEXEC)
+    assert.strictEqual(readOnlyRemountFlags(["rw", "nosymfollow"]), base | MS.NOSYMFOLLOW)
+    assert.strictEqual(base, 32 | 4096 | 1, "MS_REMOUNT | MS_BIND | MS_RDONLY as include/uapi/linux/mount.h has them")
+  })
+  it("errnos mean what umount(8) and mount(8) say in words: EINVAL and ENOENT not mounted, EBUSY busy", () => {
+    const e = os.constants.errno
+    assert.deepStrictEqual([0, e.EINVAL, e.ENOENT, e.EBUSY, e.EPERM, e.EIO].map(classifyUmountErrno), ["Ok", "NotMounted", "NotMounted", "Busy", "Failed", "Failed"])
+    assert.deepStrictEqual([0, e.EBUSY, e.ENOENT, e.EPERM].map(classifyMountErrno), ["Ok", "Busy", "Failed", "Failed"])
   })
 })
 
