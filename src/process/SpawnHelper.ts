@@ -32,7 +32,11 @@ import { onPath } from "./Path.ts"
 // that, most of a second under the VM's emulation). WNOHANG is 1 on Linux.
 const SCRIPT = String.raw`
 my %NR = (mount => $NR_MOUNT, umount2 => $NR_UMOUNT2);
-$| = 1; $SIG{PIPE} = 'IGNORE'; $SIG{CHLD} = sub {};
+$| = 1; $SIG{PIPE} = 'IGNORE';
+# A SIGCHLD also wakes a select that starts after it (a self-pipe): one that arrives between
+# reap's waitpid and the next select would otherwise wait out that select's timeout.
+pipe(my $wr, my $ww); my $woken = 0;
+$SIG{CHLD} = sub { $woken++ or syswrite $ww, 'x' };
 my ($buf, $eof, %jobs, %owner, %fhs) = ('', 0);
 sub hx { unpack('H*', $_[0]) }
 sub fail { my ($id, $what) = @_; return "error $id " . ($! + 0) . " " . hx("$what: $!") . "\n" }
@@ -90,8 +94,9 @@ sub reap {
 }
 print "ready\n";
 while (!$eof || %jobs) {
-  my $want = ''; vec($want, 0, 1) = 1 unless $eof; vec($want, $_, 1) = 1 for keys %fhs;
+  my $want = ''; vec($want, 0, 1) = 1 unless $eof; vec($want, $_, 1) = 1 for keys %fhs; vec($want, fileno $wr, 1) = 1;
   if (select(my $r = $want, undef, undef, %jobs ? 0.05 : undef) > 0) {
+    if (vec($r, fileno $wr, 1)) { sysread($wr, my $c, 64); $woken = 0 }
     if (!$eof && vec($r, 0, 1)) {
       my $n = sysread(STDIN, my $c, 65536);
       if (!$n) { $eof = 1 } else { $buf .= $c }
