@@ -82,8 +82,14 @@ export const MS = {
   NODEV: 4,
   NOEXEC: 8,
   REMOUNT: 32,
+  SYNCHRONOUS: 16,
+  DIRSYNC: 128,
   NOSYMFOLLOW: 256,
-  BIND: 4096
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  BIND: 4096,
+  RELATIME: 1 << 21,
+  STRICTATIME: 1 << 24
 } as const
 export const MNT_DETACH = 2
 
@@ -104,6 +110,44 @@ export const readOnlyRemountFlags = (mountOptions: ReadonlyArray<string>): numbe
   let flags = MS.REMOUNT | MS.BIND | MS.RDONLY
   for (const o of mountOptions) flags |= kept[o] ?? 0
   return flags
+}
+
+/** The options mount(8) turns into mount(2) flags (a subset: the ones a CSI mount flag may be). */
+const VFS_FLAGS: Partial<Record<string, number>> = {
+  ro: MS.RDONLY,
+  rw: 0,
+  nosuid: MS.NOSUID,
+  nodev: MS.NODEV,
+  noexec: MS.NOEXEC,
+  sync: MS.SYNCHRONOUS,
+  dirsync: MS.DIRSYNC,
+  noatime: MS.NOATIME,
+  nodiratime: MS.NODIRATIME,
+  relatime: MS.RELATIME,
+  strictatime: MS.STRICTATIME
+}
+
+/** File-system options passed to the kernel as they are (mount(2)'s data), as mount(8) passes them. */
+const DATA_OPTIONS: ReadonlySet<string> = new Set(["noload", "norecovery", "discard", "nodiscard"])
+
+/**
+ * A file-system mount (not a bind) as mount(2) makes it, the way mount(8) would: the VFS options
+ * as flags (`ro` always wins, as in mountArgv), the file system's own known ones as its data
+ * (read-only adds NO_REPLAY, mountOptions). Undefined when any option is one this list does not
+ * know (`defaults`, `x-*`, `context=`, a size...): mount(8) makes those, as it always has.
+ */
+export const fsMountCall = (options: MountOptions): { readonly fsType: FsType; readonly flags: number; readonly data: string } | undefined => {
+  const o = mountOptions(options)
+  if (o.bind || o.fsType === undefined) return undefined
+  let flags = isReadOnly(o) ? MS.RDONLY : 0
+  const data: Array<string> = []
+  for (const x of o.options) {
+    const f = VFS_FLAGS[x]
+    if (f !== undefined) flags |= f
+    else if (DATA_OPTIONS.has(x)) data.push(x)
+    else return undefined
+  }
+  return { fsType: o.fsType, flags, data: data.join(",") }
 }
 
 /** Pure: what a mount(2) bind's errno means, as classifyMount reads mount(8)'s messages. */

@@ -1,7 +1,8 @@
 /**
  * Mounter over the host: blkid, mkfs, mount, umount, resize2fs and xfs_growfs are spawned
  * (execFile semantics through process/Command, `LC_ALL=C`, Settings.commandTimeout — mkfs gets
- * more — and a SIGKILL `forceKillAfter`), except that a plain bind and every unmount are
+ * more — and a SIGKILL `forceKillAfter`), except that mounts whose options are all known
+ * (MountCommands: a plain bind, isPlainBind; a file system, fsMountCall) and every unmount are
  * mount(2) and umount2(2) made by a fork of the spawn helper when it runs (process/Command
  * runCall: the same timeout, kill and tally, no exec of mount(8)); everything else is a
  * file-system call: mountinfo from /proc/self/mountinfo, statfs, lstat/stat, the in-use scan of
@@ -9,11 +10,12 @@
  * outcome classification are pure and live in MountCommands.ts; this file is the layer that
  * runs them.
  *
- * May import: effect, node:fs, node:path, domain, process/Command, process/Path,
+ * May import: effect, node:fs, node:os, node:path, domain, process/Command, process/Path,
  * process/SpawnHelper (types), mount/Mounter, mount/MountCommands, mount/Mountinfo, Settings.
  */
 import { Duration, Effect, Layer, Result } from "effect"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
 import { type CommandOutput, type RunFailure, runCall, runCommand, tail } from "../process/Command.ts"
@@ -26,6 +28,7 @@ import {
   classifyUmount,
   classifyUmountErrno,
   devTOf,
+  fsMountCall,
   isPlainBind,
   isReadOnly,
   mkfsArgv,
@@ -61,6 +64,8 @@ const blockRdev = (device: string): bigint | "missing" | "not a block device" =>
     throw e
   }
 }
+
+const { EINVAL, ENODEV } = os.constants.errno
 
 const runFailure = (operation: string, target: string, command: string, timeout: Duration.Duration) => (f: RunFailure) =>
   new MountError({
@@ -134,14 +139,25 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
         operation,
         target,
         exitCode: undefined,
-        detail: `${c.name}(2)${c.name === "mount" ? ` of ${c.source}` : ""} failed: ${out.stderr.trim() || `errno ${out.exitCode}`} (errno ${out.exitCode})`
+        detail: `${c.name}(2)${c.name === "mount" ? ` of ${c.source}${c.fsType === "" ? "" : ` (${[c.fsType, c.data].filter((x) => x !== "").join(", ")})`}` : ""} failed: ${
+          out.stderr.trim() || `errno ${out.exitCode}`
+        } (errno ${out.exitCode})${
+          // mount(8)'s own words for it: the kernel says nothing more than EINVAL.
+          c.name !== "mount" || c.fsType === ""
+            ? ""
+            : out.exitCode === EINVAL
+            ? "; wrong fs type, bad option or bad superblock: the kernel's log says which"
+            : out.exitCode === ENODEV
+            ? `; this kernel has no ${c.fsType} driver loaded`
+            : ""
+        }`
       })
 
     // A plain bind (no option but ro/rw) is two system calls at most: made by the spawn helper's
     // fork, without mount(8) and its libraries (~50 ms of NodePublish under the VM's emulation).
     const bindByCall = (source: string, target: string, readOnly: boolean) =>
       Effect.gen(function*() {
-        const bind: HelperCall = { name: "mount", source, target, flags: MS.BIND }
+        const bind: HelperCall = { name: "mount", source, target, fsType: "", flags: MS.BIND, data: "" }
         const first = call("mount", target, bind)
         if (first === undefined) return false
         const out = yield* first
@@ -149,7 +165,7 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
         if (verdict !== "Ok") return yield* callFailed("mount", target, bind, out, verdict)
         if (!readOnly) return true
         const top = topMountAt(yield* mountsAt([target]), target)
-        const remount: HelperCall = { name: "mount", source, target, flags: readOnlyRemountFlags(top?.mountOptions ?? []) }
+        const remount: HelperCall = { name: "mount", source, target, fsType: "", flags: readOnlyRemountFlags(top?.mountOptions ?? []), data: "" }
         const byCall = call("mount", target, remount)
         const again = byCall === undefined ? yield* run("mount", target, "mount", ["-o", "remount,bind,ro", target]) : yield* byCall
         if (again.exitCode === 0) return true
@@ -160,6 +176,15 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
 
     const mount = Effect.fn("Mounter.mount")(function*(source: string, target: string, options: MountOptions) {
       if (isPlainBind(options) && (yield* bindByCall(source, target, isReadOnly(options)))) return
+      const known = fsMountCall(options)
+      const fsCall: HelperCall | undefined = known === undefined ? undefined : { name: "mount", source, target, ...known }
+      const byCall = fsCall === undefined ? undefined : call("mount", target, fsCall)
+      if (fsCall !== undefined && byCall !== undefined) {
+        const out = yield* byCall
+        const verdict = classifyMountErrno(out.exitCode)
+        if (verdict !== "Ok") return yield* callFailed("mount", target, fsCall, out, verdict)
+        return
+      }
       const out = yield* run("mount", target, "mount", mountArgv(source, target, options))
       const verdict = classifyMount(out)
       if (verdict !== "Ok") return yield* failed("mount", target, out, verdict)

@@ -11,9 +11,10 @@
  *   ← `ready`                         once, when it has started
  *   → `env <hex K=V>...`             the environment for the commands that follow
  *   → `run <id> <hex argv>...`        fork, exec (PATH searched), stdin /dev/null, pipes for 1 and 2
- *   → `call <id> <hex name> <hex arg>...`   fork; the child makes one system call (mount or
- *                                      umount2, below) and exits with its errno (0: done),
- *                                      strerror on stderr; reported as `exit`
+ *   → `call <id> <hex name> <hex arg>...`   fork; the child makes one system call (`mount source
+ *                                      target type flags data`, an empty type or data NULL, or
+ *                                      `umount2 target flags`) and exits with its errno (0:
+ *                                      done), strerror on stderr; reported as `exit`
  *   → `kill <id> <signal number>`     signal a running command
  *   ← `exit <id> <code> <signal> <hex stdout> <hex stderr>`   once reaped, its output drained
  *   ← `error <id> <errno> <hex message>`                      the exec (or fork) failed
@@ -56,7 +57,7 @@ sub start {
       close $xw;
       # syscall passes a string as a pointer to its bytes, a number as a long, undef as NULL.
       my ($name, @a) = @$argv; my $r = -1; $! = 22;
-      if ($name eq 'mount' && $NR{mount} > 0) { $r = syscall($NR{mount}, $a[0], $a[1], undef, $a[2] + 0, undef) }
+      if ($name eq 'mount' && $NR{mount} > 0) { $r = syscall($NR{mount}, $a[0], $a[1], length $a[2] ? $a[2] : undef, $a[3] + 0, length $a[4] ? $a[4] : undef) }
       elsif ($name eq 'umount2' && $NR{umount2} > 0) { $r = syscall($NR{umount2}, $a[0], $a[1] + 0) }
       if ($r == -1) { my $e = $! + 0; print STDERR "$!"; exit($e || 1) }
       exit 0;
@@ -130,7 +131,16 @@ export const callsOn = (arch: string): boolean => SYSCALL_NUMBERS[arch] !== unde
 
 /** The system calls the helper can make for the mount layer. */
 export type HelperCall =
-  | { readonly name: "mount"; readonly source: string; readonly target: string; readonly flags: number }
+  | {
+    readonly name: "mount"
+    readonly source: string
+    readonly target: string
+    /** The file system's type; empty for a bind or a remount (NULL). */
+    readonly fsType: string
+    readonly flags: number
+    /** The file system's own options, comma-separated; empty for none (NULL). */
+    readonly data: string
+  }
   | { readonly name: "umount2"; readonly target: string; readonly flags: number }
 
 /** How a command handed to the helper ended. */
@@ -194,7 +204,9 @@ class Helper {
 
   /** Makes `call` in a forked child (no exec); `reply` gets an Exit whose code is its errno. */
   call(call: HelperCall, reply: (r: HelperReply) => void): number {
-    const args = call.name === "mount" ? [call.name, call.source, call.target, String(call.flags)] : [call.name, call.target, String(call.flags)]
+    const args = call.name === "mount"
+      ? [call.name, call.source, call.target, call.fsType, String(call.flags), call.data]
+      : [call.name, call.target, String(call.flags)]
     return this.send((id) => `call ${id} ${args.map(hex).join(" ")}\n`, reply)
   }
 

@@ -5,7 +5,8 @@
  * kept, the source itself still writable), a file onto a file (raw block's shape), not mounted,
  * missing, busy and lazy unmounts, a missing source, a NUL in a path, and a bind with another
  * option left to mount(8) — with PATH emptied, so any of the others running mount(8) or umount(8)
- * instead would fail. Needs root and unshare; says so when skipped.
+ * instead would fail — and ext4 mounted read-write (flags and data) and read-only (noload) on a
+ * loop device, when the host has them (said when not). Needs root and unshare; says so when skipped.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -60,6 +61,29 @@ describe("binds and unmounts as system calls through the spawn helper", () => {
     expect(r.nul).toMatchObject({ ok: false, reason: "Failed", detail: "mount(2): an argument contains a NUL byte" })
     expect(r.nulUnmount).toMatchObject({ ok: false, reason: "Failed", detail: "umount2(2): an argument contains a NUL byte" })
     expect(r.readOnlyUnmount).toEqual({ ok: true })
+
+    // A file system: mount(2) wants a block device (ENOTBLK from a regular file), then a real one.
+    expect(r.fsOnFile).toMatchObject({ ok: false, reason: "Failed" })
+    expect(r.fsOnFile.detail).toMatch(/^mount\(2\) of .*fs\.img \(ext4\) failed: Block device required \(errno 15\)$/)
+    if (String(r.loop).startsWith("unavailable")) {
+      process.stderr.write(`[mount calls] the ext4 mounts on a loop device were not made: loop ${r.loop} (the e2e suite mounts real NVMe volumes)\n`)
+    } else {
+      expect(r.fsMount).toEqual({ ok: true })
+      expect(r.fsSeen).toHaveLength(1)
+      expect(r.fsSeen[0]).toMatchObject({ fsType: "ext4", source: r.loop })
+      expect(r.fsSeen[0].options).toEqual(expect.arrayContaining(["rw", "noatime"]))
+      expect(r.fsSeen[0].superOptions, "discard is the file system's own option, passed as data").toContain("discard")
+      expect(r.fsAgain, "the same file system again at the same point: EBUSY").toMatchObject({ ok: false, reason: "Busy" })
+      expect(r.fsUnmount).toEqual({ ok: true })
+      expect(r.fsReadOnly).toEqual({ ok: true })
+      expect(r.fsReadOnlySeen[0].options).toContain("ro")
+      expect(r.fsReadOnlySeen[0].superOptions, "read-only never replays the journal (noload)").toContain("norecovery")
+      expect(r.fsReadOnlyReads).toBe("on the volume\n")
+      expect(r.fsReadOnlyUnmount).toEqual({ ok: true })
+      expect(r.fsWrongType).toMatchObject({ ok: false, reason: "Failed" })
+      expect(r.fsWrongType.detail).toMatch(/\(xfs\) failed: .*(wrong fs type, bad option or bad superblock|no xfs driver loaded)/)
+      expect(r.fsOtherOption, "an option outside the known list goes to mount(8), absent from PATH here").toMatchObject({ ok: false, reason: "NotInstalled" })
+    }
     // The namespace died with the scenario: nothing of it is mounted here.
     expect(fs.readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(dir)
     fs.rmSync(dir, { recursive: true, force: true })

@@ -13,6 +13,7 @@ import {
   classifyUmount,
   classifyUmountErrno,
   devTOf,
+  fsMountCall,
   isPlainBind,
   MS,
   mountArgv,
@@ -119,6 +120,24 @@ describe("binds and unmounts as system calls (their real-kernel run: MountCalls.
     assert.strictEqual(readOnlyRemountFlags(["rw", "nosuid", "nodev", "noexec", "noatime"]), base | MS.NOSUID | MS.NODEV | MS.NOEXEC)
     assert.strictEqual(readOnlyRemountFlags(["rw", "nosymfollow"]), base | MS.NOSYMFOLLOW)
     assert.strictEqual(base, 32 | 4096 | 1, "MS_REMOUNT | MS_BIND | MS_RDONLY as include/uapi/linux/mount.h has them")
+  })
+  it("a file system's mount: VFS options as flags, its own known options as data, ro wins and adds noload/norecovery; any other option goes to mount(8)", () => {
+    const f = (fsType: "ext4" | "xfs", options: ReadonlyArray<string>, readOnly = false) => fsMountCall({ fsType, options, bind: false, readOnly })
+    assert.deepStrictEqual(f("ext4", []), { fsType: "ext4", flags: 0, data: "" })
+    assert.deepStrictEqual(f("ext4", ["noatime", "nodev", "discard"]), { fsType: "ext4", flags: MS.NOATIME | MS.NODEV, data: "discard" })
+    assert.deepStrictEqual(f("ext4", ["rw"], true), { fsType: "ext4", flags: MS.RDONLY, data: "noload" })
+    assert.deepStrictEqual(f("xfs", ["ro"]), { fsType: "xfs", flags: MS.RDONLY, data: "norecovery" })
+    assert.deepStrictEqual(f("xfs", ["sync", "dirsync", "strictatime", "nosuid", "noexec"]), {
+      fsType: "xfs",
+      flags: MS.SYNCHRONOUS | MS.DIRSYNC | MS.STRICTATIME | MS.NOSUID | MS.NOEXEC,
+      data: ""
+    })
+    for (const other of ["defaults", "data=journal", "x-mount.mkdir", "context=system_u:object_r:x:s0", "nouuid", "lazytime"]) {
+      assert.isUndefined(f("ext4", ["noatime", other]), other)
+    }
+    assert.isUndefined(fsMountCall({ fsType: undefined, options: [], bind: false, readOnly: false }))
+    assert.isUndefined(fsMountCall({ fsType: undefined, options: [], bind: true, readOnly: false }))
+    assert.deepStrictEqual([MS.NOATIME, MS.RELATIME, MS.STRICTATIME, MS.SYNCHRONOUS, MS.DIRSYNC], [1024, 1 << 21, 1 << 24, 16, 128])
   })
   it("errnos mean what umount(8) and mount(8) say in words: EINVAL and ENOENT not mounted, EBUSY busy", () => {
     const e = os.constants.errno

@@ -2,7 +2,8 @@
  * Run by MountCalls.host.test.ts inside a private mount namespace (`unshare -m --propagation
  * private`), as root: the live mount layer's binds and unmounts made as system calls by the spawn
  * helper, with PATH emptied once the helper runs, so that a mount(8) or umount(8) run instead
- * would fail NotInstalled. Prints one JSON object of what each step saw.
+ * would fail NotInstalled; and an ext4 file system mounted read-write and read-only on a loop
+ * device when the host has loop devices. Prints one JSON object of what each step saw.
  *
  * Usage: node mountCalls.scenario.ts <scratch dir>
  */
@@ -24,6 +25,15 @@ fs.writeFileSync(p("file-target"), "")
 // A source with per-mount flags of its own, made while mount(8) is still on PATH.
 const tmpfs = spawnSync("mount", ["-t", "tmpfs", "-o", "nosuid,nodev,noexec,size=1m", "tmpfs", p("s")], { encoding: "utf8" })
 if (tmpfs.status !== 0) throw new Error(`mount tmpfs: ${tmpfs.stderr}`)
+// An ext4 on a loop device, when this host has loop devices (the VM's e2e stages real ones).
+fs.mkdirSync(p("fs"))
+fs.writeFileSync(p("fs.img"), "")
+fs.truncateSync(p("fs.img"), 32 * 1024 * 1024)
+const mkfs = spawnSync("mkfs.ext4", ["-q", "-F", p("fs.img")], { encoding: "utf8" })
+if (mkfs.status !== 0) throw new Error(`mkfs.ext4: ${mkfs.stderr}`)
+const loop = spawnSync("losetup", ["-f", "--show", p("fs.img")], { encoding: "utf8" })
+const loopDevice = loop.status === 0 ? loop.stdout.trim() : undefined
+const losetup = spawnSync("sh", ["-c", "command -v losetup"], { encoding: "utf8" }).stdout.trim()
 
 const bind = (readOnly: boolean, options: ReadonlyArray<string> = []): MountOptions => ({ fsType: undefined, options, bind: true, readOnly })
 const outcome = <A>(e: Effect.Effect<A, { readonly reason: string; readonly detail: string }>) =>
@@ -78,6 +88,25 @@ const program = Effect.gen(function*() {
   out["nul"] = yield* outcome(m.mount(p("a"), p("b") + "\0/etc", bind(false)))
   out["nulUnmount"] = yield* outcome(m.unmount(p("r") + "\0/etc", false))
   out["readOnlyUnmount"] = yield* outcome(m.unmount(p("r"), false))
+
+  const ext4 = (options: ReadonlyArray<string>, readOnly: boolean): MountOptions => ({ fsType: "ext4", options, bind: false, readOnly })
+  out["fsOnFile"] = yield* outcome(m.mount(p("fs.img"), p("fs"), ext4([], false)))
+  out["loop"] = loopDevice ?? `unavailable: ${loop.stderr.trim()}`
+  if (loopDevice !== undefined) {
+    const seen = Effect.map(m.mountsAt([p("fs")]), (es) => es.map((e) => ({ options: e.mountOptions, fsType: e.fsType, source: e.source, superOptions: e.superOptions })))
+    out["fsMount"] = yield* outcome(m.mount(loopDevice, p("fs"), ext4(["noatime", "discard", "rw"], false)))
+    out["fsSeen"] = yield* seen
+    fs.writeFileSync(p("fs/written"), "on the volume\n")
+    out["fsAgain"] = yield* outcome(m.mount(loopDevice, p("fs"), ext4(["noatime", "discard", "rw"], false)))
+    out["fsUnmount"] = yield* outcome(m.unmount(p("fs"), false))
+    out["fsReadOnly"] = yield* outcome(m.mount(loopDevice, p("fs"), ext4(["rw"], true)))
+    out["fsReadOnlySeen"] = yield* seen
+    out["fsReadOnlyReads"] = fs.readFileSync(p("fs/written"), "utf8")
+    out["fsReadOnlyUnmount"] = yield* outcome(m.unmount(p("fs"), false))
+    out["fsWrongType"] = yield* outcome(m.mount(loopDevice, p("fs"), { ...ext4([], false), fsType: "xfs" }))
+    out["fsOtherOption"] = yield* outcome(m.mount(loopDevice, p("fs"), ext4(["data=journal"], false)))
+    spawnSync(losetup, ["-d", loopDevice])
+  }
   return out
 })
 
