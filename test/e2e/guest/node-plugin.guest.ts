@@ -20,7 +20,7 @@ export interface Env {
   /** The plugin instance currently serving the socket (scenarios restart it); undefined before the first start. */
   plugin: Plugin
   readonly outDir: string
-  readonly start: (options?: { readonly pathPrefix?: string }) => Promise<Plugin>
+  readonly start: (options?: { readonly pathPrefix?: string; readonly env?: Readonly<Record<string, string>> }) => Promise<Plugin>
 }
 
 interface Scenario {

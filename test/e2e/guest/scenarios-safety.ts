@@ -82,6 +82,8 @@ export const neverFormat = async (env: Env, r: Recorder): Promise<void> => {
 
   // A plugin whose `mount` of this staging path waits for us: the wrapper is only a timing point
   // (it announces itself and waits; it would then run the real mount), the real tools do the work.
+  // Without the spawn helper (RDS_CSI_SPAWN=direct) the mount is mount(8), so the wrapper is the
+  // one that runs; the stage's steps and records are the same either way.
   const stopped = await env.plugin.stop("SIGTERM")
   r.check(stopped === "exit 0" && !fs.existsSync(SOCKET), "plugin stopped by SIGTERM: exit 0, socket removed", stopped)
   const hold = path.join(RUN_DIR, "hold-mount")
@@ -98,7 +100,7 @@ export const neverFormat = async (env: Env, r: Recorder): Promise<void> => {
     `exec ${realTool("mount")} "$@"`,
     ""
   ].join("\n"), { mode: 0o755 })
-  env.plugin = await env.start({ pathPrefix: hold })
+  env.plugin = await env.start({ pathPrefix: hold, env: { RDS_CSI_SPAWN: "direct" } })
   c = env.plugin.client
 
   const t0 = performance.now()
