@@ -95,7 +95,7 @@ const main = async () => {
   const traced = await startPlugin(outDir, {
     ...shipped,
     env: { NODE_COMPILE_CACHE: cache },
-    wrap: ["strace", "-f", "-q", "-ttt", "-T", "-s", "120", "-e", "trace=execve,clone,clone3,vfork,fork,openat,fsync,fdatasync,rename,exit_group", "-o", path.join(outDir, "strace.txt")]
+    wrap: ["strace", "-f", "-q", "-ttt", "-T", "-s", "120", "-e", "trace=execve,clone,clone3,vfork,fork,openat,fsync,fdatasync,rename,exit_group,mount,umount2", "-o", path.join(outDir, "strace.txt")]
   })
   marks.push({ run: "traced", what: "spawn → ready Probe", startMono: spawnMono, endMono: spawnMono + traced.readyMs * 1000, startEpochMs: spawnEpoch, endEpochMs: spawnEpoch + traced.readyMs, ok: true })
   // A namespace of its own: its first NodeStage formats, as the row says (prof-1 already holds the cold run's ext4).

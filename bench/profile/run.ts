@@ -150,7 +150,7 @@ for (const run of ["cold", "warm"] as const) {
 }
 
 // ------------------------------------------------------------------ strace, per RPC
-interface Proc { forkAt?: number; execAt?: number; exitAt?: number; argv?: string; parent?: number }
+interface Proc { forkAt?: number; execAt?: number; exitAt?: number; argv?: string; parent?: number; callAt?: number; call?: string }
 const text = fs.readFileSync(path.join(keep, "strace.txt"), "utf8").split("\n")
 const procs = new Map<number, Proc>()
 const opens: Array<{ pid: number; at: number; file: string }> = []
@@ -171,6 +171,12 @@ for (const l of text) {
     const p = proc(pid)
     p.execAt = at
     p.argv = k[2]!.replace(/"/g, "").split(", ").slice(0, 3).join(" ")
+  } else if ((k = /^(mount|umount2)\((.*)\)\s+=/.exec(rest)) !== null) {
+    // A bind, mount or unmount the spawn helper's fork makes itself (no exec): named by its flags.
+    const p = proc(pid)
+    p.callAt = at
+    const args = k[2]!.split(", ")
+    p.call = `${k[1]}(2) ${k[1] === "mount" ? [args[2] === "NULL" ? "" : args[2]!.replace(/"/g, ""), args[3]].filter(Boolean).join(" ") : args[1]}`
   } else if (/^\+\+\+ (exited|killed)/.test(rest)) {
     proc(pid).exitAt = at
   } else if ((k = /^openat\([^,]*, "([^"]*)"/.exec(rest)) !== null && !/ = -1 /.test(rest)) {
@@ -184,12 +190,15 @@ const warm = marks.filter((m) => m.run === "traced")
 out()
 out("### Warm run under strace -f: per RPC, processes spawned, files opened, fsyncs")
 out()
-out("| step | wall ms | spawns: command (fork→exec ms, exec→exit ms) | files opened by the plugin (by place) | fsync |")
+out("| step | wall ms | spawns: command or system call (fork→exec or call ms, then →exit ms) | files opened by the plugin (by place) | fsync |")
 out("| --- | ---: | --- | --- | ---: |")
 for (const m of warm) {
   const inside = (at: number) => at >= m.startEpochMs && at <= m.endEpochMs
-  const spawned = [...procs.values()].filter((p) => p.forkAt !== undefined && inside(p.forkAt) && p.execAt !== undefined)
-  const spawnText = spawned.map((p) => `${p.argv} (${ms(p.execAt! - p.forkAt!)}, ${p.exitAt === undefined ? "?" : ms(p.exitAt - p.execAt!)})`).join("; ") || "none"
+  const spawned = [...procs.values()].filter((p) => p.forkAt !== undefined && inside(p.forkAt) && (p.execAt ?? p.callAt) !== undefined)
+  const spawnText = spawned.map((p) => {
+    const at = (p.execAt ?? p.callAt)!
+    return `${p.argv ?? p.call} (${ms(at - p.forkAt!)}, ${p.exitAt === undefined ? "?" : ms(p.exitAt - at)})`
+  }).join("; ") || "none"
   const mine = opens.filter((o) => inside(o.at) && !children.has(o.pid))
   const places = new Map<string, number>()
   for (const o of mine) {

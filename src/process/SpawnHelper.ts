@@ -32,7 +32,7 @@ import { onPath } from "./Path.ts"
 // No modules, not even strict: perl starts in ~2 ms then (POSIX and IO::Select cost ten times
 // that, most of a second under the VM's emulation). WNOHANG is 1 on Linux.
 const SCRIPT = String.raw`
-my %NR = (mount => $NR_MOUNT, umount2 => $NR_UMOUNT2);
+my %NR = (mount => $NR_MOUNT, umount2 => $NR_UMOUNT2, exit_group => $NR_EXIT_GROUP);
 $| = 1; $SIG{PIPE} = 'IGNORE';
 # A SIGCHLD also wakes a select that starts after it (a self-pipe): one that arrives between
 # reap's waitpid and the next select would otherwise wait out that select's timeout.
@@ -59,8 +59,11 @@ sub start {
       my ($name, @a) = @$argv; my $r = -1; $! = 22;
       if ($name eq 'mount' && $NR{mount} > 0) { $r = syscall($NR{mount}, $a[0], $a[1], length $a[2] ? $a[2] : undef, $a[3] + 0, length $a[4] ? $a[4] : undef) }
       elsif ($name eq 'umount2' && $NR{umount2} > 0) { $r = syscall($NR{umount2}, $a[0], $a[1] + 0) }
-      if ($r == -1) { my $e = $! + 0; print STDERR "$!"; exit($e || 1) }
-      exit 0;
+      my $code = 0;
+      if ($r == -1) { $code = ($! + 0) || 1; print STDERR "$!" }
+      # exit_group straight away: perl's own exit (global destruction) was half of a fork's cost.
+      syscall($NR{exit_group}, $code) if $NR{exit_group} > 0;
+      exit $code;
     }
     exec { $argv->[0] } @$argv;
     syswrite $xw, ($! + 0) . " $!"; exit 127;
@@ -116,14 +119,15 @@ while (!$eof || %jobs) {
 `
 
 /**
- * mount(2) and umount2(2) by number on the architectures whose numbers are known here (the
- * kernel's own tables: arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h).
+ * mount(2), umount2(2) and exit_group(2) by number on the architectures whose numbers are known
+ * here (the kernel's own tables: arch/x86/entry/syscalls/syscall_64.tbl,
+ * include/uapi/asm-generic/unistd.h).
  * Elsewhere the helper makes no system call and the mount layer runs mount and umount instead.
  */
-const SYSCALL_NUMBERS: Partial<Record<string, { readonly mount: number; readonly umount2: number }>> = {
-  x64: { mount: 165, umount2: 166 },
-  arm64: { mount: 40, umount2: 39 },
-  riscv64: { mount: 40, umount2: 39 }
+const SYSCALL_NUMBERS: Partial<Record<string, { readonly mount: number; readonly umount2: number; readonly exitGroup: number }>> = {
+  x64: { mount: 165, umount2: 166, exitGroup: 231 },
+  arm64: { mount: 40, umount2: 39, exitGroup: 94 },
+  riscv64: { mount: 40, umount2: 39, exitGroup: 94 }
 }
 
 /** Whether the helper makes binds and unmounts as system calls on `arch` (a process.arch). */
@@ -171,6 +175,7 @@ class Helper {
     const nr = SYSCALL_NUMBERS[process.arch]
     this.calls = callsOn(process.arch)
     const script = SCRIPT.replace("$NR_MOUNT", String(nr?.mount ?? 0)).replace("$NR_UMOUNT2", String(nr?.umount2 ?? 0))
+      .replace("$NR_EXIT_GROUP", String(nr?.exitGroup ?? 0))
     this.proc = spawn(perl, ["-e", script], { stdio: ["pipe", "pipe", "inherit"] })
     this.proc.on("error", (e) => this.lose(`the spawn helper failed: ${e.message}`))
     // "close", not "exit": the replies it wrote before it ended are read first.
