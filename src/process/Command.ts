@@ -9,7 +9,8 @@
  * One callback per command, through the spawn helper (SpawnHelper.ts: a small process forks, not
  * this one), else straight on node:child_process. Effect's ChildProcessSpawner (output as
  * Streams, a scope, fibers for stdout, stderr and the exit) cost twice the CPU of the fork itself
- * per command (bench/README.md, issue 12), paid on every stage, publish and unstage.
+ * per command (bench/README.md, issue 12), paid on every stage, publish and unstage. runCall
+ * has the helper's fork make a mount(2) or umount2(2) itself, under the same contract.
  *
  * May import: effect, node:child_process, node:os, process/SpawnHelper.
  */
