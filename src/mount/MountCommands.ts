@@ -6,13 +6,15 @@
  * dev_t splitting; and the synchronous /proc holder scan and PATH lookup (plain fs reads, no
  * Effect). MounterLive.ts spawns and wraps them.
  *
- * May import: effect, node:fs, node:os, domain, mount/Mounter (types), mount/Mountinfo, process/Command (types).
+ * May import: effect, node:fs, node:os, domain, mount/Mounter (types), mount/Mountinfo, process/Command (types),
+ * process/SpawnHelper (types).
  */
 import { Duration, Result } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import type { FsType } from "../domain/Volume.ts"
 import type { CommandOutput } from "../process/Command.ts"
+import type { HelperCall } from "../process/SpawnHelper.ts"
 import type { ForeignMount, MountError, MountOptions } from "./Mounter.ts"
 import { parseMountinfo } from "./Mountinfo.ts"
 
@@ -162,6 +164,22 @@ export const classifyUmountErrno = (errno: number): Reason | "Ok" => {
   if (errno === os.constants.errno.EINVAL || errno === os.constants.errno.ENOENT) return "NotMounted"
   if (errno === os.constants.errno.EBUSY) return "Busy"
   return "Failed"
+}
+
+/**
+ * Pure: what a failed mount(2)/umount2(2) says, with the call's source, type and data, and
+ * mount(8)'s own words where the kernel's errno says less (EINVAL, ENODEV for a file system).
+ */
+export const callFailureDetail = (c: HelperCall, errno: number, text: string): string => {
+  const what = c.name === "mount" ? ` of ${c.source}${c.fsType === "" ? "" : ` (${[c.fsType, c.data].filter((x) => x !== "").join(", ")})`}` : ""
+  const hint = c.name !== "mount" || c.fsType === ""
+    ? ""
+    : errno === os.constants.errno.EINVAL
+    ? "; wrong fs type, bad option or bad superblock: the kernel's log says which"
+    : errno === os.constants.errno.ENODEV
+    ? `; this kernel has no ${c.fsType} driver loaded`
+    : ""
+  return `${c.name}(2)${what} failed: ${text.trim() || `errno ${errno}`} (errno ${errno})${hint}`
 }
 
 /** `major:minor` of a dev_t as glibc's gnu_dev_major/minor split it. */

@@ -10,12 +10,11 @@
  * outcome classification are pure and live in MountCommands.ts; this file is the layer that
  * runs them.
  *
- * May import: effect, node:fs, node:os, node:path, domain, process/Command, process/Path,
+ * May import: effect, node:fs, node:path, domain, process/Command, process/Path,
  * process/SpawnHelper (types), mount/Mounter, mount/MountCommands, mount/Mountinfo, Settings.
  */
 import { Duration, Effect, Layer, Result } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import type { FsType } from "../domain/Volume.ts"
 import { type CommandOutput, type RunFailure, runCall, runCommand, tail } from "../process/Command.ts"
@@ -23,6 +22,7 @@ import type { HelperCall } from "../process/SpawnHelper.ts"
 import { Settings } from "../Settings.ts"
 import { type FsStats, type MountEntry, MountError, Mounter, type MountOptions, type PathKind, type ProbeOutput } from "./Mounter.ts"
 import {
+  callFailureDetail,
   classifyMount,
   classifyMountErrno,
   classifyUmount,
@@ -64,8 +64,6 @@ const blockRdev = (device: string): bigint | "missing" | "not a block device" =>
     throw e
   }
 }
-
-const { EINVAL, ENODEV } = os.constants.errno
 
 const runFailure = (operation: string, target: string, command: string, timeout: Duration.Duration) => (f: RunFailure) =>
   new MountError({
@@ -129,61 +127,49 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
     const mountinfo = readTable(parseMountinfo).pipe(Effect.withSpan("Mounter.mountinfo"))
     const mountsAt = (points: ReadonlyArray<string>) => readTable((text) => parseMountinfoAt(text, points)).pipe(Effect.withSpan("Mounter.mountsAt"))
 
-    /** A mount(2)/umount2(2) through the spawn helper, undefined when it cannot make one. */
-    const call = (operation: string, target: string, c: HelperCall) =>
-      runCall(c, settings.commandTimeout)?.pipe(Effect.mapError(runFailure(operation, target, `${c.name}(2)`, settings.commandTimeout)))
-
-    const callFailed = (operation: string, target: string, c: HelperCall, out: CommandOutput, reason: Reason) =>
-      new MountError({
-        reason,
-        operation,
-        target,
-        exitCode: undefined,
-        detail: `${c.name}(2)${c.name === "mount" ? ` of ${c.source}${c.fsType === "" ? "" : ` (${[c.fsType, c.data].filter((x) => x !== "").join(", ")})`}` : ""} failed: ${
-          out.stderr.trim() || `errno ${out.exitCode}`
-        } (errno ${out.exitCode})${
-          // mount(8)'s own words for it: the kernel says nothing more than EINVAL.
-          c.name !== "mount" || c.fsType === ""
-            ? ""
-            : out.exitCode === EINVAL
-            ? "; wrong fs type, bad option or bad superblock: the kernel's log says which"
-            : out.exitCode === ENODEV
-            ? `; this kernel has no ${c.fsType} driver loaded`
-            : ""
-        }`
+    /**
+     * A mount(2)/umount2(2) made by the spawn helper's fork: true once made, false when the
+     * helper cannot make it (the caller runs the command instead), a MountError by `classify`.
+     */
+    const made = (operation: string, target: string, c: HelperCall, classify: (errno: number) => Reason | "Ok") =>
+      Effect.suspend(() => {
+        const byCall = runCall(c, settings.commandTimeout)
+        if (byCall === undefined) return Effect.succeed(false)
+        return byCall.pipe(
+          Effect.mapError(runFailure(operation, target, `${c.name}(2)`, settings.commandTimeout)),
+          Effect.flatMap((out) => {
+            const verdict = classify(out.exitCode)
+            return verdict === "Ok"
+              ? Effect.succeed(true)
+              : Effect.fail(new MountError({ reason: verdict, operation, target, exitCode: undefined, detail: callFailureDetail(c, out.exitCode, out.stderr) }))
+          })
+        )
       })
 
     // A plain bind (no option but ro/rw) is two system calls at most: made by the spawn helper's
     // fork, without mount(8) and its libraries (~50 ms of NodePublish under the VM's emulation).
     const bindByCall = (source: string, target: string, readOnly: boolean) =>
       Effect.gen(function*() {
-        const bind: HelperCall = { name: "mount", source, target, fsType: "", flags: MS.BIND, data: "" }
-        const first = call("mount", target, bind)
-        if (first === undefined) return false
-        const out = yield* first
-        const verdict = classifyMountErrno(out.exitCode)
-        if (verdict !== "Ok") return yield* callFailed("mount", target, bind, out, verdict)
+        if (!(yield* made("mount", target, { name: "mount", source, target, fsType: "", flags: MS.BIND, data: "" }, classifyMountErrno))) return false
         if (!readOnly) return true
         const top = topMountAt(yield* mountsAt([target]), target)
         const remount: HelperCall = { name: "mount", source, target, fsType: "", flags: readOnlyRemountFlags(top?.mountOptions ?? []), data: "" }
-        const byCall = call("mount", target, remount)
-        const again = byCall === undefined ? yield* run("mount", target, "mount", ["-o", "remount,bind,ro", target]) : yield* byCall
-        if (again.exitCode === 0) return true
         // Never left read-write where read-only was asked for.
-        yield* Effect.ignore(unmount(target, false))
-        return yield* (byCall === undefined ? failed("mount", target, again) : callFailed("mount", target, remount, again, "Failed"))
+        const undo = Effect.ignore(unmount(target, false))
+        if (yield* made("mount", target, remount, (errno) => errno === 0 ? "Ok" : "Failed").pipe(Effect.tapError(() => undo))) return true
+        // The helper went away since the bind: mount(8) remounts it.
+        const again = yield* run("mount", target, "mount", ["-o", "remount,bind,ro", target])
+        if (again.exitCode === 0) return true
+        yield* undo
+        return yield* failed("mount", target, again)
       })
 
     const mount = Effect.fn("Mounter.mount")(function*(source: string, target: string, options: MountOptions) {
-      if (isPlainBind(options) && (yield* bindByCall(source, target, isReadOnly(options)))) return
-      const known = fsMountCall(options)
-      const fsCall: HelperCall | undefined = known === undefined ? undefined : { name: "mount", source, target, ...known }
-      const byCall = fsCall === undefined ? undefined : call("mount", target, fsCall)
-      if (fsCall !== undefined && byCall !== undefined) {
-        const out = yield* byCall
-        const verdict = classifyMountErrno(out.exitCode)
-        if (verdict !== "Ok") return yield* callFailed("mount", target, fsCall, out, verdict)
-        return
+      if (isPlainBind(options)) {
+        if (yield* bindByCall(source, target, isReadOnly(options))) return
+      } else {
+        const known = fsMountCall(options)
+        if (known !== undefined && (yield* made("mount", target, { name: "mount", source, target, ...known }, classifyMountErrno))) return
       }
       const out = yield* run("mount", target, "mount", mountArgv(source, target, options))
       const verdict = classifyMount(out)
@@ -199,14 +185,7 @@ export const MounterLive: Layer.Layer<Mounter, never, Settings> = Layer.effect(
     })
 
     const unmount = Effect.fn("Mounter.unmount")(function*(target: string, lazy: boolean) {
-      const c: HelperCall = { name: "umount2", target, flags: lazy ? MNT_DETACH : 0 }
-      const byCall = call("unmount", target, c)
-      if (byCall !== undefined) {
-        const out = yield* byCall
-        const verdict = classifyUmountErrno(out.exitCode)
-        if (verdict !== "Ok") return yield* callFailed("unmount", target, c, out, verdict)
-        return
-      }
+      if (yield* made("unmount", target, { name: "umount2", target, flags: lazy ? MNT_DETACH : 0 }, classifyUmountErrno)) return
       const out = yield* run("unmount", target, "umount", lazy ? ["-l", target] : [target])
       const verdict = classifyUmount(out)
       if (verdict !== "Ok") return yield* failed("unmount", target, out, verdict)

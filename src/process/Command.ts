@@ -12,12 +12,13 @@
  * per command (bench/README.md, issue 12), paid on every stage, publish and unstage. runCall
  * has the helper's fork make a mount(2) or umount2(2) itself, under the same contract.
  *
- * May import: effect, node:child_process, node:os, process/SpawnHelper.
+ * May import: effect, node:child_process, node:os, process/SpawnHelper, process/SpawnHelperScript.
  */
 import { Clock, Context, Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as os from "node:os"
 import { envLine, type Helper, type HelperCall, type HelperReply, spawnHelper } from "./SpawnHelper.ts"
+import { callArgv } from "./SpawnHelperScript.ts"
 
 /** What a finished command printed. A non-zero exit is an output, not a failure. */
 export interface CommandOutput {
@@ -68,8 +69,10 @@ export const runThrough = (
   command: string,
   args: ReadonlyArray<string>,
   timeout: Duration.Duration
-): Effect.Effect<CommandOutput, RunFailure> =>
-  through(helper, command, [command, ...args], (reply) => helper.run([command, ...args], envLine({ LC_ALL: "C" }), reply), timeout)
+): Effect.Effect<CommandOutput, RunFailure> => {
+  const argv = [command, ...args]
+  return through(helper, command, argv, (reply) => helper.run(argv, envLine({ LC_ALL: "C" }), reply), timeout)
+}
 
 /**
  * A mount(2) or umount2(2) made by a fork of the spawn helper that execs nothing (SpawnHelper.ts:
@@ -83,9 +86,7 @@ export const runThrough = (
 export const runCall = (call: HelperCall, timeout: Duration.Duration): Effect.Effect<CommandOutput, RunFailure> | undefined => {
   const helper = spawnHelper()
   if (helper?.ready !== true || !helper.calls) return undefined
-  const label = `${call.name}(2)`
-  const strings = call.name === "mount" ? [call.source, call.target] : [call.target]
-  return tallied(through(helper, label, strings, (reply) => helper.call(call, reply), timeout))
+  return tallied(through(helper, `${call.name}(2)`, callArgv(call), (reply) => helper.call(call, reply), timeout))
 }
 
 const tallied = <A, E>(run: Effect.Effect<A, E>): Effect.Effect<A, E> =>

@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { classifyProbe } from "../../src/mount/Format.ts"
 import { Mounter } from "../../src/mount/Mounter.ts"
 import {
+  callFailureDetail,
   classifyMount,
   classifyMountErrno,
   classifyUmount,
@@ -138,6 +139,17 @@ describe("binds and unmounts as system calls (their real-kernel run: MountCalls.
     assert.isUndefined(fsMountCall({ fsType: undefined, options: [], bind: false, readOnly: false }))
     assert.isUndefined(fsMountCall({ fsType: undefined, options: [], bind: true, readOnly: false }))
     assert.deepStrictEqual([MS.NOATIME, MS.RELATIME, MS.STRICTATIME, MS.SYNCHRONOUS, MS.DIRSYNC], [1024, 1 << 21, 1 << 24, 16, 128])
+  })
+  it("a failed call says what was mounted, the errno's text and number, and mount(8)'s words for EINVAL and ENODEV", () => {
+    const e = os.constants.errno
+    const fsCall = { name: "mount" as const, source: "/dev/nvme0n1", target: "/stage", fsType: "xfs", flags: 0, data: "norecovery" }
+    assert.strictEqual(
+      callFailureDetail(fsCall, e.EINVAL, "Invalid argument\n"),
+      "mount(2) of /dev/nvme0n1 (xfs, norecovery) failed: Invalid argument (errno 22); wrong fs type, bad option or bad superblock: the kernel's log says which"
+    )
+    assert.strictEqual(callFailureDetail({ ...fsCall, data: "" }, e.ENODEV, "No such device"), "mount(2) of /dev/nvme0n1 (xfs) failed: No such device (errno 19); this kernel has no xfs driver loaded")
+    assert.strictEqual(callFailureDetail({ ...fsCall, fsType: "", data: "", flags: MS.BIND }, e.EINVAL, ""), "mount(2) of /dev/nvme0n1 failed: errno 22 (errno 22)")
+    assert.strictEqual(callFailureDetail({ name: "umount2", target: "/t", flags: 0 }, e.EBUSY, "Device or resource busy"), "umount2(2) failed: Device or resource busy (errno 16)")
   })
   it("errnos mean what umount(8) and mount(8) say in words: EINVAL and ENOENT not mounted, EBUSY busy", () => {
     const e = os.constants.errno
